@@ -1,0 +1,170 @@
+"""The `collar-kd` command line. Bad input or usage exits with status 2 and a message naming
+the file, row, column or setting at fault."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from collar_kd.errors import CollarKDError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Distilled, fixed-point behaviour classifiers for livestock collar and ear-tag MCUs.")
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"collar-kd: error: {e}", err=True)
+    raise typer.Exit(2)
+
+
+def _progress(quiet: bool):
+    from collar_kd.progress import Quiet, RichBars
+
+    return Quiet() if quiet else RichBars()
+
+
+def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=None):
+    """Command-line data options over a config's [data] section (or the defaults)."""
+    from collar_kd.config import DataConfig
+
+    cfg = base or DataConfig()
+    if data is not None:
+        cfg.path = data
+        cfg.format = fmt or ("synthetic" if data == "synthetic" else "csv")
+    elif fmt is not None:
+        cfg.format = fmt
+    for key, value in (("class_map", class_map), ("window", window), ("stride", stride),
+                       ("csv_sample_rate", csv_rate), ("units", units), ("counts_per_g", counts_per_g)):
+        if value is not None:
+            setattr(cfg, key, value)
+    return cfg
+
+
+@app.command()
+def train(
+    data: Optional[str] = typer.Option(None, help="Data file or directory, or 'synthetic' (the default: built-in generator)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | synthetic (default: synthetic for --data synthetic, else csv)."),
+    out: Path = typer.Option(..., help="Run directory to create."),
+    cv: Optional[str] = typer.Option(None, help="loao (leave-one-animal-out) or none."),
+    config: Optional[Path] = typer.Option(None, help="TOML or JSON config file (sections data, teacher, student, kd)."),
+    class_map: Optional[str] = typer.Option(None, help="Class map: shipped name (wasp_default, wasp_four_class) or JSON path."),
+    window: Optional[str] = typer.Option(None, help="Window length, '5s' or samples ('50')."),
+    stride: Optional[str] = typer.Option(None, help="Window stride, seconds ('2.5s') or samples."),
+    sample_rate: Optional[float] = typer.Option(None, help="Resample to this model rate (Hz)."),
+    csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
+    units: Optional[str] = typer.Option(None, help="csv format: g | m/s2 | counts."),
+    counts_per_g: Optional[float] = typer.Option(None, help="csv format with units=counts: counts per g."),
+    hidden: Optional[int] = typer.Option(None, help="Student GRU hidden size."),
+    head: Optional[int] = typer.Option(None, help="Student MLP head size."),
+    teacher_epochs: Optional[int] = typer.Option(None),
+    student_epochs: Optional[int] = typer.Option(None),
+    alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
+    temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
+    seed: Optional[int] = typer.Option(None),
+    no_final: bool = typer.Option(False, "--no-final", help="Skip the final models on all animals (evaluation only)."),
+    force: bool = typer.Option(False, help="Replace an existing run directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
+) -> None:
+    """Train the ResNet teacher, the GRU students (without and with KD) and the forest baseline;
+    evaluate them leave-one-animal-out; save the final models."""
+    from collar_kd.config import load_config
+    from collar_kd.training.run import run_training
+
+    try:
+        overrides = {
+            "cv": cv, "seed": seed, "data.sample_rate": sample_rate,
+            "student.hidden": hidden, "student.head": head,
+            "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
+            "kd.alpha": alpha, "kd.temperature": temperature,
+            "final_models": False if no_final else None,
+        }
+        cfg = load_config(config, overrides)
+        _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data)
+        cfg.validate()
+        metrics = run_training(cfg, out, progress=_progress(quiet), force=force)
+    except CollarKDError as e:
+        _fail(e)
+    if not quiet:
+        from collar_kd.runs import MODEL_NAMES
+
+        typer.echo(f"wrote {out} ({metrics['evaluated_on']})")
+        for m in MODEL_NAMES:
+            if m in metrics:
+                mm = metrics[m]
+                mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
+                typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
+    data: str = typer.Option(..., help="Data file or directory, or 'synthetic'."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | synthetic."),
+    out: Path = typer.Option(..., help="Output directory."),
+    class_map: Optional[str] = typer.Option(None),
+    stride: Optional[str] = typer.Option(None, help="Window stride (the window length is the model's)."),
+    csv_rate: Optional[float] = typer.Option(None),
+    units: Optional[str] = typer.Option(None),
+    counts_per_g: Optional[float] = typer.Option(None),
+    seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1, i.e. new animals)."),
+    force: bool = typer.Option(False),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Run a trained run's final models on another dataset; write metrics.json and confusion matrices."""
+    from collar_kd.evaluation.evaluate_run import evaluate_run
+
+    try:
+        cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g)
+        metrics = evaluate_run(run_dir, cfg, out, force=force, seed=seed)
+    except CollarKDError as e:
+        _fail(e)
+    if not quiet:
+        typer.echo(f"wrote {out}")
+        for m in ("teacher", "student", "student_kd", "baseline_rf"):
+            mm = metrics[m]
+            mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
+            typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}")
+
+
+@app.command()
+def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
+    """Summarise a run: data, classes, models, pooled metrics."""
+    from collar_kd.runs import MODEL_NAMES, read_json
+
+    try:
+        manifest = read_json(run_dir / "manifest.json")
+        metrics = read_json(run_dir / "metrics.json")
+    except CollarKDError as e:
+        _fail(e)
+    arch = manifest["models"]
+    typer.echo(f"run: {run_dir}")
+    typer.echo(f"created {manifest['created']} with collar-kd {manifest['collar_kd']}, torch {manifest['torch']}, seed {manifest['seed']}")
+    typer.echo(f"data: {manifest['data_source']} (fingerprint {manifest['data_fingerprint'][:16]})")
+    typer.echo(f"classes: {', '.join(manifest['classes'])}")
+    w = metrics["window"]
+    typer.echo(f"window: {w['length']} samples at {w['sample_rate_hz']:g} Hz, stride {w['stride']}; {metrics['data']['windows']} windows")
+    for name in ("teacher", "student"):
+        a = arch[name]
+        if "params" in a:
+            typer.echo(f"{name}: {a['params']:,} parameters, {a['mults_per_window']:,} multiplications per window")
+    typer.echo(f"metrics ({metrics['evaluated_on']}):")
+    for m in MODEL_NAMES:
+        if m in metrics:
+            mm = metrics[m]
+            mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
+            f1 = "n/a" if mm["macro_f1"] is None else f"{mm['macro_f1']:.3f}"
+            typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}  macro-F1 {f1}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

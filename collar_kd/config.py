@@ -1,0 +1,179 @@
+"""The resolved configuration of a training run: defaults, a config file, then CLI overrides.
+
+A config file is TOML or JSON with the sections [data], [teacher], [student], [kd] and
+top-level keys (seed, cv, ...). An unknown key or a value of the wrong type is an error that
+names the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from collar_kd.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    path: str = "synthetic"
+    format: str = "synthetic"  # synthetic | csv | wasp
+    class_map: str | None = None  # shipped name or JSON path; wasp defaults to wasp_default
+    sample_rate: float | None = None  # model rate in Hz; None keeps the data's own rate
+    window: str = "2s"  # seconds ('2s') or samples ('50')
+    stride: str = "1s"
+    synthetic_settings: str | None = None
+    # Generic CSV layout.
+    csv_sample_rate: float | None = None
+    animal_column: str = "animal"
+    axis_columns: list[str] = field(default_factory=lambda: ["ax", "ay", "az"])
+    label_column: str = "label"
+    time_column: str | None = "timestamp"
+    units: str = "g"  # g | m/s2 | counts
+    counts_per_g: float | None = None
+
+
+@dataclass
+class TeacherConfig:
+    filters: list[int] = field(default_factory=lambda: [64, 128, 128])
+    kernels: list[int] = field(default_factory=lambda: [8, 5, 3])
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 1e-3
+
+
+@dataclass
+class StudentConfig:
+    hidden: int = 32
+    head: int = 32
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 3e-3
+
+
+@dataclass
+class KDConfig:
+    loss: str = "kd"  # a name in collar_kd.distill.losses.LOSSES
+    alpha: float = 0.7  # weight of the soft (teacher) term
+    temperature: float = 4.0
+
+
+@dataclass
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    kd: KDConfig = field(default_factory=KDConfig)
+    cv: str = "loao"  # loao | none
+    seed: int = 0
+    class_weighting: bool = True  # inverse-frequency class weights in every loss and the forest
+    rf_trees: int = 200
+    final_models: bool = True  # also train all models on every animal (for export)
+    threads: int = 2
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def validate(self) -> None:
+        if self.cv not in ("loao", "none"):
+            raise ConfigError(f"cv: must be 'loao' or 'none', not '{self.cv}'")
+        if not 0.0 <= self.kd.alpha <= 1.0:
+            raise ConfigError(f"kd.alpha: must be in [0, 1], not {self.kd.alpha}")
+        if self.kd.temperature <= 0:
+            raise ConfigError(f"kd.temperature: must be positive, not {self.kd.temperature}")
+        for name, sec in (("teacher", self.teacher), ("student", self.student)):
+            for key in ("epochs", "batch_size"):
+                if getattr(sec, key) < 1:
+                    raise ConfigError(f"{name}.{key}: must be at least 1")
+            if sec.lr <= 0:
+                raise ConfigError(f"{name}.lr: must be positive")
+        if len(self.teacher.filters) != len(self.teacher.kernels) or not self.teacher.filters:
+            raise ConfigError("teacher.filters and teacher.kernels: need the same, non-zero number of blocks")
+        if self.student.hidden < 1 or self.student.head < 1:
+            raise ConfigError("student.hidden and student.head: must be at least 1")
+        if len(self.data.axis_columns) != 3:
+            raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
+        if self.cv == "none" and not self.final_models:
+            raise ConfigError("final_models: cannot be false with cv = 'none' (nothing would be trained)")
+
+
+def _merge(obj: Any, values: dict[str, Any], prefix: str) -> None:
+    fields = {f.name: f for f in dataclasses.fields(obj)}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"{name}: unknown setting (known: {', '.join(fields)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name}: must be a section/table")
+            _merge(current, value, f"{name}.")
+            continue
+        setattr(obj, key, _coerce(value, current, fields[key].type, name))
+
+
+def _coerce(value: Any, current: Any, annotation: Any, name: str) -> Any:
+    text = str(annotation)
+    if value is None:
+        if "None" in text:
+            return None
+        raise ConfigError(f"{name}: may not be null")
+    if text.startswith("list"):
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: must be a list")
+        return list(value)
+    if "bool" in text:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}: must be true or false")
+        return value
+    if "float" in text:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: must be a number, not {value!r}")
+        return float(value)
+    if "int" in text:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}: must be a whole number, not {value!r}")
+        return value
+    if "str" in text:
+        return str(value)
+    return value
+
+
+def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """Defaults <- config file <- overrides (dotted keys such as 'kd.alpha'; None values ignored)."""
+    cfg = TrainConfig()
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        try:
+            doc = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot parse config: {e}") from None
+        if not isinstance(doc, dict):
+            raise ConfigError(f"{path}: the config must be a table/object")
+        try:
+            _merge(cfg, doc, "")
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
+    nested: dict[str, Any] = {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = nested
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    _merge(cfg, nested, "")
+    cfg.validate()
+    return cfg
+
+
+def config_from_dict(doc: dict[str, Any]) -> TrainConfig:
+    cfg = TrainConfig()
+    _merge(cfg, doc, "")
+    return cfg

@@ -1,0 +1,55 @@
+"""One entry point from a data config to recordings and windows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collar_kd.config import DataConfig
+from collar_kd.data.class_maps import ClassMap, identity_class_map, load_class_map
+from collar_kd.data.csv_reader import CsvLayout, read_csv_recordings
+from collar_kd.data.recordings import Recordings
+from collar_kd.data.synthetic import DEFAULT_SETTINGS, SyntheticSettings, generate
+from collar_kd.data.wasp import read_wasp_recordings
+from collar_kd.data.windows import Windows, make_windows, parse_span, resample
+from collar_kd.errors import ConfigError, DataError
+
+FORMATS = ("synthetic", "csv", "wasp")
+
+
+def load_recordings(cfg: DataConfig, seed: int = 0) -> tuple[Recordings, ClassMap]:
+    """Read (or generate) the recordings a data config names, resampled to the model rate."""
+    if cfg.format not in FORMATS:
+        raise ConfigError(f"data.format: must be one of {', '.join(FORMATS)}, not '{cfg.format}'")
+    class_map = load_class_map(cfg.class_map) if cfg.class_map else None
+    if cfg.format == "synthetic":
+        settings_file = Path(cfg.synthetic_settings) if cfg.synthetic_settings else DEFAULT_SETTINGS
+        if not settings_file.is_file():
+            raise DataError(str(settings_file), "synthetic settings file not found")
+        rec = generate(SyntheticSettings.from_file(settings_file), seed=seed)
+    elif cfg.format == "wasp":
+        rec = read_wasp_recordings(Path(cfg.path), class_map=class_map)
+        class_map = class_map or load_class_map("wasp_default")
+    else:
+        if cfg.csv_sample_rate is None:
+            raise ConfigError("data.csv_sample_rate: the csv format needs the rate the data was recorded at (Hz)")
+        layout = CsvLayout(
+            sample_rate=cfg.csv_sample_rate,
+            animal=cfg.animal_column,
+            axes=tuple(cfg.axis_columns),
+            label=cfg.label_column,
+            time=cfg.time_column,
+            units=cfg.units,
+            counts_per_g=cfg.counts_per_g,
+        )
+        rec = read_csv_recordings(Path(cfg.path), layout, class_map)
+    if class_map is None:
+        class_map = identity_class_map(rec.labels)
+    if cfg.sample_rate is not None:
+        rec = resample(rec, cfg.sample_rate)
+    return rec, class_map
+
+
+def windows_for(rec: Recordings, classes: tuple[str, ...], window: str, stride: str) -> Windows:
+    length = parse_span(window, rec.sample_rate, "window")
+    step = parse_span(stride, rec.sample_rate, "stride")
+    return make_windows(rec, classes, length, step)

@@ -1,0 +1,48 @@
+"""`collar-kd evaluate`: a trained run's final models on another dataset (a new farm, say)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from collar_kd.config import DataConfig, config_from_dict
+from collar_kd.data import load_recordings
+from collar_kd.data.windows import make_windows, parse_span
+from collar_kd.evaluation.metrics import classification_metrics
+from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
+from collar_kd.runs import MODEL_NAMES, atomic_directory, load_run_models, read_json, write_json
+from collar_kd.training.run import predict
+
+
+def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False, seed: int | None = None) -> dict:
+    run_dir = Path(run_dir)
+    models, arch = load_run_models(run_dir)
+    run_cfg = config_from_dict(read_json(run_dir / "config.json"))
+    classes = tuple(arch["classes"])
+    # The models fix the rate and window length; only the stride is the user's to choose.
+    data.sample_rate = arch["sample_rate_hz"]
+    rec, _ = load_recordings(data, seed=run_cfg.seed + 1 if seed is None else seed)
+    stride = parse_span(data.stride, rec.sample_rate, "stride")
+    win = make_windows(rec, classes, arch["window_length"], stride)
+    preds = predict(models, win.x)
+    metrics = {
+        "evaluated_on": f"{rec.source} with the final models of {run_dir}",
+        "classes": list(classes),
+        "window": {"length": win.length, "stride": win.stride, "sample_rate_hz": win.sample_rate},
+        "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
+                 "bouts_shorter_than_a_window": win.skipped_bouts},
+    }
+    metrics.update({m: classification_metrics(win.y, preds[m], classes) for m in MODEL_NAMES})
+    metrics["animals"] = {
+        a: {m: classification_metrics(win.y[win.animal == a], preds[m][win.animal == a], classes)["accuracy"]
+            for m in MODEL_NAMES}
+        for a in np.unique(win.animal).tolist()
+    }
+    with atomic_directory(out, force=force) as tmp:
+        write_json(tmp / "metrics.json", metrics)
+        for m in MODEL_NAMES:
+            plot_confusion(metrics[m]["confusion"], classes, f"{LABELS[m]} on {rec.source}", tmp / f"confusion-{m}.png")
+        write_report(tmp / "report.md", f"collar-kd evaluation of {run_dir}", metrics, MODEL_NAMES,
+                     [f"Data: {rec.source}; windows per class: {win.class_support()}."])
+    return metrics

@@ -1,0 +1,131 @@
+"""The CLI end to end on tiny synthetic data: train, info, evaluate; determinism; exit status 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from collar_kd.cli import app
+from collar_kd.config import load_config
+from collar_kd.data.synthetic import SyntheticSettings, generate, write_csv
+from collar_kd.runs import load_run_models
+from collar_kd.training.run import run_training
+from conftest import tiny_config_overrides, tiny_toml
+
+runner = CliRunner()
+MODELS = ("teacher", "student", "student_kd", "baseline_rf")
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("run")
+    settings = tmp / "s.json"
+    settings.write_text(json.dumps({"animals": 3, "bouts_per_class": 1, "bout_seconds": [8, 10], "sample_rate": 10.0}))
+    cfg = tiny_toml(settings, tmp)
+    out = tmp / "run"
+    result = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_a_complete_run_directory(trained_run):
+    names = {p.name for p in trained_run.iterdir()}
+    assert {"config.json", "manifest.json", "metrics.json", "report.md", "models", "cache"} <= names
+    assert {f"confusion-{m}.png" for m in MODELS} <= names
+    metrics = json.loads((trained_run / "metrics.json").read_text())
+    for m in MODELS:
+        assert {"mcc", "accuracy", "macro_f1", "confusion"} <= set(metrics[m])
+        assert -1.0 <= metrics[m]["mcc"] <= 1.0
+    assert len(metrics["folds"]) == 3
+    assert all("test_support" in f for f in metrics["folds"])
+    manifest = json.loads((trained_run / "manifest.json").read_text())
+    assert len(manifest["data_fingerprint"]) == 64 and manifest["seed"] == 0
+    # four fold/final teacher runs, each cached once
+    assert len(list((trained_run / "cache").glob("teacher-logits-*.npy"))) == 4
+    models, arch = load_run_models(trained_run)
+    assert arch["student"]["hidden"] == 8 and arch["student"]["params"] == models["student_kd"].param_count()
+
+
+def test_info(trained_run):
+    r = runner.invoke(app, ["info", str(trained_run)])
+    assert r.exit_code == 0, r.output
+    assert "student_kd" in r.output and "parameters" in r.output
+
+
+def test_evaluate_on_new_animals_and_single_class(trained_run, tmp_path):
+    r = runner.invoke(app, ["evaluate", str(trained_run), "--data", "synthetic", "--out", str(tmp_path / "ev"), "-q"])
+    # default synthetic settings (25 Hz, resampled to the model's 10 Hz); seed = run seed + 1: new animals
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert set(MODELS) <= set(m) and m["window"]["length"] == 20
+    # a new farm with one behaviour only, as generic CSV at another rate: accuracy still reported
+    rec = generate(SyntheticSettings(animals=2, bouts_per_class=1, bout_seconds=(6, 8), sample_rate=25.0, classes=("walking",)), seed=9)
+    csv = tmp_path / "farm.csv"
+    write_csv(rec, csv)
+    r = runner.invoke(app, ["evaluate", str(trained_run), "--data", str(csv), "--csv-rate", "25", "--out", str(tmp_path / "ev2"), "-q"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "ev2" / "metrics.json").read_text())
+    for name in MODELS:
+        assert m[name]["mcc"] is None and 0.0 <= m[name]["accuracy"] <= 1.0
+    assert (tmp_path / "ev2" / "confusion-student_kd.png").is_file()
+
+
+def test_same_seed_same_metrics(tiny_synthetic, tmp_path):
+    ov = {**tiny_config_overrides(tiny_synthetic), "final_models": False}
+    a = run_training(load_config(None, ov), tmp_path / "a")
+    b = run_training(load_config(None, ov), tmp_path / "b")
+    for m in MODELS:
+        assert a[m]["confusion"] == b[m]["confusion"] and a[m]["mcc"] == b[m]["mcc"]
+    la = np.load(next((tmp_path / "a" / "cache").glob("*.npy")))
+    lb = np.load(next((tmp_path / "b" / "cache").glob("*.npy")))
+    assert np.array_equal(la, lb)
+
+
+def test_bad_input_exits_2_and_leaves_nothing(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("animal,timestamp,ax,ay,az,label\ncow,0,1,x,1,rest\n")
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--data", str(bad), "--csv-rate", "10", "--out", str(out)])
+    assert r.exit_code == 2
+    assert f"{bad}, row 2, column 'ay'" in r.output
+    assert not out.exists() and not list(tmp_path.glob(".run*"))
+
+
+def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, monkeypatch):
+    import collar_kd.training.run as run_mod
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(run_mod, "plot_confusion", boom)
+    with pytest.raises(RuntimeError):
+        run_training(load_config(None, tiny_config_overrides(tiny_synthetic)), tmp_path / "run")
+    assert list(tmp_path.iterdir()) == [tiny_synthetic]
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["train", "--out", "X", "--cv", "kfold"], "cv: must be 'loao' or 'none'"),
+        (["train", "--out", "X", "--format", "parquet"], "data.format: must be one of"),
+        (["train", "--out", "X", "--data", "nowhere.csv", "--csv-rate", "10"], "nowhere.csv: no such file"),
+        (["train", "--out", "X", "--data", "x.csv"], "csv_sample_rate"),
+        (["train", "--out", "X", "--window", "ten"], "window: 'ten'"),
+        (["info", "no-such-run"], "manifest.json: missing"),
+        (["train"], "Missing option"),
+    ],
+)
+def test_usage_and_input_errors_exit_2(tmp_path, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2, r.output
+    assert needle in r.output
+
+
+def test_existing_run_dir_is_refused_without_force(trained_run):
+    r = runner.invoke(app, ["train", "--out", str(trained_run), "-q"])
+    assert r.exit_code == 2 and "already exists" in r.output

@@ -1,0 +1,46 @@
+"""Config files and overrides: every bad field is named."""
+
+from __future__ import annotations
+
+import pytest
+
+from collar_kd.config import load_config
+from collar_kd.errors import ConfigError
+
+
+def test_defaults_file_then_overrides(tmp_path):
+    p = tmp_path / "c.toml"
+    p.write_text('seed = 3\n[kd]\nalpha = 0.2\n[data]\nwindow = "4s"\n')
+    cfg = load_config(p, {"kd.alpha": 0.9, "kd.temperature": None})
+    assert cfg.seed == 3 and cfg.kd.alpha == 0.9 and cfg.kd.temperature == 4.0 and cfg.data.window == "4s"
+
+
+def test_json_config(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text('{"student": {"hidden": 12}}')
+    assert load_config(p).student.hidden == 12
+
+
+@pytest.mark.parametrize(
+    "text,field",
+    [
+        ("[kd]\nalfa = 0.3\n", "kd.alfa: unknown setting"),
+        ('[student]\nhidden = "big"\n', "student.hidden: must be a whole number"),
+        ("[kd]\nalpha = 1.5\n", "kd.alpha: must be in [0, 1]"),
+        ('cv = "kfold"\n', "cv: must be 'loao' or 'none'"),
+        ("[teacher]\nfilters = [8, 8]\n", "teacher.filters and teacher.kernels"),
+        ("kd = 3\n", "kd: must be a section"),
+        ("seed = \n", "cannot parse config"),
+    ],
+)
+def test_bad_fields_are_named(tmp_path, text, field):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert field in str(e.value)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.toml")
