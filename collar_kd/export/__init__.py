@@ -1,0 +1,1 @@
+"""Export: integer-only C (model headers + runtime), golden vectors and a manifest per device."""

@@ -1,0 +1,153 @@
+"""Dynamic fixed point for the GRU-MLP student: per-tensor fractional lengths from calibration
+statistics of the float model, then integer weights, biases and shifts.
+
+Two ways to pick a length: 'range' (the largest that holds the calibrated maximum) and
+'mse' (the one, among that and a few finer ones, with the smallest quantization error).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from collar_kd.errors import ConfigError
+from collar_kd.models import GRUStudent
+from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
+from collar_kd.quant.spec import ACT_MAX, BIAS_LIMIT, HIDDEN_FRAC, MAX_FAN_IN, WEIGHT_BITS, weight_max
+from collar_kd.quant.tables import sigmoid_table, tanh_table
+
+LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
+METHODS = ("range", "mse")
+
+
+@dataclass
+class QuantizedStudent:
+    """Everything the integer model needs: integer weights and biases, formats, shifts."""
+
+    weight_bits: int
+    hidden: int
+    head: int
+    classes: list[str]
+    sample_rate_hz: float
+    window_length: int
+    frac: dict[str, int]  # tensor name -> fractional length (x, a, g, h, y, w_inp, w_ih, ...)
+    weights: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows, cols)
+    biases: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows,), accumulator format
+    bias_clamped: dict[str, int] = field(default_factory=dict)
+    method: str = "range"
+
+    @property
+    def shifts(self) -> dict[str, int]:
+        f = self.frac
+        return {
+            "inp": f["w_inp"] + f["x"] - f["a"],
+            "ih": f["w_ih"] + f["a"] - f["g"],
+            "hh": f["w_hh"] + f["h"] - f["g"],
+            "gate": f["g"] - 12,
+            "fc1": f["w_fc1"] + f["h"] - f["y"],
+        }
+
+    @property
+    def logit_frac(self) -> int:
+        return self.frac["w_fc2"] + self.frac["y"]
+
+    @property
+    def tables(self) -> dict[str, np.ndarray]:
+        return {"sigmoid": sigmoid_table(), "tanh": tanh_table()}
+
+    def quantize_input(self, x_g: np.ndarray) -> np.ndarray:
+        """Windows in g (float) -> int16 in the input format (the sensor side, not the integer path)."""
+        return quantize(x_g, self.frac["x"], ACT_MAX).astype(np.int16)
+
+    def model_id(self) -> str:
+        """A hash of everything that defines the integer model; the device can report it."""
+        h = hashlib.sha256()
+        h.update(json.dumps({"bits": self.weight_bits, "frac": self.frac, "classes": self.classes,
+                             "rate": self.sample_rate_hz, "T": self.window_length}, sort_keys=True).encode())
+        for name in LAYERS:
+            h.update(self.weights[name].astype("<i8").tobytes())
+            h.update(self.biases[name].astype("<i8").tobytes())
+        return h.hexdigest()[:8]
+
+    def save(self, path: Path) -> None:
+        arrays = {f"w_{k}": v for k, v in self.weights.items()} | {f"b_{k}": v for k, v in self.biases.items()}
+        meta = {k: v for k, v in asdict(self).items() if k not in ("weights", "biases")}
+        with open(path, "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+
+    @classmethod
+    def load(cls, path: Path) -> "QuantizedStudent":
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            weights = {k: z[f"w_{k}"].astype(np.int64) for k in LAYERS}
+            biases = {k: z[f"b_{k}"].astype(np.int64) for k in LAYERS}
+        return cls(weights=weights, biases=biases, **meta)
+
+
+@torch.no_grad()
+def calibration_tensors(model: GRUStudent, x: np.ndarray, max_windows: int = 2000, seed: int = 0) -> dict[str, np.ndarray]:
+    """Values of every activation tensor of the float model on (a sample of) calibration windows."""
+    rng = np.random.default_rng(seed)
+    if len(x) > max_windows:
+        x = x[np.sort(rng.choice(len(x), max_windows, replace=False))]
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    a = torch.relu(model.inp(xt))
+    seq, _ = model.gru(a)
+    h_prev = torch.cat([torch.zeros_like(seq[:, :1]), seq[:, :-1]], dim=1)
+    gi = a @ model.gru.weight_ih_l0.T + model.gru.bias_ih_l0
+    gh = h_prev @ model.gru.weight_hh_l0.T + model.gru.bias_hh_l0
+    y = torch.relu(model.fc1(seq[:, -1]))
+    return {"x": xt.numpy(), "a": a.numpy(), "gi": gi.numpy(), "gh": gh.numpy(), "y": y.numpy()}
+
+
+def float_layers(model: GRUStudent) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    g = model.gru
+    return {
+        "inp": (model.inp.weight, model.inp.bias),
+        "ih": (g.weight_ih_l0, g.bias_ih_l0),
+        "hh": (g.weight_hh_l0, g.bias_hh_l0),
+        "fc1": (model.fc1.weight, model.fc1.bias),
+        "fc2": (model.fc2.weight, model.fc2.bias),
+    }
+
+
+def quantize_student(
+    model: GRUStudent,
+    calib_x: np.ndarray,
+    arch: dict,
+    weight_bits: int = 8,
+    method: str = "range",
+) -> QuantizedStudent:
+    if weight_bits not in WEIGHT_BITS:
+        raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {weight_bits}")
+    if method not in METHODS:
+        raise ConfigError(f"formats: must be one of {', '.join(METHODS)}, not '{method}'")
+    if max(model.hidden, model.head_size) > MAX_FAN_IN:
+        raise ConfigError(f"student: a fan-in above {MAX_FAN_IN} could overflow 32-bit accumulators (docs/fixed-point.md)")
+    pick = (lambda v, lim: frac_min_error(v, lim)) if method == "mse" else (lambda v, lim: frac_for_range(float(np.abs(v).max()), lim))
+    t = calibration_tensors(model, calib_x)
+    frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
+    frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
+    in_frac = {"inp": frac["x"], "ih": frac["a"], "hh": frac["h"], "fc1": frac["h"], "fc2": frac["y"]}
+    wmax = weight_max(weight_bits)
+    weights, biases, clamped = {}, {}, {}
+    for name, (w, b) in float_layers(model).items():
+        w = w.detach().numpy().astype(np.float64)
+        b = b.detach().numpy().astype(np.float64)
+        frac[f"w_{name}"] = pick(w, wmax)
+        weights[name] = quantize(w, frac[f"w_{name}"], wmax)
+        acc_frac = frac[f"w_{name}"] + in_frac[name]
+        limit = BIAS_LIMIT[weight_bits]
+        raw = np.floor(b * 2.0**acc_frac + 0.5)
+        clamped[name] = int((np.abs(raw) > limit).sum())
+        biases[name] = np.clip(raw, -limit, limit).astype(np.int64)
+    return QuantizedStudent(
+        weight_bits=weight_bits, hidden=model.hidden, head=model.head_size, classes=list(arch["classes"]),
+        sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
+        frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, method=method,
+    )

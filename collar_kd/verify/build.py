@@ -1,0 +1,155 @@
+"""Compiling the exported C: host (ASan + UBSan, or a shared library for ctypes) and
+Cortex-M3/M4 images for QEMU, with the project's strict warning set."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from collar_kd.errors import CollarKDError
+from collar_kd.export.devices import DeviceProfile
+from collar_kd.paths import FIRMWARE_DIR
+
+RUNTIME_SOURCES = ("ckd_model.c", "ckd_fc_s8.c", "ckd_fc_s16.c", "ckd_act.c", "ckd_gru.c")
+WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Wshadow", "-Wvla", "-Werror"]
+SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
+ARM_GCC = "arm-none-eabi-gcc"
+STACK_BYTES = 4096
+HEAP_BYTES = 8192  # the harness's stdio buffers (newlib); the model itself never allocates
+
+
+class ToolchainMissing(CollarKDError):
+    pass
+
+
+def require(tool: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        hint = {
+            ARM_GCC: "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi",
+            "qemu-system-arm": "apt-get install qemu-system-arm",
+        }.get(tool, "install it")
+        raise ToolchainMissing(f"'{tool}' not found on PATH ({hint}; `.ci/run` does this)")
+    return path
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise CollarKDError(f"build failed: {' '.join(cmd)}\n{proc.stdout}{proc.stderr}")
+
+
+def runtime_sources(export_dir: Path) -> list[Path]:
+    return [Path(export_dir) / "runtime" / s for s in RUNTIME_SOURCES]
+
+
+def includes(export_dir: Path) -> list[str]:
+    return [f"-I{Path(export_dir)}", f"-I{Path(export_dir) / 'runtime'}"]
+
+
+def build_host(export_dir: Path, build_dir: Path, trace: bool = False, sanitize: bool = True) -> Path:
+    """The verify harness for the host, with ASan and UBSan (any UB aborts the run)."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    exe = build_dir / ("verify_host_trace" if trace else "verify_host")
+    flags = SANITIZE if sanitize else ["-O2"]
+    cmd = ["gcc", *WARNINGS, *flags, *includes(export_dir), *(["-DCKD_TRACE"] if trace else []),
+           *map(str, runtime_sources(export_dir)), str(FIRMWARE_DIR / "verify" / "verify_main.c"), "-o", str(exe)]
+    _run(cmd)
+    return exe
+
+
+def build_host_library(export_dir: Path, build_dir: Path) -> Path:
+    """A shared library of the runtime, the model and the test shim, for ctypes."""
+    build_dir.mkdir(parents=True, exist_ok=True)
+    lib = build_dir / "libckd_host.so"
+    cmd = ["gcc", *WARNINGS, "-O2", "-g", "-shared", "-fPIC", *includes(export_dir),
+           *map(str, runtime_sources(export_dir)), str(FIRMWARE_DIR / "host" / "ckd_host_shim.c"), "-o", str(lib)]
+    _run(cmd)
+    return lib
+
+
+@dataclass
+class ArmImage:
+    elf: Path
+    map_file: Path
+    objects: list[Path]
+    profile: DeviceProfile
+    dsp: bool
+
+
+def arm_flags(profile: DeviceProfile, dsp: bool) -> list[str]:
+    return [*profile.gcc_flags, "-O2", "-ffunction-sections", "-fdata-sections", "-fstack-usage",
+            *(["-DCKD_USE_DSP"] if dsp and profile.dsp else [])]
+
+
+def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bool = True, trace: bool = False) -> ArmImage:
+    """The verify harness as a bare-metal image for the profile's core, linked against the
+    real part's flash and RAM sizes (an oversized model is a link error)."""
+    require(ARM_GCC)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    flags = [*arm_flags(profile, dsp), *WARNINGS, *includes(export_dir), *(["-DCKD_TRACE"] if trace else [])]
+    objects = []
+    sources = [*runtime_sources(export_dir), FIRMWARE_DIR / "verify" / "verify_main.c", FIRMWARE_DIR / "startup" / "startup_cm.c"]
+    for src in sources:
+        obj = build_dir / (src.stem + ".o")
+        _run([ARM_GCC, *flags, "-c", str(src), "-o", str(obj)], cwd=build_dir)
+        objects.append(obj)
+    ld = build_dir / "image.ld"
+    template = (FIRMWARE_DIR / "linker" / "ckd_mcu.ld.in").read_text()
+    ld.write_text(template.replace("@FLASH_BYTES@", str(profile.flash_bytes)).replace("@RAM_BYTES@", str(profile.ram_bytes))
+                  .replace("@STACK_BYTES@", str(STACK_BYTES)).replace("@HEAP_BYTES@", str(HEAP_BYTES)))
+    elf = build_dir / "verify.elf"
+    map_file = build_dir / "verify.map"
+    _run([ARM_GCC, *profile.gcc_flags, "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-T", str(ld),
+          "-Wl,--gc-sections", f"-Wl,-Map={map_file}", *map(str, objects), "-o", str(elf)], cwd=build_dir)
+    return ArmImage(elf, map_file, objects, profile, dsp and profile.dsp)
+
+
+_ONE_LINE = re.compile(r"^ (\.\S+)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$")
+_NAME_ONLY = re.compile(r"^ (\.\S+)$")
+_ADDR_SIZE = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$")
+
+
+def model_footprint(image: ArmImage) -> dict[str, int]:
+    """Bytes the model and runtime (ckd_*.o) occupy in the linked image, by section kind, read
+    from the linker map after --gc-sections (unused functions are not counted)."""
+    sizes = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
+    body = image.map_file.read_text().split("Linker script and memory map", 1)[-1]
+    pending = None
+    for line in body.splitlines():
+        if m := _ONE_LINE.match(line):
+            name, size, obj = m[1], int(m[2], 16), m[3]
+        elif m := _NAME_ONLY.match(line):
+            pending = m[1]
+            continue
+        elif pending and (m := _ADDR_SIZE.match(line)):
+            name, size, obj = pending, int(m[1], 16), m[2]
+        else:
+            pending = None
+            continue
+        pending = None
+        if Path(obj).name.startswith("ckd_"):
+            for kind in sizes:
+                if name == f".{kind}" or name.startswith(f".{kind}."):
+                    sizes[kind] += size
+    return sizes
+
+
+def stack_usage(image: ArmImage) -> dict:
+    """Worst-case stack of ckd_run_window from GCC's -fstack-usage files: the frames of every
+    model function summed (no recursion, so the sum bounds every call path)."""
+    frames = {}
+    for obj in image.objects:
+        su = obj.with_suffix(".su")
+        if obj.name.startswith("ckd_") and su.exists():
+            for line in su.read_text().splitlines():
+                parts = line.split("\t")
+                if len(parts) >= 3:
+                    func = parts[0].rsplit(":", 1)[-1]
+                    frames[func] = int(parts[1])
+                    if parts[2].strip() not in ("static", "dynamic,bounded"):
+                        raise CollarKDError(f"{su}: {func} has {parts[2]} stack usage")
+    return {"bound_bytes": sum(frames.values()), "frames": frames}

@@ -1,0 +1,56 @@
+/* ckd_host_shim.c - flat entry points over the runtime's kernels and model, for the Python
+ * tests (emlearn-style: the C compiled on the host and driven with the same data as the
+ * simulator through ctypes). Not part of the device build. */
+#include <stdint.h>
+
+#include "ckd_act.h"
+#include "ckd_fc.h"
+#include "ckd_gru.h"
+#include "ckd_model.h"
+
+void shim_fc_s8(const int8_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in,
+                int16_t *out, int32_t *acc)
+{
+    const ckd_fc_s8_params_t p = {w, b, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    ckd_fc_s8(&p, in, out);
+    ckd_fc_s8_acc(&p, in, acc);
+}
+
+void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in,
+                 int16_t *out, int32_t *acc)
+{
+    const ckd_fc_s16_params_t p = {w, b, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    ckd_fc_s16(&p, in, out);
+    ckd_fc_s16_acc(&p, in, acc);
+}
+
+void shim_act(const int16_t *x, int16_t *y, int n, const int16_t *table)
+{
+    for (int i = 0; i < n; ++i) {
+        y[i] = ckd_act_q15(x[i], table);
+    }
+}
+
+void shim_gru_update(const int16_t *gi, const int16_t *gh, int16_t *h, int hidden, int gate_shift,
+                     const int16_t *sig, const int16_t *tanh_t, int16_t *r, int16_t *z, int16_t *n)
+{
+    const ckd_gru_params_t p = {(uint16_t)hidden, (int8_t)gate_shift, sig, tanh_t};
+    ckd_gru_update(&p, gi, gh, h, r, z, n);
+}
+
+/* Whole windows through the streaming API: n windows of CKD_WINDOW x 3 samples. */
+void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, int16_t *h)
+{
+    static ckd_state_t s;
+    for (int w = 0; w < n; ++w) {
+        cls[w] = ckd_run_window(&s, x + (long)w * CKD_WINDOW * CKD_INPUTS, logits + (long)w * CKD_CLASSES);
+        for (int i = 0; i < CKD_HIDDEN; ++i) {
+            h[(long)w * CKD_HIDDEN + i] = s.h[i];
+        }
+    }
+}
+
+int shim_input_from_counts(int32_t counts, int shift)
+{
+    return ckd_input_from_counts(counts, shift);
+}

@@ -1,0 +1,13 @@
+/* ckd_act.c - table lookup with linear interpolation (docs/fixed-point.md, "sigmoid and tanh"). */
+#include "ckd_act.h"
+#include "ckd_requant.h"
+
+int16_t ckd_act_q15(int16_t x_q12, const int16_t table[CKD_ACT_TABLE_SIZE])
+{
+    uint32_t u = (uint32_t)((int32_t)x_q12 + 32768); /* 0 .. 65535 */
+    uint32_t i = u >> 8;                              /* 0 .. 255 */
+    int32_t w = (int32_t)(u & 255u);
+    int32_t t0 = table[i];
+    int32_t t1 = table[i + 1u];
+    return (int16_t)(t0 + (int32_t)ckd_rq((int64_t)(t1 - t0) * w, 8));
+}

@@ -1,0 +1,90 @@
+/* ckd_model.c - input layer -> GRU -> MLP head, per docs/fixed-point.md. */
+#include "ckd_model.h"
+
+#include "ckd_act.h"
+#include "ckd_fc.h"
+#include "ckd_gru.h"
+#include "ckd_model_weights.h"
+#include "ckd_requant.h"
+
+#if CKD_WEIGHT_BITS == 8
+#define CKD_FC ckd_fc_s8
+#define CKD_FC_ACC ckd_fc_s8_acc
+#elif CKD_WEIGHT_BITS == 16
+#define CKD_FC ckd_fc_s16
+#define CKD_FC_ACC ckd_fc_s16_acc
+#else
+#error "CKD_WEIGHT_BITS must be 8 or 16"
+#endif
+
+static const ckd_gru_params_t ckd_gru = {CKD_HIDDEN, CKD_SHIFT_GATE, ckd_sigmoid_table, ckd_tanh_table};
+
+#ifdef CKD_TRACE
+static int16_t trace_r[CKD_HIDDEN], trace_z[CKD_HIDDEN], trace_n[CKD_HIDDEN];
+#define TRACE(name, v, n) ckd_trace((name), (v), (uint32_t)(n))
+#define TRACE_R trace_r
+#define TRACE_Z trace_z
+#define TRACE_N trace_n
+#else
+#define TRACE(name, v, n) ((void)0)
+#define TRACE_R 0
+#define TRACE_Z 0
+#define TRACE_N 0
+#endif
+
+void ckd_reset(ckd_state_t *s)
+{
+    for (uint16_t i = 0; i < CKD_HIDDEN; ++i) {
+        s->h[i] = 0;
+    }
+    s->steps = 0;
+}
+
+void ckd_step(ckd_state_t *s, const int16_t x[CKD_INPUTS])
+{
+    CKD_FC(&ckd_fc_inp, x, s->a);
+    TRACE("a", s->a, CKD_HIDDEN);
+    CKD_FC(&ckd_fc_ih, s->a, s->gi);
+    TRACE("gi", s->gi, 3 * CKD_HIDDEN);
+    CKD_FC(&ckd_fc_hh, s->h, s->gh);
+    TRACE("gh", s->gh, 3 * CKD_HIDDEN);
+    ckd_gru_update(&ckd_gru, s->gi, s->gh, s->h, TRACE_R, TRACE_Z, TRACE_N);
+    TRACE("r", trace_r, CKD_HIDDEN);
+    TRACE("z", trace_z, CKD_HIDDEN);
+    TRACE("n", trace_n, CKD_HIDDEN);
+    TRACE("h", s->h, CKD_HIDDEN);
+    s->steps++;
+}
+
+int ckd_classify(ckd_state_t *s, int32_t logits[CKD_CLASSES])
+{
+    CKD_FC(&ckd_fc_fc1, s->h, s->y);
+    TRACE("y", s->y, CKD_HEAD);
+    CKD_FC_ACC(&ckd_fc_fc2, s->y, logits);
+    int best = 0;
+    for (int c = 1; c < CKD_CLASSES; ++c) {
+        if (logits[c] > logits[best]) {
+            best = c; /* strictly greater: ties go to the lowest index */
+        }
+    }
+    return best;
+}
+
+int ckd_run_window(ckd_state_t *s, const int16_t window[CKD_WINDOW * CKD_INPUTS], int32_t logits[CKD_CLASSES])
+{
+    ckd_reset(s);
+    for (uint32_t t = 0; t < CKD_WINDOW; ++t) {
+        ckd_step(s, window + t * CKD_INPUTS);
+    }
+    return ckd_classify(s, logits);
+}
+
+int16_t ckd_input_from_counts(int32_t counts, int counts_shift)
+{
+    return ckd_sat16(ckd_rq(counts, counts_shift - CKD_FRAC_X));
+}
+
+uint32_t ckd_model_id(void)
+{
+    return CKD_MODEL_ID;
+}

@@ -1,0 +1,51 @@
+/* ckd_requant.h - the single rounding and saturation rule of collar-kd (docs/fixed-point.md).
+ *
+ * rq(v, s): s > 0 adds 2^(s-1) and shifts right (round half up); s < 0 multiplies by 2^-s;
+ * sat16 clamps symmetrically to +-32767. All in 64 bits, so neither step can overflow.
+ */
+#ifndef CKD_REQUANT_H
+#define CKD_REQUANT_H
+
+#include <stdint.h>
+
+#define CKD_ACT_MAX 32767
+#define CKD_Q15 15
+#define CKD_GATE_IN_FRAC 12
+
+/* The rounding rule needs an arithmetic right shift of negative integers (GCC, Clang, armcc). */
+typedef char ckd_arithmetic_shift_required[((-1) >> 1) == -1 ? 1 : -1];
+
+static inline int64_t ckd_rq(int64_t v, int shift)
+{
+    if (shift > 0) {
+        return (v + ((int64_t)1 << (shift - 1))) >> shift;
+    }
+    if (shift < 0) {
+        return v * ((int64_t)1 << (-shift)); /* multiply: a left shift of a negative value is UB */
+    }
+    return v;
+}
+
+static inline int16_t ckd_sat16(int64_t v)
+{
+    if (v > CKD_ACT_MAX) {
+        return (int16_t)CKD_ACT_MAX;
+    }
+    if (v < -CKD_ACT_MAX) {
+        return (int16_t)-CKD_ACT_MAX;
+    }
+    return (int16_t)v;
+}
+
+static inline int32_t ckd_sat32(int64_t v)
+{
+    if (v > INT32_MAX) {
+        return INT32_MAX;
+    }
+    if (v < -INT32_MAX) {
+        return -INT32_MAX;
+    }
+    return (int32_t)v;
+}
+
+#endif /* CKD_REQUANT_H */
