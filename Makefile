@@ -3,12 +3,15 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 RUN_DIR ?= runs/demo
 
-.PHONY: help setup demo test bench-accuracy clean
+.PHONY: help setup demo test verify toolchain bench-accuracy bench-quant bench-mcu clean
 
 help:
 	@echo "make setup           install collar-kd and its Python dependencies (torch==2.13.0, CPU)"
 	@echo "make demo            setup, then train on the built-in synthetic data into $(RUN_DIR)"
 	@echo "make test            run the test suite"
+	@echo "make verify          export a small model and prove the C bit-exact on host (ASan/UBSan), Cortex-M4 and Cortex-M3 (QEMU)"
+	@echo "make verify EXPORT=DIR  the same for an existing export"
+	@echo "make toolchain       install arm-none-eabi-gcc, newlib and qemu-system-arm (Debian packages)"
 	@echo "make bench-accuracy  leave-one-animal-out on ../shared/datasets/wasp_cow_walking -> bench/results/accuracy.json"
 
 setup:
@@ -24,6 +27,24 @@ test:
 
 bench-accuracy:
 	$(PYTHON) bench/accuracy.py
+
+# The cross-compiler and emulator for `make verify` (Debian packages; about 40 s).
+toolchain:
+	@command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null; }
+
+VERIFY_DIR ?= build/verify
+ifdef EXPORT
+verify:
+	collar-kd verify $(EXPORT) --build-dir $(VERIFY_DIR)/build
+else
+# A small synthetic model, trained and exported here, so `make verify` needs nothing else.
+verify:
+	collar-kd train --data synthetic --cv none --out $(VERIFY_DIR)/run --teacher-epochs 2 --student-epochs 6 --force --quiet
+	collar-kd export $(VERIFY_DIR)/run --target eartag --out $(VERIFY_DIR)/export --windows 1000 --force
+	collar-kd verify $(VERIFY_DIR)/export --build-dir $(VERIFY_DIR)/build
+endif
 
 clean:
 	rm -rf runs build .pytest_cache

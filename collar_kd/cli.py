@@ -159,6 +159,59 @@ def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
             typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}  macro-F1 {f1}")
 
 
+@app.command("export")
+def export_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
+    target: str = typer.Option("eartag", help="Device profile: eartag | collar (data/devices/*.json)."),
+    out: Path = typer.Option(..., help="Export directory to create."),
+    weight_bits: int = typer.Option(8, help="Weight word length: 8 or 16."),
+    formats: str = typer.Option("range", help="Fractional lengths: range (max-based) or mse (least quantization error)."),
+    qat_epochs: int = typer.Option(0, help="Quantization-aware fine-tuning epochs with the teacher's soft labels."),
+    windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
+    student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
+    force: bool = typer.Option(False, help="Replace an existing export directory."),
+) -> None:
+    """Quantize a run's student to dynamic fixed point and write integer-only C, golden vectors
+    and a manifest for a device."""
+    from collar_kd.export.exporter import ExportOptions, export_run
+
+    if student not in ("student_kd", "student"):
+        _fail(ValueError(f"--student must be student_kd or student, not '{student}'"))
+    try:
+        m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, formats=formats,
+                                                   qat_epochs=qat_epochs, windows=windows, student=student), force=force)
+    except CollarKDError as e:
+        _fail(e)
+    fp = m["footprint"]
+    typer.echo(f"wrote {out}: model {m['model_id']} for {m['target']}, {m['weight_bits']}-bit weights, "
+               f"flash {fp['flash_bytes']:,} B, RAM {fp['ram_bytes']:,} B ({fp['how'].split(':')[0]})")
+
+
+@app.command()
+def verify(
+    export_dir: Path = typer.Argument(..., help="An export directory from `collar-kd export`."),
+    target: list[str] = typer.Option(["host", "eartag", "collar"], help="host, eartag (Cortex-M4, QEMU), collar (Cortex-M3, QEMU)."),
+    build_dir: Optional[Path] = typer.Option(None, help="Where to build (default: EXPORT_DIR/build)."),
+    no_dsp: bool = typer.Option(False, "--no-dsp", help="Build Cortex-M4 without the DSP path."),
+) -> None:
+    """Build the exported C for each target, run every golden window, compare bit for bit with
+    the simulator; one PASS/FAIL line per target, exit status 1 on any FAIL."""
+    from collar_kd.verify.runner import TARGETS, verify_target
+
+    failed = False
+    for t in target:
+        if t not in TARGETS:
+            _fail(ValueError(f"--target must be one of {', '.join(TARGETS)}, not '{t}'"))
+        try:
+            v = verify_target(export_dir, t, build_dir or (export_dir / "build"), dsp=not no_dsp)
+        except CollarKDError as e:
+            _fail(e)
+        typer.echo(f"{v.line()} [{v.seconds:.1f} s]")
+        failed |= not v.passed
+    if failed:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     try:
         app()

@@ -61,3 +61,26 @@ def wasp_root() -> Path:
     if not (WASP_DATASET / "index.csv").is_file():
         pytest.skip(f"shared WASP collar dataset not found at {WASP_DATASET} (it lives outside the repository)")
     return WASP_DATASET
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A tiny trained run (no cross-validation): the input of the export and verify tests."""
+    from collar_kd.config import load_config
+    from collar_kd.training.run import run_training
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    settings = tmp / "s.json"
+    settings.write_text(json.dumps({"animals": 2, "bouts_per_class": 1, "bout_seconds": [8, 10], "sample_rate": 10.0}))
+    cfg = load_config(None, {**tiny_config_overrides(settings), "cv": "none", "student.epochs": 3})
+    run_training(cfg, tmp / "run")
+    return tmp / "run"
+
+
+@pytest.fixture(scope="session")
+def tiny_export(tiny_run, tmp_path_factory) -> Path:
+    from collar_kd.export.exporter import ExportOptions, export_run
+
+    out = tmp_path_factory.mktemp("tiny_export") / "export"
+    export_run(tiny_run, out, ExportOptions(target="eartag", windows=60))
+    return out

@@ -43,15 +43,17 @@ def _run(cmd: list[str], cwd: Path | None = None) -> None:
 
 
 def runtime_sources(export_dir: Path) -> list[Path]:
-    return [Path(export_dir) / "runtime" / s for s in RUNTIME_SOURCES]
+    return [Path(export_dir).resolve() / "runtime" / s for s in RUNTIME_SOURCES]
 
 
 def includes(export_dir: Path) -> list[str]:
-    return [f"-I{Path(export_dir)}", f"-I{Path(export_dir) / 'runtime'}"]
+    d = Path(export_dir).resolve()
+    return [f"-I{d}", f"-I{d / 'runtime'}"]
 
 
 def build_host(export_dir: Path, build_dir: Path, trace: bool = False, sanitize: bool = True) -> Path:
     """The verify harness for the host, with ASan and UBSan (any UB aborts the run)."""
+    build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     exe = build_dir / ("verify_host_trace" if trace else "verify_host")
     flags = SANITIZE if sanitize else ["-O2"]
@@ -63,6 +65,7 @@ def build_host(export_dir: Path, build_dir: Path, trace: bool = False, sanitize:
 
 def build_host_library(export_dir: Path, build_dir: Path) -> Path:
     """A shared library of the runtime, the model and the test shim, for ctypes."""
+    build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     lib = build_dir / "libckd_host.so"
     cmd = ["gcc", *WARNINGS, "-O2", "-g", "-shared", "-fPIC", *includes(export_dir),
@@ -89,6 +92,7 @@ def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bo
     """The verify harness as a bare-metal image for the profile's core, linked against the
     real part's flash and RAM sizes (an oversized model is a link error)."""
     require(ARM_GCC)
+    build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     flags = [*arm_flags(profile, dsp), *WARNINGS, *includes(export_dir), *(["-DCKD_TRACE"] if trace else [])]
     objects = []

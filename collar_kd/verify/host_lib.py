@@ -1,0 +1,67 @@
+"""The exported C, compiled on the host and wrapped as a Python object (the emlearn idea), so
+one test can drive the C and the simulator with the same data."""
+
+from __future__ import annotations
+
+import ctypes
+from pathlib import Path
+
+import numpy as np
+
+from collar_kd.export.header import interleave_s8
+from collar_kd.verify.build import build_host_library
+
+_i16p = np.ctypeslib.ndpointer(np.int16, flags="C_CONTIGUOUS")
+_i32p = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
+_i8p = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
+_int = ctypes.c_int
+
+
+class HostC:
+    def __init__(self, export_dir: Path, build_dir: Path):
+        self.lib = ctypes.CDLL(str(build_host_library(export_dir, build_dir)))
+        self.lib.shim_fc_s8.argtypes = [_i8p, _i32p, _int, _int, _int, _int, _i16p, _i16p, _i32p]
+        self.lib.shim_fc_s16.argtypes = [_i16p, _i32p, _int, _int, _int, _int, _i16p, _i16p, _i32p]
+        self.lib.shim_act.argtypes = [_i16p, _i16p, _int, _i16p]
+        self.lib.shim_gru_update.argtypes = [_i16p, _i16p, _i16p, _int, _int, _i16p, _i16p, _i16p, _i16p, _i16p]
+        self.lib.shim_run_windows.argtypes = [_i16p, _int, _i32p, _i32p, _i16p]
+        self.lib.shim_input_from_counts.argtypes = [ctypes.c_int32, _int]
+
+    def fc(self, w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool, bits: int = 8):
+        """w in natural row-major order (the int8 layout is applied here, as the exporter does)."""
+        rows, cols = w.shape
+        out = np.zeros(rows, np.int16)
+        acc = np.zeros(rows, np.int32)
+        b = np.ascontiguousarray(bias, np.int32)
+        xin = np.ascontiguousarray(x, np.int16)
+        if bits == 8:
+            self.lib.shim_fc_s8(np.ascontiguousarray(interleave_s8(w), np.int8), b, rows, cols, shift, int(relu), xin, out, acc)
+        else:
+            self.lib.shim_fc_s16(np.ascontiguousarray(w, np.int16), b, rows, cols, shift, int(relu), xin, out, acc)
+        return out, acc
+
+    def act(self, x: np.ndarray, table: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.int16)
+        y = np.zeros_like(x)
+        self.lib.shim_act(x, y, len(x), np.ascontiguousarray(table, np.int16))
+        return y
+
+    def gru_update(self, gi, gh, h, gate_shift, sig, tanh_t):
+        hidden = len(h)
+        h = np.array(h, np.int16)
+        r, z, n = (np.zeros(hidden, np.int16) for _ in range(3))
+        self.lib.shim_gru_update(np.ascontiguousarray(gi, np.int16), np.ascontiguousarray(gh, np.int16), h, hidden,
+                                 gate_shift, np.ascontiguousarray(sig, np.int16), np.ascontiguousarray(tanh_t, np.int16), r, z, n)
+        return r, z, n, h
+
+    def run_windows(self, xq: np.ndarray, n_classes: int, hidden: int):
+        xq = np.ascontiguousarray(xq, np.int16)
+        n = len(xq)
+        logits = np.zeros((n, n_classes), np.int32)
+        cls = np.zeros(n, np.int32)
+        h = np.zeros((n, hidden), np.int16)
+        self.lib.shim_run_windows(xq, n, logits, cls, h)
+        return logits, cls, h
+
+    def input_from_counts(self, counts: int, counts_shift: int) -> int:
+        return int(self.lib.shim_input_from_counts(counts, counts_shift))

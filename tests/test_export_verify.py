@@ -1,0 +1,108 @@
+"""Export and verification: files, fit checks, and a verify that really fails on a changed
+weight, shift or table entry (host always; Cortex-M3/M4 under QEMU when installed)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from collar_kd.cli import app
+from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit, export_run
+from collar_kd.verify.runner import verify_target
+
+runner = CliRunner()
+HAVE_QEMU = shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")
+needs_qemu = pytest.mark.skipif(not HAVE_QEMU, reason="arm-none-eabi-gcc / qemu-system-arm not installed (make toolchain)")
+
+
+def test_export_writes_headers_runtime_golden_and_manifest(tiny_export):
+    names = {p.name for p in tiny_export.iterdir()}
+    assert {"ckd_model_params.h", "ckd_model_weights.h", "runtime", "golden", "manifest.json", "quantized_student.npz"} <= names
+    m = json.loads((tiny_export / "manifest.json").read_text())
+    assert re.fullmatch(r"[0-9a-f]{8}", m["model_id"])
+    assert f"#define CKD_MODEL_ID 0x{m['model_id']}u" in (tiny_export / "ckd_model_params.h").read_text()
+    assert sum(m["golden_windows"].values()) == 60 and m["golden_windows"]["adversarial"] > 0
+    weights = (tiny_export / "ckd_model_weights.h").read_text()
+    assert "static const int8_t ckd_w_hh" in weights and "ckd_sigmoid_table[CKD_ACT_TABLE_SIZE]" in weights
+    assert "float" not in weights and "double" not in weights
+    code = "".join(re.sub(r"/\*.*?\*/|//[^\n]*", "", p.read_text(), flags=re.S) for p in (tiny_export / "runtime").iterdir())
+    for banned in ("float", "double", "malloc", "free(", "alloca"):
+        assert not re.search(rf"\b{re.escape(banned)}", code), banned
+
+
+def test_export_refuses_a_model_that_does_not_fit(tiny_run, tmp_path):
+    profile = json.loads((Path(__file__).parents[1] / "data" / "devices" / "eartag.json").read_text())
+    profile.update(name="tiny_tag", model_flash_budget_bytes=512)
+    path = tmp_path / "tiny_tag.json"
+    path.write_text(json.dumps(profile))
+    with pytest.raises(ModelDoesNotFit, match="does not fit 'tiny_tag'.*flash"):
+        export_run(tiny_run, tmp_path / "out", ExportOptions(target=str(path), windows=20))
+    assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", str(path), "--out", str(tmp_path / "out2"), "--windows", "20"])
+    assert r.exit_code == 2 and "does not fit" in r.output
+
+
+def test_export_cli_bad_target(tiny_run, tmp_path):
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", "smartwatch", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 2 and "unknown device 'smartwatch'" in r.output
+
+
+def _mutated(export: Path, tmp: Path, what: str) -> Path:
+    out = tmp / f"mutated-{what}"
+    shutil.copytree(export, out)
+    if what == "shift":
+        p = out / "ckd_model_params.h"
+        s = p.read_text()
+        m = re.search(r"#define CKD_SHIFT_IH (-?\d+)", s)
+        p.write_text(s.replace(m[0], f"#define CKD_SHIFT_IH {int(m[1]) + 1}"))
+        return out
+    p = out / "ckd_model_weights.h"
+    s = p.read_text()
+    name = {"weight": "ckd_w_hh", "table": "ckd_tanh_table"}[what]
+    start = s.index("{", s.index(name)) + 1
+    values = s[start : s.index("}", start)].split(",")
+    i = 128 if what == "table" else 0  # tanh(0): every window passes near it
+    v = int(values[i])
+    values[i] = f" {v + 5 if what == 'table' else (v - 1 if v > 0 else v + 1)}"
+    p.write_text(s[:start] + ",".join(values) + s[s.index("}", start) :])
+    return out
+
+
+def test_host_verify_passes(tiny_export, tmp_path):
+    v = verify_target(tiny_export, "host", tmp_path / "b")
+    assert v.passed, v.detail
+    assert "60 windows bit-exact" in v.line()
+
+
+@pytest.mark.parametrize("what", ["weight", "shift", "table"])
+def test_verify_fails_when_one_weight_shift_or_table_entry_changes(tiny_export, tmp_path, what):
+    v = verify_target(_mutated(tiny_export, tmp_path, what), "host", tmp_path / "b")
+    assert not v.passed
+    assert v.line().startswith("CKD-VERIFY FAIL host")
+    mm = v.mismatch
+    assert mm["windows_differing"] >= 1 and mm["tensor"] in ("a", "gi", "gh", "r", "z", "n", "h", "y", "logits")
+    expected_first = {"weight": "gh", "shift": "gi", "table": "n"}[what]
+    assert mm["tensor"] == expected_first, mm
+    assert f"window {mm['window']}, time step" in v.detail
+
+
+@needs_qemu
+@pytest.mark.parametrize("target", ["eartag", "collar"])
+def test_qemu_verify_passes_and_catches_a_changed_weight(tiny_export, tmp_path, target):
+    v = verify_target(tiny_export, target, tmp_path / "b")
+    assert v.passed, v.detail
+    bad = verify_target(_mutated(tiny_export, tmp_path, "weight"), target, tmp_path / "b2")
+    assert not bad.passed and bad.mismatch["tensor"] == "gh"
+
+
+def test_verify_cli(tiny_export, tmp_path):
+    r = runner.invoke(app, ["verify", str(tiny_export), "--target", "host", "--build-dir", str(tmp_path / "b")])
+    assert r.exit_code == 0 and "CKD-VERIFY PASS host" in r.output
+    r = runner.invoke(app, ["verify", str(_mutated(tiny_export, tmp_path, "weight")), "--target", "host",
+                            "--build-dir", str(tmp_path / "c")])
+    assert r.exit_code == 1 and "CKD-VERIFY FAIL host" in r.output

@@ -1,0 +1,104 @@
+"""The quantizer and simulator against the float student."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from collar_kd.errors import ConfigError
+from collar_kd.models import GRUStudent
+from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
+from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
+from collar_kd.sim import FixedPointSimulator, Stream
+from collar_kd.training.loop import predict_logits
+
+ARCH = {"classes": ["a", "b", "c", "d"], "sample_rate_hz": 25.0, "window_length": 40}
+
+
+@pytest.fixture(scope="module")
+def model_and_windows():
+    torch.manual_seed(0)
+    m = GRUStudent(4, hidden=16, head=8).eval()
+    rng = np.random.default_rng(0)
+    t = np.arange(40) / 25.0
+    x = np.stack([np.stack([0.3 * np.sin(2 * np.pi * f * t + p), 0.2 * np.cos(2 * np.pi * f * t), np.full(40, 1.0)], 1)
+                  for f, p in zip(rng.uniform(0.2, 3, 300), rng.uniform(0, 6, 300))]).astype(np.float32)
+    x += rng.normal(0, 0.05, x.shape).astype(np.float32)
+    return m, x
+
+
+def test_range_fraction_rule():
+    assert frac_for_range(1.0, 32767) == 14  # 1.0 * 2^15 = 32768 would overflow
+    assert frac_for_range(0.99, 32767) == 15
+    assert frac_for_range(3.9, 127) == 5
+    assert frac_for_range(0.0, 127) == 6
+    v = np.concatenate([np.random.default_rng(0).normal(0, 0.1, 10000), [5.0]])  # one outlier
+    assert frac_min_error(v, 127) > frac_for_range(5.0, 127)  # clipping the outlier pays off
+    assert quantize(np.array([0.5, -0.5, 100.0]), 4, 127).tolist() == [8, -8, 127]
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_simulator_agrees_with_float_model(model_and_windows, bits):
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH, weight_bits=bits)
+    sim = FixedPointSimulator(q).run(q.quantize_input(x))
+    ref = predict_logits(m, x)
+    err = np.abs(sim.logits * 2.0**-q.logit_frac - ref)
+    scale = np.abs(ref).max()
+    # Documented tolerance: 8-bit weights keep logits within 5 % of the logit range, 16-bit within 0.5 %.
+    assert err.max() < (0.05 if bits == 8 else 0.005) * scale, err.max()
+    assert (sim.classes == ref.argmax(1)).mean() >= (0.95 if bits == 8 else 0.99)
+    assert np.abs(sim.h).max() <= 32767
+
+
+def test_sixteen_bits_is_closer_than_eight(model_and_windows):
+    m, x = model_and_windows
+    ref = predict_logits(m, x)
+    errs = []
+    for bits in (8, 16):
+        q = quantize_student(m, x, ARCH, weight_bits=bits)
+        errs.append(np.abs(FixedPointSimulator(q).run(q.quantize_input(x)).logits * 2.0**-q.logit_frac - ref).mean())
+    assert errs[1] < errs[0] / 4
+
+
+def test_streaming_equals_batch_and_trace_is_complete(model_and_windows):
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH)
+    xq = q.quantize_input(x[:5])
+    res = FixedPointSimulator(q).run(xq, trace=True)
+    s = Stream(q, batch=1)
+    for w in range(5):
+        s.reset()
+        for t in range(40):
+            s.step(xq[w : w + 1, t])
+        logits, cls, _ = s.classify()
+        assert np.array_equal(logits[0], res.logits[w]) and cls[0] == res.classes[w]
+    assert res.trace["gi"].shape == (5, 40, 48) and res.trace["h"].shape == (5, 40, 16)
+    assert np.array_equal(res.trace["h"][:, -1], res.h)
+
+
+def test_argmax_ties_go_to_the_lowest_index(model_and_windows):
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH)
+    q.weights["fc2"][:] = 0
+    q.biases["fc2"][:] = [3, 7, 7, 1]
+    assert set(FixedPointSimulator(q).run(q.quantize_input(x[:4])).classes.tolist()) == {1}
+
+
+def test_save_load_round_trip_and_model_id(model_and_windows, tmp_path):
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH, method="mse")
+    q.save(tmp_path / "q.npz")
+    back = QuantizedStudent.load(tmp_path / "q.npz")
+    assert back.model_id() == q.model_id() and back.frac == q.frac and back.method == "mse"
+    back.weights["hh"][0, 0] += 1
+    assert back.model_id() != q.model_id()
+
+
+def test_rejects_unsupported_settings(model_and_windows):
+    m, x = model_and_windows
+    with pytest.raises(ConfigError, match="weight_bits"):
+        quantize_student(m, x, ARCH, weight_bits=4)
+    with pytest.raises(ConfigError, match="formats"):
+        quantize_student(m, x, ARCH, method="kl")
