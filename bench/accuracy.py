@@ -8,17 +8,18 @@ each was met are recorded beside the figures, whatever they are.
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import machine, require_wasp, write_result  # noqa: E402
+from common import WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.progress import RichBars  # noqa: E402
 from collar_kd.training.run import run_training  # noqa: E402
+
+WORK_RUN = WORK / "accuracy-run"  # kept (git-ignored) so that bench/quant.py can reuse the fold models
 
 # The benchmark's settings (also written into the result).
 SETTINGS = {
@@ -28,6 +29,7 @@ SETTINGS = {
     "teacher.epochs": 15,
     "student.epochs": 40,
     "final_models": False,
+    "save_fold_models": True,  # bench/quant.py reuses the fold models
     "cv": "loao",
     "seed": 0,
 }
@@ -37,8 +39,7 @@ def main() -> None:
     root = require_wasp()
     cfg = load_config(None, {**SETTINGS, "data.path": str(root)})
     started = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
-        metrics = run_training(cfg, Path(tmp) / "run", progress=RichBars())
+    metrics = run_training(cfg, WORK_RUN, progress=RichBars(), force=True)
     wall = time.time() - started
     mcc = {m: metrics[m]["mcc"] for m in ("teacher", "student", "student_kd", "baseline_rf")}
     doc = {

@@ -10,6 +10,7 @@ from pathlib import Path
 from collar_kd.paths import WASP_DATASET
 
 RESULTS = Path(__file__).resolve().parent / "results"
+WORK = Path(__file__).resolve().parent / "work"  # large intermediate runs, git-ignored
 
 
 def require_wasp() -> Path:

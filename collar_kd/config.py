@@ -72,6 +72,7 @@ class TrainConfig:
     class_weighting: bool = True  # inverse-frequency class weights in every loss and the forest
     rf_trees: int = 200
     final_models: bool = True  # also train all models on every animal (for export)
+    save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
 
     def to_dict(self) -> dict[str, Any]:

@@ -80,15 +80,7 @@ def load_run_models(run_dir: Path) -> tuple[dict, dict]:
     """The final models of a run and the architecture record they were built from."""
     run_dir = Path(run_dir)
     arch = read_json(run_dir / "models" / "models.json")
-    models: dict = {}
-    for name in NEURAL_MODELS:
-        path = run_dir / "models" / f"{name}.safetensors"
-        if not path.is_file():
-            raise RunDirError(f"{path}: missing; was the run trained with final_models = false?")
-        model = build_model(name, arch)
-        model.load_state_dict(load_file(str(path)))
-        model.eval()
-        models[name] = model
+    models: dict = {name: load_model(run_dir, name)[0] for name in NEURAL_MODELS}
     rf_path = run_dir / "models" / "baseline_rf.npz"
     if not rf_path.is_file():
         raise RunDirError(f"{rf_path}: missing")
@@ -96,13 +88,20 @@ def load_run_models(run_dir: Path) -> tuple[dict, dict]:
     return models, arch
 
 
-def load_student(run_dir: Path, which: str = "student_kd") -> tuple[GRUStudent, dict]:
-    """One student of a run, loaded from its safetensors state dict (no pickle)."""
+def load_model(run_dir: Path, which: str) -> tuple[torch.nn.Module, dict]:
+    """One final neural model of a run (teacher, student or student_kd), from its safetensors
+    state dict (no pickle), with the architecture record."""
+    if which not in NEURAL_MODELS:
+        raise RunDirError(f"no model '{which}' (models: {', '.join(NEURAL_MODELS)})")
     arch = read_json(Path(run_dir) / "models" / "models.json")
     path = Path(run_dir) / "models" / f"{which}.safetensors"
     if not path.is_file():
-        raise RunDirError(f"{path}: missing")
+        raise RunDirError(f"{path}: missing; was the run trained with final_models = false?")
     model = build_model(which, arch)
     model.load_state_dict(load_file(str(path)))
     model.eval()
     return model, arch
+
+
+def load_student(run_dir: Path, which: str = "student_kd") -> tuple[GRUStudent, dict]:
+    return load_model(run_dir, which)

@@ -138,7 +138,7 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     if opts.qat_epochs > 0:
         from collar_kd.quant.qat import qat_finetune
 
-        q, qat_report = qat_finetune(run_dir, model, arch, x, y, q, opts.qat_epochs, opts.seed)
+        q, _, qat_report = qat_finetune(run_dir, model, arch, x, y, q, opts.qat_epochs, opts.seed)
     model_id = q.model_id()
     sim = FixedPointSimulator(q)
     n_real = opts.windows * 4 // 10

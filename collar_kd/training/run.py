@@ -59,7 +59,7 @@ def predict(models: dict, x: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def cross_validate(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, progress) -> dict:
+def cross_validate(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, progress, run_dir: Path) -> dict:
     animals = sorted(np.unique(win.animal).tolist())
     if len(animals) < 2:
         raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
@@ -69,10 +69,15 @@ def cross_validate(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, progre
         test = win.animal == animal
         train, held = win.subset(~test), win.subset(test)
         progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
-        models = train_all(cfg, train, cache, f"fold-{i:02d}-{animal}", progress)
+        key = f"fold-{i:02d}-{animal}"
+        models = train_all(cfg, train, cache, key, progress)
+        if cfg.save_fold_models:
+            (run_dir / "folds" / key).mkdir(parents=True)
+            for name in ("teacher", "student", "student_kd"):
+                save_model(models[name], run_dir / "folds" / key / f"{name}.safetensors")
         preds = predict(models, held.x)
         pooled_true.append(held.y)
-        fold = {"animal": animal, "train_windows": len(train), "test_windows": len(held),
+        fold = {"animal": animal, "key": key, "train_windows": len(train), "test_windows": len(held),
                 "test_support": held.class_support(), "train_support": train.class_support()}
         for m in MODEL_NAMES:
             pooled_pred[m].append(preds[m])
@@ -103,7 +108,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
                      "bouts_shorter_than_a_window": win.skipped_bouts},
         }
         if cfg.cv == "loao":
-            metrics.update(cross_validate(cfg, win, cache, progress))
+            metrics.update(cross_validate(cfg, win, cache, progress, tmp))
         (tmp / "models").mkdir()
         arch = {
             "classes": list(win.classes),

@@ -9,5 +9,5 @@ int16_t ckd_act_q15(int16_t x_q12, const int16_t table[CKD_ACT_TABLE_SIZE])
     int32_t w = (int32_t)(u & 255u);
     int32_t t0 = table[i];
     int32_t t1 = table[i + 1u];
-    return (int16_t)(t0 + (int32_t)ckd_rq((int64_t)(t1 - t0) * w, 8));
+    return (int16_t)(t0 + ckd_rq32((t1 - t0) * w, 8)); /* |(t1 - t0) * w| < 2^24 */
 }

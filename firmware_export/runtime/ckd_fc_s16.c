@@ -34,7 +34,7 @@ static int64_t ckd_dot_s16(const int16_t *w, const int16_t *x, uint16_t n, int64
 void ckd_fc_s16_acc(const ckd_fc_s16_params_t *p, const int16_t *in, int32_t *acc)
 {
     const int16_t *w = p->weights;
-    for (uint16_t i = 0; i < p->rows; ++i, w += p->cols) {
+    for (uint32_t i = 0; i < p->rows; ++i, w += p->cols) {
         acc[i] = ckd_sat32(ckd_dot_s16(w, in, p->cols, p->bias[i]));
     }
 }
@@ -42,7 +42,7 @@ void ckd_fc_s16_acc(const ckd_fc_s16_params_t *p, const int16_t *in, int32_t *ac
 void ckd_fc_s16(const ckd_fc_s16_params_t *p, const int16_t *in, int16_t *out)
 {
     const int16_t *w = p->weights;
-    for (uint16_t i = 0; i < p->rows; ++i, w += p->cols) {
+    for (uint32_t i = 0; i < p->rows; ++i, w += p->cols) {
         int16_t v = ckd_sat16(ckd_rq(ckd_dot_s16(w, in, p->cols, p->bias[i]), p->shift));
         out[i] = (p->relu && v < 0) ? (int16_t)0 : v;
     }
