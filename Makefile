@@ -13,6 +13,8 @@ help:
 	@echo "make verify EXPORT=DIR  the same for an existing export"
 	@echo "make toolchain       install arm-none-eabi-gcc, newlib and qemu-system-arm (Debian packages)"
 	@echo "make bench-accuracy  leave-one-animal-out on ../shared/datasets/wasp_cow_walking -> bench/results/accuracy.json"
+	@echo "make bench-quant     MCC after fixed-point quantization (needs bench-accuracy's fold models) -> bench/results/quant.json"
+	@echo "make bench-mcu       flash, RAM, stack, exact instructions per window on Cortex-M4/M3 (QEMU) -> bench/results/mcu.json"
 
 setup:
 	$(PIP) install --quiet -e '.[test]'
@@ -27,6 +29,12 @@ test:
 
 bench-accuracy:
 	$(PYTHON) bench/accuracy.py
+
+bench-quant:
+	$(PYTHON) bench/quant.py
+
+bench-mcu: toolchain
+	$(PYTHON) bench/mcu.py
 
 # The cross-compiler and emulator for `make verify` (Debian packages; about 40 s).
 toolchain:

@@ -1,0 +1,223 @@
+"""make bench-mcu: the cost of the exported student on the MCUs, measured, per target.
+
+For each configuration it exports a student of the benchmark size, links the verify image for
+the device's core, and runs it under QEMU with an instruction-counting TCG plugin:
+flash (text + rodata + data of model and runtime, from the linker map after --gc-sections),
+RAM (data + bss + the caller's state struct) and the worst-case stack bound (-fstack-usage),
+exact instructions per window (per function, too), multiplications per window and per
+instruction. Writes bench/results/mcu.json. Cycle figures are not measured here (no
+cycle-accurate Cortex-M model on this machine); the time per window is an estimate at one
+instruction per cycle and is labelled so.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import WORK, machine, write_result  # noqa: E402
+
+from collar_kd.config import load_config  # noqa: E402
+from collar_kd.export import vectors  # noqa: E402
+from collar_kd.export.devices import load_device  # noqa: E402
+from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit, export_run  # noqa: E402
+from collar_kd.paths import FIRMWARE_DIR  # noqa: E402
+from collar_kd.training.run import run_training  # noqa: E402
+from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint, require, stack_usage  # noqa: E402
+from collar_kd.verify.runner import run_qemu  # noqa: E402
+
+PLUGIN_DIR = WORK / "qemu-plugin"
+# The student the accuracy benchmark uses: hidden 32, head 32, 50-sample windows.
+STUDENT = {"student.hidden": 32, "student.head": 32, "data.window": "2s", "data.stride": "1s"}
+CONFIGS = [  # (target, weight bits, DSP path)
+    ("eartag", 8, True),
+    ("eartag", 8, False),
+    ("eartag", 16, True),
+    ("collar", 8, False),
+    ("collar", 16, False),
+]
+WINDOWS = 200
+
+
+def plugin_library() -> Path:
+    """Build the counting plugin against qemu-plugin.h from Debian's qemu source package (GPL:
+    fetched here at build time, never committed), for the installed QEMU version."""
+    lib = PLUGIN_DIR / "libinsn_count.so"
+    if lib.exists():
+        return lib
+    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    src = subprocess.run(["dpkg-query", "-W", "-f=${source:Package}=${source:Version}", "qemu-system-arm"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    lists = PLUGIN_DIR / "apt-lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    sources = PLUGIN_DIR / "deb-src.list"
+    key = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    sources.write_text("".join(f"deb-src [signed-by={key}] http://deb.debian.org/{repo} {suite} main\n" for repo, suite in
+                               (("debian", "bookworm"), ("debian", "bookworm-updates"), ("debian-security", "bookworm-security"))))
+    apt = ["apt-get", f"-o=Dir::Etc::sourcelist={sources}", "-o=Dir::Etc::sourceparts=-", f"-o=Dir::State::Lists={lists}"]
+    subprocess.run([*apt, "update", "-qq"], check=True, capture_output=True)
+    subprocess.run([*apt, "source", "--download-only", "-qq", src], check=True, cwd=PLUGIN_DIR, capture_output=True)
+    tarball = next(PLUGIN_DIR.glob("qemu_*.orig.tar.*"))
+    with tarfile.open(tarball) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("include/qemu/qemu-plugin.h"))
+        member.name = "qemu-plugin.h"
+        tar.extract(member, PLUGIN_DIR / "include")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{PLUGIN_DIR / 'include'}",
+                    str(FIRMWARE_DIR / "bench" / "insn_count_plugin.c"), "-o", str(lib)], check=True)
+    return lib
+
+
+def count_instructions(image, inputs: Path, work: Path) -> dict:
+    nm = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(image.elf)], capture_output=True, text=True, check=True).stdout
+    syms = {p[-1]: p for p in (line.split() for line in nm.splitlines())}
+    lo, hi = int(syms["__model_text_start"][0], 16), int(syms["__model_text_end"][0], 16)
+    mark = int(syms["window_boundary"][0], 16) & ~1  # Thumb symbols have bit 0 set
+    ranges = []
+    for p in (line.split() for line in nm.splitlines()):
+        if len(p) == 4 and p[2] in "tTwW" and lo <= (int(p[0], 16) & ~1) < hi:
+            a = int(p[0], 16) & ~1
+            ranges.append((a, a + int(p[1], 16), p[3]))
+    (work / "ranges.txt").write_text("".join(f"{a:x} {b:x} {n}\n" for a, b, n in ranges))
+    elf = work / "bench.elf"
+    shutil.copy2(image.elf, elf)
+    shutil.copy2(inputs, work / "inputs.bin")
+    counts = work / "counts.txt"
+    counts.unlink(missing_ok=True)
+    profile = image.profile
+    qemu = require("qemu-system-arm")
+    semihost = f"enable=on,target=native,arg={elf.name},arg=inputs.bin,arg=outputs.bin"
+    cmd = [qemu, "-M", profile.qemu_machine, "-cpu", profile.cpu, "-nographic", "-monitor", "none", "-serial", "none",
+           "-plugin", f"{plugin_library()},ranges={work / 'ranges.txt'},mark={mark},out={counts}",
+           "-semihosting-config", semihost, "-kernel", str(elf)]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    if "CKD-VERIFY-DONE" not in proc.stdout:
+        raise RuntimeError(f"bench image did not finish: {proc.stdout}{proc.stderr}")
+    per_function, marks = {}, []
+    for line in counts.read_text().splitlines():
+        kind, *rest = line.split()
+        if kind == "range":
+            per_function[rest[0]] = int(rest[1])
+        elif kind == "mark":
+            marks.append(int(rest[0]))
+    per_window = np.diff(marks)
+    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window),
+            "outputs": work / "outputs.bin"}
+
+
+def unbudgeted(target: str) -> Path:
+    """The device profile with the model budget raised to the whole part, so that a model the
+    exporter refuses for the budget can still be measured (the refusal is recorded)."""
+    doc = json.loads((FIRMWARE_DIR.parent / "data" / "devices" / f"{target}.json").read_text())
+    doc.update(name=f"{target}-unbudgeted", model_flash_budget_bytes=doc["flash_bytes"], model_ram_budget_bytes=doc["ram_bytes"])
+    path = WORK / "mcu" / f"{target}-unbudgeted.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
+    name = f"{target}-{bits}bit-{'dsp' if dsp else 'portable'}"
+    export = WORK / "mcu" / name / "export"
+    refused = None
+    try:
+        manifest = export_run(run, export, ExportOptions(target=target, weight_bits=bits, windows=WINDOWS), force=True)
+    except ModelDoesNotFit as e:
+        refused = str(e)
+        manifest = export_run(run, export, ExportOptions(target=str(unbudgeted(target)), weight_bits=bits, windows=WINDOWS), force=True)
+    profile = load_device(target)
+    work = WORK / "mcu" / name / "build"
+    image = build_arm(export, profile, work, dsp=dsp)
+    fp = model_footprint(image)
+    stack = stack_usage(image)
+    c = count_instructions(image, export / "golden" / "inputs.bin", work)
+    golden = vectors.read_outputs(export / "golden" / "outputs.bin")
+    got = vectors.read_outputs(c["outputs"])
+    exact = bool(np.array_equal(got.logits, golden.logits) and np.array_equal(got.h, golden.h))
+    h, m, k, t = manifest["hidden"], manifest["head"], len(manifest["classes"]), manifest["window_length"]
+    dense_macs = t * (3 * h + 2 * 3 * h * h) + h * m + m * k
+    gru_matrix_macs = t * 2 * 3 * h * h
+    matrix_fns = [f for f in c["per_function_total"] if f.startswith(("ckd_fc_", "ckd_dot"))]
+    matrix_instr = sum(c["per_function_total"][f] for f in matrix_fns) / c["windows"]
+    per_window = c["per_window"]
+    state = manifest["footprint"]["state_bytes"]
+    flash = fp["text"] + fp["rodata"] + fp["data"]
+    ram = fp["data"] + fp["bss"] + state
+    return {
+        "config": name, "target": target, "cpu": profile.cpu, "qemu_machine": profile.qemu_machine,
+        "weight_bits": bits, "dsp": dsp and profile.dsp, "model_id": manifest["model_id"],
+        "hidden": h, "head": m, "classes": k, "window_length": t,
+        "flash_bytes": flash, "flash_detail": {"text": fp["text"], "rodata": fp["rodata"], "data": fp["data"]},
+        "ram_bytes": ram, "ram_detail": {"data": fp["data"], "bss": fp["bss"], "state": state},
+        "stack_bytes_bound": stack["bound_bytes"], "stack_frames": stack["frames"],
+        "ram_with_stack_bytes": ram + stack["bound_bytes"],
+        "instructions_per_window": {"min": int(per_window.min()), "mean": float(per_window.mean()), "max": int(per_window.max())},
+        "instructions_per_step_mean": float(per_window.mean()) / t,
+        "instructions_by_function_per_window": {f: v / c["windows"] for f, v in sorted(c["per_function_total"].items())},
+        "multiplications_per_window": manifest["multiplications_per_window"],
+        "multiplications_per_instruction": manifest["multiplications_per_window"] / float(per_window.mean()),
+        "dense_macs_per_window": dense_macs,
+        "gru_matrix_macs_per_window": gru_matrix_macs,
+        "matrix_instructions_per_window": matrix_instr,
+        "matrix_macs_per_instruction": dense_macs / matrix_instr,
+        "estimated_ms_per_window_at_1_ipc": 1000.0 * float(per_window.mean()) / profile.clock_hz,
+        "windows_counted": c["windows"],
+        "bit_exact_on_this_image": exact,
+        "export_refused_for_budget": refused,
+    }
+
+
+def main() -> None:
+    try:
+        require("arm-none-eabi-gcc")
+        require("qemu-system-arm")
+    except ToolchainMissing as e:
+        print(f"bench-mcu: {e}. Nothing was measured.", file=sys.stderr)
+        sys.exit(2)
+    started = time.time()
+    run = WORK / "mcu" / "run"
+    if not (run / "models" / "student_kd.safetensors").exists():
+        # Cost depends on the architecture and window length, not on what the weights learned.
+        cfg = load_config(None, {**STUDENT, "cv": "none", "teacher.epochs": 1, "student.epochs": 2, "teacher.filters": [16, 16, 16]})
+        run_training(cfg, run, force=True)
+    results = [measure(run, *c) for c in CONFIGS]
+    by = {r["config"]: r for r in results}
+    tag = by["eartag-8bit-dsp"]
+    doc = {
+        "what": "cost of model + runtime on the MCU, measured under QEMU with an instruction-counting plugin",
+        "student": {k.split(".")[1]: v for k, v in STUDENT.items() if k.startswith("student")},
+        "configs": results,
+        "targets": {
+            "eartag_flash_le_16KB": {"measured": tag["flash_bytes"], "met": tag["flash_bytes"] <= 16384},
+            "eartag_ram_incl_state_and_stack_le_4KB": {"measured": tag["ram_with_stack_bytes"], "met": tag["ram_with_stack_bytes"] <= 4096},
+            "fits_collar_profile": {"measured": {k: by["collar-8bit-portable"][k] for k in ("flash_bytes", "ram_with_stack_bytes")},
+                                    "met": by["collar-8bit-portable"]["flash_bytes"] <= load_device("collar").model_flash_budget_bytes
+                                    and by["collar-8bit-portable"]["ram_with_stack_bytes"] <= load_device("collar").model_ram_budget_bytes},
+            "m4_matrix_macs_per_instruction_ge_1": {
+                "measured": {r["config"]: round(r["matrix_macs_per_instruction"], 3) for r in results if r["cpu"] == "cortex-m4"},
+                "met": any(r["matrix_macs_per_instruction"] >= 1.0 for r in results if r["cpu"] == "cortex-m4")},
+        },
+        "cycles_note": "no cycle-accurate Cortex-M simulator here: instruction counts are exact, times are estimates at 1 instruction/cycle",
+        "wall_time_s": round(time.time() - started, 1),
+        "machine": machine(),
+    }
+    path = write_result("mcu.json", doc)
+    print(f"wrote {path}")
+    for r in results:
+        print(f"  {r['config']:24s} flash {r['flash_bytes']:6d} B  RAM {r['ram_bytes']:5d} B + stack {r['stack_bytes_bound']:4d} B  "
+              f"{r['instructions_per_window']['mean']:11,.0f} instr/window  {r['multiplications_per_instruction']:.3f} mult/instr  "
+              f"matrix {r['matrix_macs_per_instruction']:.3f} MAC/instr  exact={r['bit_exact_on_this_image']}")
+    for k, v in doc["targets"].items():
+        print(f"  target {k}: {v['measured']} {'met' if v['met'] else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
