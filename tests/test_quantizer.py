@@ -102,3 +102,33 @@ def test_rejects_unsupported_settings(model_and_windows):
         quantize_student(m, x, ARCH, weight_bits=4)
     with pytest.raises(ConfigError, match="formats"):
         quantize_student(m, x, ARCH, method="kl")
+
+
+def test_fake_quant_graph_tracks_the_integer_model(model_and_windows):
+    """QAT's fake-quantized forward follows the integer semantics closely (it is float, so not
+    bit-exact: roundings of intermediate sums may fall differently)."""
+    from collar_kd.quant.qat import FakeQuantStudent
+
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH)
+    with torch.no_grad():
+        fq = FakeQuantStudent(m, q)(torch.from_numpy(x[:50])).numpy()
+    sim = FixedPointSimulator(q).run(q.quantize_input(x[:50])).logits * 2.0**-q.logit_frac
+    assert np.abs(fq - sim).max() < 0.02 * np.abs(sim).max() + 1e-3
+    assert (fq.argmax(1) == sim.argmax(1)).mean() >= 0.96
+
+
+def test_qat_fine_tuning_changes_weights_and_keeps_formats(model_and_windows):
+    from collar_kd.config import KDConfig
+    from collar_kd.models import ResNetTeacher
+    from collar_kd.quant.qat import qat_with_teacher
+
+    m, x = model_and_windows
+    y = (x[:, :, 0].std(axis=1) > np.median(x[:, :, 0].std(axis=1))).astype(np.int64)
+    torch.manual_seed(1)
+    teacher = ResNetTeacher(4, [4, 4, 4]).eval()
+    q = quantize_student(m, x, ARCH)
+    q2, tuned, report = qat_with_teacher(m, teacher, ARCH, x[:64], y[:64], q, epochs=1, seed=0, kd=KDConfig(), batch_size=32)
+    assert report["epochs"] == 1 and len(report["loss_per_epoch"]) == 1
+    assert any(not np.array_equal(q2.weights[k], q.weights[k]) for k in q.weights)
+    assert not torch.equal(tuned.gru.weight_hh_l0, m.gru.weight_hh_l0)  # the original student is untouched
