@@ -50,7 +50,7 @@ else
 # A small synthetic model, trained and exported here, so `make verify` needs nothing else.
 verify:
 	collar-kd train --data synthetic --cv none --out $(VERIFY_DIR)/run --teacher-epochs 2 --student-epochs 6 --force --quiet
-	collar-kd export $(VERIFY_DIR)/run --target eartag --out $(VERIFY_DIR)/export --windows 1000 --force
+	collar-kd export $(VERIFY_DIR)/run --target eartag --out $(VERIFY_DIR)/export --windows 1000 --count-instructions --force
 	collar-kd verify $(VERIFY_DIR)/export --build-dir $(VERIFY_DIR)/build
 endif
 

@@ -169,6 +169,7 @@ def export_cmd(
     qat_epochs: int = typer.Option(0, help="Quantization-aware fine-tuning epochs with the teacher's soft labels."),
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
+    count_instructions: bool = typer.Option(False, help="Count exact instructions per window under QEMU (fetches QEMU's plugin header once)."),
     force: bool = typer.Option(False, help="Replace an existing export directory."),
 ) -> None:
     """Quantize a run's student to dynamic fixed point and write integer-only C, golden vectors
@@ -179,12 +180,15 @@ def export_cmd(
         _fail(ValueError(f"--student must be student_kd or student, not '{student}'"))
     try:
         m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, formats=formats,
-                                                   qat_epochs=qat_epochs, windows=windows, student=student), force=force)
+                                                   qat_epochs=qat_epochs, windows=windows, student=student,
+                                                   count_instructions=count_instructions), force=force)
     except CollarKDError as e:
         _fail(e)
     fp = m["footprint"]
     typer.echo(f"wrote {out}: model {m['model_id']} for {m['target']}, {m['weight_bits']}-bit weights, "
                f"flash {fp['flash_bytes']:,} B, RAM {fp['ram_bytes']:,} B ({fp['how'].split(':')[0]})")
+    if m["instructions_per_window"]:
+        typer.echo(f"  {m['instructions_per_window']['mean']:,.0f} instructions per window ({m['instructions_note']})")
 
 
 @app.command()

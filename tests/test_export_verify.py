@@ -106,3 +106,20 @@ def test_verify_cli(tiny_export, tmp_path):
     r = runner.invoke(app, ["verify", str(_mutated(tiny_export, tmp_path, "weight")), "--target", "host",
                             "--build-dir", str(tmp_path / "c")])
     assert r.exit_code == 1 and "CKD-VERIFY FAIL host" in r.output
+
+
+@needs_qemu
+def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
+    """The counting plugin (built against Debian's QEMU headers, fetched once) gives the same
+    per-window counts on every run, and counts nothing outside the model's functions."""
+    from collar_kd.export.devices import load_device
+    from collar_kd.verify.build import build_arm
+    from collar_kd.verify.instructions import count_instructions
+
+    image = build_arm(tiny_export, load_device("eartag"), tmp_path / "img")
+    a = count_instructions(image, tiny_export / "golden" / "inputs.bin", tmp_path)
+    b = count_instructions(image, tiny_export / "golden" / "inputs.bin", tmp_path)
+    assert a["windows"] == 60 and (a["per_window"] == b["per_window"]).all()
+    assert a["per_window"].min() > 1000
+    assert set(a["per_function_total"]) >= {"ckd_step", "ckd_gru_update", "ckd_act_q15", "ckd_fc_s8"}
+    assert all(name.startswith("ckd_") for name in a["per_function_total"])

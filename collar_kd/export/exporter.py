@@ -40,6 +40,7 @@ class ExportOptions:
     windows: int = 1000
     student: str = "student_kd"
     seed: int = 0
+    count_instructions: bool = False  # run the golden windows under QEMU with the counting plugin
 
 
 class ModelDoesNotFit(CollarKDError):
@@ -120,6 +121,24 @@ def estimate_footprint(q: QuantizedStudent, export_dir: Path, profile: DevicePro
     }
 
 
+def measure_instructions(export_dir: Path, profile: DeviceProfile, model_id: int) -> dict:
+    """Exact instructions per golden window of the export's own target, under QEMU."""
+    from collar_kd.verify.build import build_arm
+    from collar_kd.verify.instructions import count_instructions, summarize
+
+    with tempfile.TemporaryDirectory() as tmp:
+        image = build_arm(export_dir, profile, Path(tmp) / "image")
+        counts = count_instructions(image, export_dir / "golden" / "inputs.bin", Path(tmp))
+        if vectors.read_outputs(counts["outputs"]).model_id != model_id:
+            raise CollarKDError("instruction count run produced another model's output")
+    return {
+        "instructions_per_window": summarize(counts),
+        "instructions_by_function_per_window": {f: v / counts["windows"] for f, v in sorted(counts["per_function_total"].items())},
+        "instructions_note": f"exact, counted under QEMU {profile.qemu_machine} ({profile.cpu}"
+                             f"{', DSP path' if profile.dsp else ''}) over the golden windows",
+    }
+
+
 def write_c(q: QuantizedStudent, out: Path, model_id: str, target: str) -> None:
     (out / "runtime").mkdir(parents=True, exist_ok=True)
     for src in sorted((FIRMWARE_DIR / "runtime").glob("ckd_*.[ch]")):
@@ -183,8 +202,10 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
             "footprint": footprint,
             "multiplications_per_window": model.mults_per_window(q.window_length),
             "instructions_per_window": None,
-            "instructions_note": "measured by `make bench-mcu` (QEMU TCG plugin); see bench/results/mcu.json",
+            "instructions_note": "not measured: export with --count-instructions (QEMU TCG plugin), or see make bench-mcu",
             "qat": qat_report,
         }
+        if opts.count_instructions:
+            manifest.update(measure_instructions(tmp, profile, int(model_id, 16)))
         write_json(tmp / "manifest.json", manifest)
     return manifest

@@ -1,0 +1,95 @@
+"""Exact instruction counts of the model's code under QEMU, per function and per window.
+
+A small TCG plugin (firmware_export/bench/insn_count_plugin.c) counts every executed
+instruction inside the model's functions and snapshots the total each time the harness
+passes window_boundary(). It is compiled against qemu-plugin.h from Debian's own qemu source
+package for the installed QEMU version: GPL, so it is fetched at build time (about 23 MB, once,
+into the cache directory) and never committed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from collar_kd.paths import FIRMWARE_DIR, PROJECT_ROOT
+from collar_kd.verify.build import ArmImage, require
+
+PLUGIN_DIR = PROJECT_ROOT / "build" / "qemu-plugin"
+
+
+def plugin_library() -> Path:
+    """Build the counting plugin against qemu-plugin.h from Debian's qemu source package (GPL:
+    fetched here at build time, never committed), for the installed QEMU version."""
+    lib = PLUGIN_DIR / "libinsn_count.so"
+    if lib.exists():
+        return lib
+    PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
+    src = subprocess.run(["dpkg-query", "-W", "-f=${source:Package}=${source:Version}", "qemu-system-arm"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    lists = PLUGIN_DIR / "apt-lists"
+    (lists / "partial").mkdir(parents=True, exist_ok=True)
+    sources = PLUGIN_DIR / "deb-src.list"
+    key = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    sources.write_text("".join(f"deb-src [signed-by={key}] http://deb.debian.org/{repo} {suite} main\n" for repo, suite in
+                               (("debian", "bookworm"), ("debian", "bookworm-updates"), ("debian-security", "bookworm-security"))))
+    apt = ["apt-get", f"-o=Dir::Etc::sourcelist={sources}", "-o=Dir::Etc::sourceparts=-", f"-o=Dir::State::Lists={lists}"]
+    subprocess.run([*apt, "update", "-qq"], check=True, capture_output=True)
+    subprocess.run([*apt, "source", "--download-only", "-qq", src], check=True, cwd=PLUGIN_DIR, capture_output=True)
+    tarball = next(PLUGIN_DIR.glob("qemu_*.orig.tar.*"))
+    with tarfile.open(tarball) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("include/qemu/qemu-plugin.h"))
+        member.name = "qemu-plugin.h"
+        tar.extract(member, PLUGIN_DIR / "include")
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{PLUGIN_DIR / 'include'}",
+                    str(FIRMWARE_DIR / "bench" / "insn_count_plugin.c"), "-o", str(lib)], check=True)
+    return lib
+
+
+def count_instructions(image: ArmImage, inputs: Path, work: Path) -> dict:
+    """Run the verify image on `inputs` under QEMU with the counting plugin."""
+    nm = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(image.elf)], capture_output=True, text=True, check=True).stdout
+    syms = {p[-1]: p for p in (line.split() for line in nm.splitlines())}
+    lo, hi = int(syms["__model_text_start"][0], 16), int(syms["__model_text_end"][0], 16)
+    mark = int(syms["window_boundary"][0], 16) & ~1  # Thumb symbols have bit 0 set
+    ranges = []
+    for p in (line.split() for line in nm.splitlines()):
+        if len(p) == 4 and p[2] in "tTwW" and lo <= (int(p[0], 16) & ~1) < hi:
+            a = int(p[0], 16) & ~1
+            ranges.append((a, a + int(p[1], 16), p[3]))
+    (work / "ranges.txt").write_text("".join(f"{a:x} {b:x} {n}\n" for a, b, n in ranges))
+    elf = work / "bench.elf"
+    shutil.copy2(image.elf, elf)
+    shutil.copy2(inputs, work / "inputs.bin")
+    counts = work / "counts.txt"
+    counts.unlink(missing_ok=True)
+    profile = image.profile
+    qemu = require("qemu-system-arm")
+    semihost = f"enable=on,target=native,arg={elf.name},arg=inputs.bin,arg=outputs.bin"
+    cmd = [qemu, "-M", profile.qemu_machine, "-cpu", profile.cpu, "-nographic", "-monitor", "none", "-serial", "none",
+           "-plugin", f"{plugin_library()},ranges={work / 'ranges.txt'},mark={mark},out={counts}",
+           "-semihosting-config", semihost, "-kernel", str(elf)]
+    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    if "CKD-VERIFY-DONE" not in proc.stdout:
+        raise RuntimeError(f"bench image did not finish: {proc.stdout}{proc.stderr}")
+    per_function, marks = {}, []
+    for line in counts.read_text().splitlines():
+        kind, *rest = line.split()
+        if kind == "range":
+            per_function[rest[0]] = int(rest[1])
+        elif kind == "mark":
+            marks.append(int(rest[0]))
+    per_window = np.diff(marks)
+    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window),
+            "outputs": work / "outputs.bin"}
+
+
+def summarize(counts: dict) -> dict:
+    pw = counts["per_window"]
+    return {"min": int(pw.min()), "mean": float(pw.mean()), "max": int(pw.max()), "windows": int(counts["windows"])}
+
+
