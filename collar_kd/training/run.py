@@ -94,6 +94,11 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     """Train and evaluate per `cfg`, write RUN_DIR `out`; returns the metrics document."""
     progress = progress or Quiet()
     started = time.time()
+    # Record data paths absolutely, so that `export` can reload the run's data from anywhere.
+    for key in ("path", "synthetic_settings"):
+        value = getattr(cfg.data, key)
+        if value and value != "synthetic" and Path(value).exists():
+            setattr(cfg.data, key, str(Path(value).resolve()))
     seed_everything(cfg.seed, cfg.threads)
     rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
     win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
