@@ -24,7 +24,8 @@ demo: setup
 	collar-kd train --data synthetic --out $(RUN_DIR) --teacher-epochs 6 --student-epochs 15 --force
 	collar-kd info $(RUN_DIR)
 
-test:
+# Installs the Python dependencies first; the Cortex-M tests skip (saying why) until `make toolchain`.
+test: setup
 	$(PYTHON) -m pytest -q
 
 bench-accuracy:
