@@ -123,3 +123,14 @@ def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
     assert a["per_window"].min() > 1000
     assert set(a["per_function_total"]) >= {"ckd_step", "ckd_gru_update", "ckd_act_q15", "ckd_fc_s8"}
     assert all(name.startswith("ckd_") for name in a["per_function_total"])
+
+
+def test_export_after_qat_and_16_bit_weights_verify(tiny_run, tmp_path):
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", "collar", "--out", str(tmp_path / "e16"), "--windows", "30",
+                            "--weight-bits", "16", "--qat-epochs", "1", "--formats", "mse"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "e16" / "manifest.json").read_text())
+    assert m["weight_bits"] == 16 and m["format_method"] == "mse" and m["qat"]["epochs"] == 1
+    assert "static const int16_t ckd_w_hh" in (tmp_path / "e16" / "ckd_model_weights.h").read_text()
+    v = verify_target(tmp_path / "e16", "host", tmp_path / "b")
+    assert v.passed, v.detail
