@@ -69,7 +69,12 @@ class TrainConfig:
     kd: KDConfig = field(default_factory=KDConfig)
     cv: str = "loao"  # loao | none
     seed: int = 0
-    class_weighting: bool = True  # inverse-frequency class weights in every loss and the forest
+    # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
+    # square root: rare classes count more without swamping the rest), or "none".
+    class_weighting: str = "sqrt"
+    # Training windows are rotated at random by up to this many degrees about each axis, every
+    # epoch: collars sit differently on every animal, and leave-one-animal-out punishes that.
+    augment_rotation_deg: float = 0.0
     rf_trees: int = 200
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
@@ -79,6 +84,10 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def validate(self) -> None:
+        if self.class_weighting not in ("balanced", "sqrt", "none"):
+            raise ConfigError(f"class_weighting: must be 'balanced', 'sqrt' or 'none', not '{self.class_weighting}'")
+        if not 0.0 <= self.augment_rotation_deg <= 180.0:
+            raise ConfigError(f"augment_rotation_deg: must be in [0, 180], not {self.augment_rotation_deg}")
         if self.cv not in ("loao", "none"):
             raise ConfigError(f"cv: must be 'loao' or 'none', not '{self.cv}'")
         if not 0.0 <= self.kd.alpha <= 1.0:

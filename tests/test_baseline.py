@@ -12,7 +12,7 @@ def test_array_forest_matches_sklearn_and_round_trips(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 20, 3)).astype(np.float32)
     y = (x[:, :, 0].mean(axis=1) > 0).astype(np.int64) + 2 * (x[:, :, 2].std(axis=1) > 1)
-    forest = ForestBaseline.fit(x, y, n_classes=4, trees=15, seed=0, balanced=True, threads=1)
+    forest = ForestBaseline.fit(x, y, n_classes=4, trees=15, seed=0, weighting="balanced", threads=1)
     xt = rng.normal(size=(60, 20, 3)).astype(np.float32)
     np.testing.assert_allclose(forest.predict_proba(xt), forest.sklearn.predict_proba(window_features(xt))[:, :], atol=1e-12)
     path = tmp_path / "rf.npz"

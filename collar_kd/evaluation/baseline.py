@@ -44,11 +44,17 @@ class ForestBaseline:
         self.trees, self.n_classes = trees, n_classes
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, trees: int, seed: int, balanced: bool, threads: int):
+    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, trees: int, seed: int, weighting: str, threads: int):
+        """weighting: 'balanced', 'sqrt' (square root of the balanced weights) or 'none'."""
+        weight = None
+        if weighting != "none":
+            counts = np.bincount(y, minlength=n_classes)
+            w = len(y) / (n_classes * np.maximum(counts, 1))
+            weight = {int(c): float(np.sqrt(w[c]) if weighting == "sqrt" else w[c]) for c in np.unique(y)}
         rf = RandomForestClassifier(
             n_estimators=trees,
             min_samples_leaf=2,
-            class_weight="balanced" if balanced else None,
+            class_weight=weight,
             random_state=seed,
             n_jobs=threads,
         )

@@ -21,11 +21,25 @@ def seed_everything(seed: int, threads: int) -> None:
     torch.use_deterministic_algorithms(True)
 
 
-def class_weights(y: np.ndarray, n_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights ('balanced'); classes absent from y get weight 0."""
+def class_weights(y: np.ndarray, n_classes: int, mode: str = "balanced") -> torch.Tensor | None:
+    """'balanced': inverse frequency; 'sqrt': its square root; 'none': None. Classes absent
+    from y get weight 0."""
+    if mode == "none":
+        return None
     counts = np.bincount(y, minlength=n_classes).astype(np.float64)
     w = np.where(counts > 0, len(y) / (n_classes * np.maximum(counts, 1)), 0.0)
-    return torch.tensor(w, dtype=torch.float32)
+    return torch.tensor(np.sqrt(w) if mode == "sqrt" else w, dtype=torch.float32)
+
+
+def random_rotations(n: int, max_deg: float, gen: torch.Generator) -> torch.Tensor:
+    """n rotation matrices, angles uniform in +-max_deg about x, then y, then z."""
+    a = (torch.rand(n, 3, generator=gen) * 2 - 1) * (max_deg * torch.pi / 180)
+    c, s = torch.cos(a), torch.sin(a)
+    one, zero = torch.ones(n), torch.zeros(n)
+    rx = torch.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], 1).view(n, 3, 3)
+    ry = torch.stack([c[:, 1], zero, s[:, 1], zero, one, zero, -s[:, 1], zero, c[:, 1]], 1).view(n, 3, 3)
+    rz = torch.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], 1).view(n, 3, 3)
+    return rz @ ry @ rx
 
 
 def fit(
@@ -40,8 +54,10 @@ def fit(
     teacher_logits: np.ndarray | None = None,
     weights: torch.Tensor | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
+    rotation_deg: float = 0.0,
 ) -> list[float]:
-    """Adam with cosine decay; returns the mean loss of every epoch."""
+    """Adam with cosine decay; returns the mean loss of every epoch. With rotation_deg > 0 every
+    training window is rotated at random (a fresh rotation each time it is seen)."""
     xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     yt = torch.from_numpy(y.astype(np.int64))
     tt = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
@@ -58,8 +74,11 @@ def fit(
             idx = order[start : start + batch_size]
             if len(idx) < 2:  # batch norm needs two samples
                 continue
+            xb = xt[idx]
+            if rotation_deg > 0:
+                xb = xb @ random_rotations(len(idx), rotation_deg, gen).transpose(1, 2)
             opt.zero_grad()
-            loss = loss_fn(model(xt[idx]), yt[idx], None if tt is None else tt[idx], weights)
+            loss = loss_fn(model(xb), yt[idx], None if tt is None else tt[idx], weights)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), 5.0)  # GRUs occasionally spike
             opt.step()

@@ -30,7 +30,8 @@ from collar_kd.training.loop import class_weights, fit, predict_logits, seed_eve
 def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, progress) -> dict:
     """Teacher, student without KD, student with KD and the forest on `win`; same seed for all."""
     n_classes = len(win.classes)
-    weights = class_weights(win.y, n_classes) if cfg.class_weighting else None
+    weights = class_weights(win.y, n_classes, cfg.class_weighting)
+    rot = cfg.augment_rotation_deg
     epochs = cfg.teacher.epochs + 2 * cfg.student.epochs
     models = {}
     with progress.task(f"{key}: teacher + students", epochs) as advance:
@@ -39,14 +40,14 @@ def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, p
         teacher = ResNetTeacher(n_classes, cfg.teacher.filters, cfg.teacher.kernels)
         ce = make_loss(KDConfig(loss="ce"))
         fit(teacher, win.x, win.y, ce, cfg.teacher.epochs, cfg.teacher.batch_size, cfg.teacher.lr,
-            cfg.seed, weights=weights, on_epoch=tick)
+            cfg.seed, weights=weights, on_epoch=tick, rotation_deg=rot)
         models["teacher"] = teacher
         soft = cache.teacher_logits(key, teacher, win.x)
         for name, loss, t_logits in (("student", ce, None), ("student_kd", make_loss(cfg.kd), soft)):
             torch.manual_seed(cfg.seed)  # both students start from the same weights
             student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
             fit(student, win.x, win.y, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr,
-                cfg.seed, teacher_logits=t_logits, weights=weights, on_epoch=tick)
+                cfg.seed, teacher_logits=t_logits, weights=weights, on_epoch=tick, rotation_deg=rot)
             models[name] = student
     models["baseline_rf"] = ForestBaseline.fit(win.x, win.y, n_classes, cfg.rf_trees, cfg.seed,
                                                cfg.class_weighting, cfg.threads)
