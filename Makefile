@@ -19,7 +19,7 @@ help:
 setup:
 	$(PIP) install --quiet -e '.[test]'
 
-# The main job on the built-in default data: a small leave-one-animal-out run (about a minute).
+# The main job on the built-in default data: a small leave-one-animal-out run (about two minutes).
 demo: setup
 	collar-kd train --data synthetic --out $(RUN_DIR) --teacher-epochs 6 --student-epochs 15 --force
 	collar-kd info $(RUN_DIR)

@@ -32,6 +32,8 @@ SETTINGS = {
     "save_fold_models": True,  # bench/quant.py reuses the fold models
     "cv": "loao",
     "seed": 0,
+    "class_weighting": "sqrt",
+    "augment_rotation_deg": 90.0,  # measured on 4 folds: +0.1 MCC for the GRU over no rotation
 }
 
 

@@ -63,6 +63,7 @@ def train(
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
+    augment_rotation: Optional[float] = typer.Option(None, help="Rotate training windows at random by up to this many degrees per axis."),
     seed: Optional[int] = typer.Option(None),
     no_final: bool = typer.Option(False, "--no-final", help="Skip the final models on all animals (evaluation only)."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
@@ -78,7 +79,7 @@ def train(
             "cv": cv, "seed": seed, "data.sample_rate": sample_rate,
             "student.hidden": hidden, "student.head": head,
             "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
-            "kd.alpha": alpha, "kd.temperature": temperature,
+            "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
             "final_models": False if no_final else None,
         }
         cfg = load_config(config, overrides)

@@ -74,7 +74,7 @@ class TrainConfig:
     class_weighting: str = "sqrt"
     # Training windows are rotated at random by up to this many degrees about each axis, every
     # epoch: collars sit differently on every animal, and leave-one-animal-out punishes that.
-    augment_rotation_deg: float = 90.0
+    augment_rotation_deg: float = 0.0
     rf_trees: int = 200
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
