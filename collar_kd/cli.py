@@ -20,6 +20,20 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _echo_metrics(metrics: dict, f1: bool = False) -> None:
+    """One line per model present in a metrics document: MCC, accuracy (and macro-F1)."""
+    from collar_kd.runs import MODEL_NAMES
+
+    def fmt(v):
+        return "n/a" if v is None else f"{v:.3f}"
+
+    for m in MODEL_NAMES:
+        if m in metrics:
+            mm = metrics[m]
+            extra = f"  macro-F1 {fmt(mm['macro_f1'])}" if f1 else ""
+            typer.echo(f"  {m:12s} MCC {fmt(mm['mcc'])}  accuracy {fmt(mm['accuracy'])}{extra}")
+
+
 def _progress(quiet: bool):
     from collar_kd.progress import Quiet, RichBars
 
@@ -89,14 +103,8 @@ def train(
     except CollarKDError as e:
         _fail(e)
     if not quiet:
-        from collar_kd.runs import MODEL_NAMES
-
         typer.echo(f"wrote {out} ({metrics['evaluated_on']})")
-        for m in MODEL_NAMES:
-            if m in metrics:
-                mm = metrics[m]
-                mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
-                typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}")
+        _echo_metrics(metrics)
 
 
 @app.command()
@@ -124,16 +132,13 @@ def evaluate(
         _fail(e)
     if not quiet:
         typer.echo(f"wrote {out}")
-        for m in ("teacher", "student", "student_kd", "baseline_rf"):
-            mm = metrics[m]
-            mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
-            typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}")
+        _echo_metrics(metrics)
 
 
 @app.command()
 def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Summarise a run: data, classes, models, pooled metrics."""
-    from collar_kd.runs import MODEL_NAMES, read_json
+    from collar_kd.runs import read_json
 
     try:
         manifest = read_json(run_dir / "manifest.json")
@@ -152,12 +157,7 @@ def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
         if "params" in a:
             typer.echo(f"{name}: {a['params']:,} parameters, {a['mults_per_window']:,} multiplications per window")
     typer.echo(f"metrics ({metrics['evaluated_on']}):")
-    for m in MODEL_NAMES:
-        if m in metrics:
-            mm = metrics[m]
-            mcc = "n/a" if mm["mcc"] is None else f"{mm['mcc']:.3f}"
-            f1 = "n/a" if mm["macro_f1"] is None else f"{mm['macro_f1']:.3f}"
-            typer.echo(f"  {m:12s} MCC {mcc}  accuracy {mm['accuracy']:.3f}  macro-F1 {f1}")
+    _echo_metrics(metrics, f1=True)
 
 
 @app.command("export")

@@ -94,23 +94,23 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
         )
 
 
-def estimate_footprint(q: QuantizedStudent, export_dir: Path, profile: DeviceProfile) -> dict:
+def estimate_footprint(q: QuantizedStudent, export_dir: Path, profile: DeviceProfile, build_dir: Path):
     """Flash and RAM of model + runtime: measured by cross-compiling when arm-none-eabi-gcc is
-    installed, otherwise estimated from the array sizes (and said so)."""
+    installed (returned with the image, for reuse), otherwise estimated from the array sizes
+    (and said so; the image is then None)."""
     state = 2 * (8 * q.hidden + q.head) + 4  # ckd_state_t
     from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint, stack_usage
 
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            image = build_arm(export_dir, profile, Path(tmp))
-            fp = model_footprint(image)
-            stack = stack_usage(image)["bound_bytes"]
+        image = build_arm(export_dir, profile, build_dir)
     except ToolchainMissing:
         weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
         biases = 4 * sum(b.size for b in q.biases.values())
         flash = weights + biases + 2 * 2 * 257 + 3000  # + tables + a runtime code allowance
         return {"flash_bytes": flash, "ram_bytes": state + 512, "state_bytes": state, "stack_bytes": None,
-                "how": "estimated without arm-none-eabi-gcc: arrays + 3000 B of code, 512 B of stack"}
+                "how": "estimated without arm-none-eabi-gcc: arrays + 3000 B of code, 512 B of stack"}, None
+    fp = model_footprint(image)
+    stack = stack_usage(image)["bound_bytes"]
     return {
         "flash_bytes": fp["text"] + fp["rodata"] + fp["data"],
         "ram_bytes": fp["data"] + fp["bss"] + state + stack,
@@ -118,16 +118,16 @@ def estimate_footprint(q: QuantizedStudent, export_dir: Path, profile: DevicePro
         "state_bytes": state, "stack_bytes": stack,
         "how": f"measured: arm-none-eabi-gcc -O2 for {profile.cpu}, linker map after --gc-sections; "
                "stack is the sum of all model frames from -fstack-usage",
-    }
+    }, image
 
 
-def measure_instructions(export_dir: Path, profile: DeviceProfile, model_id: int) -> dict:
+def measure_instructions(image, export_dir: Path, profile: DeviceProfile, model_id: int) -> dict:
     """Exact instructions per golden window of the export's own target, under QEMU."""
-    from collar_kd.verify.build import build_arm
     from collar_kd.verify.instructions import count_instructions, summarize
 
+    if image is None:
+        raise CollarKDError("--count-instructions needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)")
     with tempfile.TemporaryDirectory() as tmp:
-        image = build_arm(export_dir, profile, Path(tmp) / "image")
         counts = count_instructions(image, export_dir / "golden" / "inputs.bin", Path(tmp))
         if vectors.read_outputs(counts["outputs"]).model_id != model_id:
             raise CollarKDError("instruction count run produced another model's output")
@@ -169,9 +169,9 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     xq = np.concatenate([own, shared, synth, adv]).astype(np.int16)
     groups = {"run_data": len(own), "shared_real": len(shared), "synthetic": len(synth), "adversarial": len(adv)}
     result = sim.run(xq)
-    with atomic_directory(out, force=force) as tmp:
+    with atomic_directory(out, force=force) as tmp, tempfile.TemporaryDirectory() as build:
         write_c(q, tmp, model_id, profile.name)
-        footprint = estimate_footprint(q, tmp, profile)
+        footprint, image = estimate_footprint(q, tmp, profile, Path(build))
         check_fits(q, profile, footprint)
         (tmp / "golden").mkdir()
         vectors.write_inputs(tmp / "golden" / "inputs.bin", xq)
@@ -206,6 +206,6 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
             "qat": qat_report,
         }
         if opts.count_instructions:
-            manifest.update(measure_instructions(tmp, profile, int(model_id, 16)))
+            manifest.update(measure_instructions(image, tmp, profile, int(model_id, 16)))
         write_json(tmp / "manifest.json", manifest)
     return manifest
