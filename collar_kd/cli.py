@@ -78,13 +78,17 @@ def train(
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
     augment_rotation: Optional[float] = typer.Option(None, help="Rotate training windows at random by up to this many degrees per axis."),
+    method: Optional[str] = typer.Option(None, help="How the distilled student is trained: none | kd | qat-kd | speq | ensemble | "
+                                               "feed | data-free (settings in the config's [method] section)."),
+    alpha_schedule: Optional[str] = typer.Option(None, help="KD: constant | linear | cosine (lowers alpha to kd.alpha_end)."),
+    weight_bits: Optional[int] = typer.Option(None, help="qat-kd / speq: weight word length trained for (2..8 or 16)."),
     seed: Optional[int] = typer.Option(None),
     no_final: bool = typer.Option(False, "--no-final", help="Skip the final models on all animals (evaluation only)."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
 ) -> None:
-    """Train the ResNet teacher, the GRU students (without and with KD) and the forest baseline;
-    evaluate them leave-one-animal-out; save the final models."""
+    """Train the ResNet teacher, the GRU students (without KD and distilled by --method) and the
+    forest baseline; evaluate them leave-one-animal-out; save the final models."""
     from collar_kd.config import load_config
     from collar_kd.training.run import run_training
 
@@ -94,6 +98,7 @@ def train(
             "student.hidden": hidden, "student.head": head,
             "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
             "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
+            "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
             "final_models": False if no_final else None,
         }
         cfg = load_config(config, overrides)
@@ -156,6 +161,8 @@ def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
         a = arch[name]
         if "params" in a:
             typer.echo(f"{name}: {a['params']:,} parameters, {a['mults_per_window']:,} multiplications per window")
+    if "method" in metrics:  # runs made before methods existed have none
+        typer.echo(f"distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']}")
     typer.echo(f"metrics ({metrics['evaluated_on']}):")
     _echo_metrics(metrics, f1=True)
 

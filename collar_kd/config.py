@@ -59,6 +59,44 @@ class KDConfig:
     loss: str = "kd"  # a name in collar_kd.distill.losses.LOSSES
     alpha: float = 0.7  # weight of the soft (teacher) term
     temperature: float = 4.0
+    # The soft-term weight over training: "constant" keeps alpha; "linear" and "cosine" lower it
+    # from alpha to alpha_end (a decreasing coefficient worked best for quantized students).
+    alpha_schedule: str = "constant"
+    alpha_end: float = 0.0
+
+
+@dataclass
+class MethodConfig:
+    """How the distilled student (`student_kd`) is trained; see collar_kd/methods/."""
+
+    name: str = "kd"  # none | kd | qat-kd | speq | ensemble | feed | data-free
+    # Weight word length the student is trained for (qat-kd, speq): 2..8 or 16. The quantizer and
+    # simulator take all of them; the C export only 8 and 16.
+    weight_bits: int = 8
+    formats: str = "range"  # range | mse: how fractional lengths are picked before fake quantization
+    # qat-kd: float KD for student.epochs, then this many epochs through the fake-quantized graph.
+    qat_epochs: int = 5
+    qat_lr: float = 5e-4
+    # speq: fine-tunes the no-KD student; the self-teacher draws each layer's activation word
+    # length from speq_bits on every pass (0 = float).
+    speq_epochs: int = 5
+    speq_lr: float = 5e-4
+    speq_bits: list[int] = field(default_factory=lambda: [6, 8, 12, 16, 0])
+    # ensemble / feed: teachers as "arch:seed" (arch resnet | fcn), sizes from [teacher].
+    teachers: list[str] = field(default_factory=lambda: ["resnet:0", "fcn:0", "fcn:1"])
+    feed_mode: str = "parallel"  # parallel | sequential
+    feed_weight: float = 1.0  # weight of the feature term against cross-entropy
+    # data-free (DAFL): generator settings and the number of generated windows the student sees.
+    generator_steps: int = 300
+    generator_batch: int = 128
+    generator_lr: float = 1e-3
+    generator_latent: int = 64
+    generator_range_g: float = 2.0
+    dafl_activation_weight: float = 0.1
+    dafl_entropy_weight: float = 5.0
+    # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = pure DAFL.
+    bn_statistics_weight: float = 0.0
+    generated_windows: int = 8192
 
 
 @dataclass
@@ -67,6 +105,7 @@ class TrainConfig:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
     kd: KDConfig = field(default_factory=KDConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
     cv: str = "loao"  # loao | none
     seed: int = 0
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
@@ -94,6 +133,11 @@ class TrainConfig:
             raise ConfigError(f"kd.alpha: must be in [0, 1], not {self.kd.alpha}")
         if self.kd.temperature <= 0:
             raise ConfigError(f"kd.temperature: must be positive, not {self.kd.temperature}")
+        if self.kd.alpha_schedule not in ("constant", "linear", "cosine"):
+            raise ConfigError(f"kd.alpha_schedule: must be 'constant', 'linear' or 'cosine', not '{self.kd.alpha_schedule}'")
+        if not 0.0 <= self.kd.alpha_end <= 1.0:
+            raise ConfigError(f"kd.alpha_end: must be in [0, 1], not {self.kd.alpha_end}")
+        self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key in ("epochs", "batch_size"):
                 if getattr(sec, key) < 1:
@@ -108,6 +152,39 @@ class TrainConfig:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
         if self.cv == "none" and not self.final_models:
             raise ConfigError("final_models: cannot be false with cv = 'none' (nothing would be trained)")
+
+
+    def _validate_method(self) -> None:
+        from collar_kd.quant.spec import WEIGHT_BITS
+
+        m = self.method
+        from collar_kd.methods import METHOD_NAMES  # late: methods import this module
+
+        if m.name not in METHOD_NAMES:
+            raise ConfigError(f"method.name: unknown method '{m.name}' (known: {', '.join(METHOD_NAMES)})")
+        if m.weight_bits not in WEIGHT_BITS:
+            raise ConfigError(f"method.weight_bits: must be one of {', '.join(map(str, WEIGHT_BITS))}, not {m.weight_bits}")
+        if m.formats not in ("range", "mse"):
+            raise ConfigError(f"method.formats: must be 'range' or 'mse', not '{m.formats}'")
+        for key in ("qat_epochs", "speq_epochs"):
+            if getattr(m, key) < 0:
+                raise ConfigError(f"method.{key}: may not be negative")
+        for key in ("generator_steps", "generator_batch", "generator_latent", "generated_windows"):
+            if getattr(m, key) < 1:
+                raise ConfigError(f"method.{key}: must be at least 1")
+        for key in ("qat_lr", "speq_lr", "generator_lr", "generator_range_g"):
+            if getattr(m, key) <= 0:
+                raise ConfigError(f"method.{key}: must be positive")
+        if not m.speq_bits or any(b != 0 and not 2 <= b <= 16 for b in m.speq_bits):
+            raise ConfigError(f"method.speq_bits: word lengths between 2 and 16, or 0 for float; got {m.speq_bits}")
+        if m.feed_mode not in ("parallel", "sequential"):
+            raise ConfigError(f"method.feed_mode: must be 'parallel' or 'sequential', not '{m.feed_mode}'")
+        if not m.teachers:
+            raise ConfigError("method.teachers: needs at least one teacher ('arch:seed')")
+        from collar_kd.distill.teachers import parse_teacher_spec
+
+        for spec in m.teachers:
+            parse_teacher_spec(spec)
 
 
 def _merge(obj: Any, values: dict[str, Any], prefix: str) -> None:

@@ -4,6 +4,7 @@ Layout of RUN_DIR:
   config.json      the resolved configuration
   manifest.json    versions, seed, data fingerprint, classes, window, model sizes
   metrics.json     per-fold and pooled metrics of teacher / student / student_kd / baseline_rf
+  method.json      how student_kd was trained (--method): settings, per-fold and final reports
   report.md        a short human summary; confusion-<model>.png plots
   models/          final models trained on all animals: *.safetensors state dicts, baseline_rf.npz
   cache/           teacher logits per fold (soft labels)

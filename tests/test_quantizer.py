@@ -98,8 +98,9 @@ def test_save_load_round_trip_and_model_id(model_and_windows, tmp_path):
 
 def test_rejects_unsupported_settings(model_and_windows):
     m, x = model_and_windows
-    with pytest.raises(ConfigError, match="weight_bits"):
-        quantize_student(m, x, ARCH, weight_bits=4)
+    for bits in (1, 9, 12, 32):
+        with pytest.raises(ConfigError, match="weight_bits"):
+            quantize_student(m, x, ARCH, weight_bits=bits)
     with pytest.raises(ConfigError, match="formats"):
         quantize_student(m, x, ARCH, method="kl")
 
@@ -132,3 +133,37 @@ def test_qat_fine_tuning_changes_weights_and_keeps_formats(model_and_windows):
     assert report["epochs"] == 1 and len(report["loss_per_epoch"]) == 1
     assert any(not np.array_equal(q2.weights[k], q.weights[k]) for k in q.weights)
     assert not torch.equal(tuned.gru.weight_hh_l0, m.gru.weight_hh_l0)  # the original student is untouched
+
+
+@pytest.mark.parametrize("bits", [2, 3, 4, 6])
+def test_low_bit_weights_in_quantizer_and_simulator(model_and_windows, bits, tmp_path):
+    """2..7-bit weights: integer levels within +-(2^(bits-1) - 1) (2 bits: ternary), run by the
+    simulator on the 8-bit integer path and tracked by the fake-quantized graph."""
+    from collar_kd.quant.qat import FakeQuantStudent
+
+    m, x = model_and_windows
+    q = quantize_student(m, x, ARCH, weight_bits=bits, method="mse")
+    top = 2 ** (bits - 1) - 1
+    for name, w in q.weights.items():
+        assert np.abs(w).max() <= top, name
+    if bits == 2:
+        assert set(np.unique(np.concatenate([w.ravel() for w in q.weights.values()]))) <= {-1, 0, 1}
+    sim = FixedPointSimulator(q).run(q.quantize_input(x[:50]))
+    with torch.no_grad():
+        fq = FakeQuantStudent(m, q)(torch.from_numpy(x[:50])).numpy()
+    real = sim.logits * 2.0**-q.logit_frac
+    assert np.abs(fq - real).max() < 0.02 * np.abs(real).max() + 1e-3
+    q.save(tmp_path / "q.npz")
+    q2 = QuantizedStudent.load(tmp_path / "q.npz")
+    assert q2.weight_bits == bits and q2.model_id() == q.model_id()
+
+
+def test_fewer_weight_bits_lose_more(model_and_windows):
+    m, x = model_and_windows
+    ref = predict_logits(m, x[:100])
+    err = {}
+    for bits in (2, 4, 8):
+        q = quantize_student(m, x, ARCH, weight_bits=bits, method="mse")
+        err[bits] = np.abs(FixedPointSimulator(q).run(q.quantize_input(x[:100])).logits * 2.0**-q.logit_frac - ref).mean()
+    assert err[2] > err[4] > err[8]
+

@@ -6,6 +6,7 @@ is built from a KDConfig by `make_loss`.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -46,9 +47,60 @@ def kd_loss(
     return (1.0 - alpha) * hard + alpha * t * t * soft
 
 
+def scheduled_alpha(cfg: KDConfig, progress: float) -> float:
+    """The soft-term weight at `progress` (0 = first step, 1 = end of training)."""
+    p = min(max(progress, 0.0), 1.0)
+    if cfg.alpha_schedule == "linear":
+        return cfg.alpha + (cfg.alpha_end - cfg.alpha) * p
+    if cfg.alpha_schedule == "cosine":
+        return cfg.alpha_end + (cfg.alpha - cfg.alpha_end) * 0.5 * (1.0 + math.cos(math.pi * p))
+    return cfg.alpha
+
+
+class ScheduledLoss:
+    """A loss whose soft-term weight follows kd.alpha_schedule; the training loop calls
+    set_progress before every step."""
+
+    def __init__(self, cfg: KDConfig, soft_term: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]):
+        self.cfg, self.soft_term = cfg, soft_term
+        self.alpha = scheduled_alpha(cfg, 0.0)
+
+    def set_progress(self, progress: float) -> None:
+        self.alpha = scheduled_alpha(self.cfg, progress)
+
+    def __call__(self, s, y, t, w) -> torch.Tensor:
+        hard = F.cross_entropy(s, y, weight=w)
+        if self.alpha == 0.0:
+            return hard
+        return (1.0 - self.alpha) * hard + self.alpha * self.soft_term(s, t, self.cfg.temperature)
+
+
+def kl_term(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * KL(p_teacher^T || p_student^T), the soft term of Hinton's loss."""
+    log_q = F.log_softmax(s / temperature, dim=1)
+    p = F.softmax(t / temperature, dim=1)
+    return temperature * temperature * F.kl_div(log_q, p, reduction="batchmean")
+
+
+def cosine_term(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 * (1 - cos(p_student^T, p_teacher^T)): SPEQ's cosine-similarity distillation term,
+    on the softened probability vectors and scaled like the KL term."""
+    p_s = F.softmax(s / temperature, dim=1)
+    p_t = F.softmax(t / temperature, dim=1)
+    return temperature * temperature * (1.0 - F.cosine_similarity(p_s, p_t, dim=1)).mean()
+
+
 @register("kd")
 def _kd(cfg: KDConfig) -> LossFn:
-    return lambda s, y, t, w: kd_loss(s, y, t, cfg.alpha, cfg.temperature, w)
+    if cfg.alpha_schedule == "constant":
+        return lambda s, y, t, w: kd_loss(s, y, t, cfg.alpha, cfg.temperature, w)
+    return ScheduledLoss(cfg, kl_term)
+
+
+@register("cosine")
+def _cosine(cfg: KDConfig) -> LossFn:
+    """Cross-entropy plus the cosine-similarity soft term (SPEQ)."""
+    return ScheduledLoss(cfg, cosine_term)
 
 
 @register("ce")

@@ -9,7 +9,7 @@ import numpy as np
 LABELS = {
     "teacher": "ResNet teacher",
     "student": "GRU student (no KD)",
-    "student_kd": "GRU student (KD)",
+    "student_kd": "GRU student (distilled)",
     "baseline_rf": "Random forest (window statistics)",
 }
 

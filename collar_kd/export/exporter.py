@@ -24,7 +24,7 @@ from collar_kd.export.golden import adversarial_windows, sample_windows, synthet
 from collar_kd.export.header import params_header, weights_header
 from collar_kd.paths import FIRMWARE_DIR, WASP_DATASET
 from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
-from collar_kd.quant.spec import MAX_FAN_IN
+from collar_kd.quant.spec import EXPORT_WEIGHT_BITS, MAX_FAN_IN
 from collar_kd.runs import atomic_directory, load_student, read_json, write_json
 from collar_kd.sim import FixedPointSimulator
 
@@ -149,6 +149,10 @@ def write_c(q: QuantizedStudent, out: Path, model_id: str, target: str) -> None:
 
 def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = False, progress=None) -> dict:
     run_dir = Path(run_dir)
+    if opts.weight_bits not in EXPORT_WEIGHT_BITS:
+        raise ConfigError(f"--weight-bits {opts.weight_bits}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit "
+                          f"weights only; {opts.weight_bits}-bit students exist in the quantizer and simulator (bench) "
+                          "but have no C kernels")
     profile = load_device(opts.target)
     model, arch = load_student(run_dir, opts.student)
     x, y, source = run_windows(run_dir, arch)
@@ -184,6 +188,8 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
             "device": {k: getattr(profile, k) for k in ("cpu", "qemu_machine", "clock_hz", "flash_bytes", "ram_bytes", "dsp")},
             "run_dir": str(run_dir),
             "student": opts.student,
+            # How the run trained student_kd (method, weight bits it was trained for).
+            "trained_by": arch.get("student_kd_method") if opts.student == "student_kd" else {"name": "none"},
             "classes": q.classes,
             "sample_rate_hz": q.sample_rate_hz,
             "window_length": q.window_length,

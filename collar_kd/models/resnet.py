@@ -10,6 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from collar_kd.models.pooled_teacher import PooledTeacher
+
 
 class SameConv1d(nn.Conv1d):
     """A "same" convolution: pads (k-1)//2 on the left and k//2 on the right, so even kernels work."""
@@ -40,7 +42,7 @@ class ResidualBlock(nn.Module):
         return F.relu(self.body(x) + self.shortcut(x))
 
 
-class ResNetTeacher(nn.Module):
+class ResNetTeacher(PooledTeacher):
     def __init__(self, n_classes: int, filters: list[int] = (64, 128, 128), kernels: list[int] = (8, 5, 3), channels: int = 3):
         super().__init__()
         self.filters, self.kernels, self.channels = list(filters), list(kernels), channels
@@ -54,12 +56,6 @@ class ResNetTeacher(nn.Module):
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The last feature map, (batch, filters, time)."""
         return self.blocks(x.transpose(1, 2))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.features(x).mean(dim=2))
-
-    def param_count(self) -> int:
-        return sum(p.numel() for p in self.parameters())
 
     def mults_per_window(self, length: int) -> int:
         """Multiplications of one forward pass (convolutions, batch-norm scales, pooling, output)."""

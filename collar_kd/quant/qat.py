@@ -41,7 +41,14 @@ def table_act(p: torch.Tensor, table: np.ndarray) -> torch.Tensor:
     return t[i] + (t[i + 1] - t[i]) * w
 
 
+ACT_GROUPS = ("a", "g", "h", "y")  # input layer, GRU pre-activations, GRU gates and state, MLP head
+
+
 class FakeQuantStudent(torch.nn.Module):
+    """The student's integer graph in floating point. `act_bits` (optional, per group of
+    ACT_GROUPS) narrows a layer's activations to fewer bits over the same range, or leaves
+    them unrounded with 0; the default, 16 everywhere, is the exported integer path."""
+
     def __init__(self, student: GRUStudent, q: QuantizedStudent):
         super().__init__()
         self.s, self.q = student, q
@@ -51,22 +58,30 @@ class FakeQuantStudent(torch.nn.Module):
         wq = fake_quant(w, self.q.frac[f"w_{layer}"], weight_max(self.q.weight_bits))
         return F.linear(x, wq, b)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _aq(v: torch.Tensor, frac: int, group: str, act_bits: dict[str, int] | None) -> torch.Tensor:
+        bits = 16 if act_bits is None else act_bits.get(group, 16)
+        if bits == 0:
+            return v
+        return fake_quant(v, frac - (16 - bits), 2 ** (bits - 1) - 1)
+
+    def forward(self, x: torch.Tensor, act_bits: dict[str, int] | None = None) -> torch.Tensor:
         f, s, g = self.q.frac, self.s, self.s.gru
         hidden = s.hidden
-        x = fake_quant(x, f["x"], ACT_MAX)
-        a = fake_quant(F.relu(self._fc("inp", s.inp.weight, s.inp.bias, x)), f["a"], ACT_MAX)
-        gi_all = fake_quant(self._fc("ih", g.weight_ih_l0, g.bias_ih_l0, a), f["g"], ACT_MAX)
+        aq = lambda v, frac, group: self._aq(v, frac, group, act_bits)  # noqa: E731
+        x = fake_quant(x, f["x"], ACT_MAX)  # the sensor side: always the input format
+        a = aq(F.relu(self._fc("inp", s.inp.weight, s.inp.bias, x)), f["a"], "a")
+        gi_all = aq(self._fc("ih", g.weight_ih_l0, g.bias_ih_l0, a), f["g"], "g")
         h = torch.zeros(x.shape[0], hidden)
         for t in range(x.shape[1]):
             gi = gi_all[:, t]
-            gh = fake_quant(self._fc("hh", g.weight_hh_l0, g.bias_hh_l0, h), f["g"], ACT_MAX)
-            r = fake_quant(table_act(gi[:, :hidden] + gh[:, :hidden], self.tables["sigmoid"]), HIDDEN_FRAC, ACT_MAX)
-            z = fake_quant(table_act(gi[:, hidden : 2 * hidden] + gh[:, hidden : 2 * hidden], self.tables["sigmoid"]), HIDDEN_FRAC, ACT_MAX)
-            m = fake_quant(r * gh[:, 2 * hidden :], f["g"], ACT_MAX)
-            n = fake_quant(table_act(gi[:, 2 * hidden :] + m, self.tables["tanh"]), HIDDEN_FRAC, ACT_MAX)
-            h = fake_quant(n + z * (h - n), HIDDEN_FRAC, ACT_MAX)
-        y = fake_quant(F.relu(self._fc("fc1", s.fc1.weight, s.fc1.bias, h)), f["y"], ACT_MAX)
+            gh = aq(self._fc("hh", g.weight_hh_l0, g.bias_hh_l0, h), f["g"], "g")
+            r = aq(table_act(gi[:, :hidden] + gh[:, :hidden], self.tables["sigmoid"]), HIDDEN_FRAC, "h")
+            z = aq(table_act(gi[:, hidden : 2 * hidden] + gh[:, hidden : 2 * hidden], self.tables["sigmoid"]), HIDDEN_FRAC, "h")
+            m = aq(r * gh[:, 2 * hidden :], f["g"], "g")
+            n = aq(table_act(gi[:, 2 * hidden :] + m, self.tables["tanh"]), HIDDEN_FRAC, "h")
+            h = aq(n + z * (h - n), HIDDEN_FRAC, "h")
+        y = aq(F.relu(self._fc("fc1", s.fc1.weight, s.fc1.bias, h)), f["y"], "y")
         return self._fc("fc2", s.fc2.weight, s.fc2.bias, y)
 
 

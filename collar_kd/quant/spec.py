@@ -8,8 +8,12 @@ GATE_IN_FRAC = 12  # sigmoid / tanh inputs: Q12, range [-8, 8)
 TABLE_INTERVALS = 256  # table points at -8 + i/16
 TABLE_SHIFT = 8  # 16-bit input offset -> (index, weight): 8 bits of interpolation weight
 MAX_FAN_IN = 256  # keeps 8-bit accumulators inside int32 (see the overflow argument)
-WEIGHT_BITS = (8, 16)
-BIAS_LIMIT = {8: 2**29, 16: 2**31 - 1}
+# Weight word lengths of the quantizer and simulator: 2 (ternary: -1, 0, +1) to 8 share the 8-bit
+# integer path (values stored in int8, 32-bit accumulators); 16 has its own. The C export keeps
+# 8 and 16 only.
+WEIGHT_BITS = (2, 3, 4, 5, 6, 7, 8, 16)
+EXPORT_WEIGHT_BITS = (8, 16)
+BIAS_LIMIT = {**{b: 2**29 for b in range(2, 9)}, 16: 2**31 - 1}
 
 
 def weight_max(bits: int) -> int:

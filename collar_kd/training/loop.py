@@ -42,6 +42,62 @@ def random_rotations(n: int, max_deg: float, gen: torch.Generator) -> torch.Tens
     return rz @ ry @ rx
 
 
+def optimize(
+    modules: list[nn.Module],
+    x: np.ndarray | torch.Tensor,
+    batch_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    on_epoch: Callable[[int, float], None] | None = None,
+    rotation_deg: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
+) -> list[float]:
+    """The one training loop: Adam with cosine decay over the parameters of `modules`,
+    shuffled mini-batches of `x`; batch_loss(xb, idx) gives the loss of one batch (idx indexes
+    x, so per-window targets can be looked up). With rotation_deg > 0 every training window is
+    rotated at random (a fresh rotation each time it is seen). on_progress(f) is told the
+    fraction of training done before every step (loss schedules use it). Returns the mean loss
+    of every epoch."""
+    xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    params = [p for m in modules for p in m.parameters()]
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(params, lr=lr)
+    steps = epochs * max(1, -(-len(xt) // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
+    history, step = [], 0
+    for m in modules:
+        m.train()
+    for epoch in range(epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        total, seen = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            if len(idx) < 2:  # batch norm needs two samples
+                continue
+            xb = xt[idx]
+            if rotation_deg > 0:
+                xb = xb @ random_rotations(len(idx), rotation_deg, gen).transpose(1, 2)
+            if on_progress is not None:
+                on_progress(step / steps)
+            opt.zero_grad()
+            loss = batch_loss(xb, idx)
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 5.0)  # GRUs occasionally spike
+            opt.step()
+            sched.step()
+            step += 1
+            total += float(loss.detach()) * len(idx)
+            seen += len(idx)
+        history.append(total / max(seen, 1))
+        if on_epoch is not None:
+            on_epoch(epoch, history[-1])
+    for m in modules:
+        m.eval()
+    return history
+
+
 def fit(
     model: nn.Module,
     x: np.ndarray,
@@ -55,41 +111,16 @@ def fit(
     weights: torch.Tensor | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
     rotation_deg: float = 0.0,
+    on_progress: Callable[[float], None] | None = None,
 ) -> list[float]:
-    """Adam with cosine decay; returns the mean loss of every epoch. With rotation_deg > 0 every
-    training window is rotated at random (a fresh rotation each time it is seen)."""
-    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+    """Train `model` on labelled windows with loss_fn(logits, labels, teacher_logits, weights).
+    A loss with a schedule (see distill.losses) follows training progress by itself."""
     yt = torch.from_numpy(y.astype(np.int64))
     tt = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * max(1, -(-len(yt) // batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
-    history = []
-    model.train()
-    for epoch in range(epochs):
-        order = torch.randperm(len(yt), generator=gen)
-        total, seen = 0.0, 0
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            xb = xt[idx]
-            if rotation_deg > 0:
-                xb = xb @ random_rotations(len(idx), rotation_deg, gen).transpose(1, 2)
-            opt.zero_grad()
-            loss = loss_fn(model(xb), yt[idx], None if tt is None else tt[idx], weights)
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), 5.0)  # GRUs occasionally spike
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            seen += len(idx)
-        history.append(total / max(seen, 1))
-        if on_epoch is not None:
-            on_epoch(epoch, history[-1])
-    model.eval()
-    return history
+    if on_progress is None:
+        on_progress = getattr(loss_fn, "set_progress", None)
+    return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if tt is None else tt[idx], weights),
+                    epochs, batch_size, lr, seed, on_epoch, rotation_deg, on_progress)
 
 
 @torch.no_grad()

@@ -3,6 +3,7 @@ final models on all animals, all written into one run directory."""
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import time
 from datetime import datetime, timezone
@@ -17,41 +18,40 @@ from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.soft_labels import SoftLabelCache
+from collar_kd.distill.teachers import TeacherPool
 from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
 from collar_kd.errors import ConfigError
-from collar_kd.models import GRUStudent, ResNetTeacher
+from collar_kd.methods import StudentJob, method_description, train_student
+from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
 from collar_kd.runs import MODEL_NAMES, atomic_directory, save_model, write_json
 from collar_kd.training.loop import class_weights, fit, predict_logits, seed_everything
 
 
-def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, progress) -> dict:
-    """Teacher, student without KD, student with KD and the forest on `win`; same seed for all."""
+def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, progress,
+              teacher_dir: Path | None = None) -> tuple[dict, dict]:
+    """Teacher, student without KD, the distilled student (by cfg.method) and the forest on
+    `win`; same seed for all. Returns the models and the method's report."""
     n_classes = len(win.classes)
     weights = class_weights(win.y, n_classes, cfg.class_weighting)
-    rot = cfg.augment_rotation_deg
-    epochs = cfg.teacher.epochs + 2 * cfg.student.epochs
-    models = {}
-    with progress.task(f"{key}: teacher + students", epochs) as advance:
-        tick = lambda *_: advance()  # noqa: E731
-        torch.manual_seed(cfg.seed)
-        teacher = ResNetTeacher(n_classes, cfg.teacher.filters, cfg.teacher.kernels)
-        ce = make_loss(KDConfig(loss="ce"))
-        fit(teacher, win.x, win.y, ce, cfg.teacher.epochs, cfg.teacher.batch_size, cfg.teacher.lr,
-            cfg.seed, weights=weights, on_epoch=tick, rotation_deg=rot)
-        models["teacher"] = teacher
-        soft = cache.teacher_logits(key, teacher, win.x)
-        for name, loss, t_logits in (("student", ce, None), ("student_kd", make_loss(cfg.kd), soft)):
-            torch.manual_seed(cfg.seed)  # both students start from the same weights
-            student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
-            fit(student, win.x, win.y, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr,
-                cfg.seed, teacher_logits=t_logits, weights=weights, on_epoch=tick, rotation_deg=rot)
-            models[name] = student
+    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, teacher_dir, soft_labels=cache)
+    models = {"teacher": pool.get(pool.main_spec)}
+    with progress.task(f"{key}: student (no KD)", cfg.student.epochs) as advance:
+        torch.manual_seed(cfg.seed)  # every student starts from the same weights
+        student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
+        fit(student, win.x, win.y, make_loss(KDConfig(loss="ce")), cfg.student.epochs, cfg.student.batch_size,
+            cfg.student.lr, cfg.seed, weights=weights, on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
+    models["student"] = student
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    job = StudentJob(cfg, win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress, no_kd_student=student)
+    result = train_student(job)
+    models["student_kd"] = result.student
+    result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
     models["baseline_rf"] = ForestBaseline.fit(win.x, win.y, n_classes, cfg.rf_trees, cfg.seed,
                                                cfg.class_weighting, cfg.threads)
-    return models
+    return models, result.report
 
 
 def predict(models: dict, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -65,13 +65,14 @@ def cross_validate(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, progre
     if len(animals) < 2:
         raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
     pooled_true, pooled_pred = [], {m: [] for m in MODEL_NAMES}
-    folds = []
+    folds, method_reports = [], {}
     for i, animal in enumerate(animals):
         test = win.animal == animal
         train, held = win.subset(~test), win.subset(test)
         progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
         key = f"fold-{i:02d}-{animal}"
-        models = train_all(cfg, train, cache, key, progress)
+        models, method_report = train_all(cfg, train, cache, key, progress)
+        method_reports[key] = method_report
         if cfg.save_fold_models:
             (run_dir / "folds" / key).mkdir(parents=True)
             for name in ("teacher", "student", "student_kd"):
@@ -88,6 +89,7 @@ def cross_validate(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, progre
     y = np.concatenate(pooled_true)
     result = {m: classification_metrics(y, np.concatenate(pooled_pred[m]), win.classes) for m in MODEL_NAMES}
     result["folds"] = folds
+    result["method_reports"] = method_reports
     return result
 
 
@@ -113,8 +115,12 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
             "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
                      "bouts_shorter_than_a_window": win.skipped_bouts},
         }
+        metrics["method"] = {"name": cfg.method.name, "description": method_description(cfg.method.name)}
+        method_doc = {"name": cfg.method.name, "settings": {"method": dataclasses.asdict(cfg.method), "kd": dataclasses.asdict(cfg.kd)},
+                      "folds": {}, "final": None}
         if cfg.cv == "loao":
             metrics.update(cross_validate(cfg, win, cache, progress, tmp))
+            method_doc["folds"] = metrics.pop("method_reports")
         (tmp / "models").mkdir()
         arch = {
             "classes": list(win.classes),
@@ -122,10 +128,12 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
             "window_length": win.length,
             "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
             "student": {"hidden": cfg.student.hidden, "head": cfg.student.head},
+            # How student_kd was trained; qat-kd / speq students were trained for these weights.
+            "student_kd_method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits},
         }
         if cfg.final_models:
             progress.log(f"final models on all {len(np.unique(win.animal))} animals ({len(win)} windows)")
-            final = train_all(cfg, win, cache, "all", progress)
+            final, method_doc["final"] = train_all(cfg, win, cache, "all", progress)
             for name in ("teacher", "student", "student_kd"):
                 save_model(final[name], tmp / "models" / f"{name}.safetensors")
             final["baseline_rf"].save(tmp / "models" / "baseline_rf.npz")
@@ -138,6 +146,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
                 metrics["evaluated_on"] = "the training data itself (cv = none): optimistic, not a generalisation estimate"
                 metrics.update({m: classification_metrics(win.y, preds[m], win.classes) for m in MODEL_NAMES})
         write_json(tmp / "models" / "models.json", arch)
+        write_json(tmp / "method.json", method_doc)
         metrics["wall_time_s"] = round(time.time() - started, 2)
         write_json(tmp / "metrics.json", metrics)
         write_json(tmp / "config.json", cfg.to_dict())
@@ -162,6 +171,7 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         f"({metrics['window']['seconds']:g} s at {metrics['window']['sample_rate_hz']:g} Hz), "
         f"stride {metrics['window']['stride']} samples.",
         f"Windows per class: {metrics['data']['window_support']}.",
+        f"Distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']} (settings in method.json).",
     ]
     if metrics["data"]["bouts_shorter_than_a_window"]:
         notes.append(f"Bouts skipped because shorter than one window, per class: {metrics['data']['bouts_shorter_than_a_window']}.")

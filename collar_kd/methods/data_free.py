@@ -1,0 +1,150 @@
+"""Data-free student (after DAFL). A generator of tri-axial windows is trained against the
+fixed teacher with three losses: one-hot (the teacher should be sure of the generated window:
+cross-entropy against its own arg-max), activation (large teacher features) and information
+entropy (the batch's mean prediction should spread over all classes). The student is then
+distilled from the teacher's soft labels on generated windows only.
+
+Nothing here reads job.x or job.y: the teacher is the only link to real data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from collar_kd.config import KDConfig
+from collar_kd.distill.losses import make_loss
+from collar_kd.methods.base import MethodResult, StudentJob, register
+from collar_kd.training.loop import fit, predict_logits
+
+
+class WindowGenerator(nn.Module):
+    """Latent vector -> (batch, length, channels) window in g, bounded by +-range_g."""
+
+    def __init__(self, latent: int, length: int, channels: int = 3, width: int = 64, range_g: float = 2.0):
+        super().__init__()
+        self.width, self.base, self.range_g = width, math.ceil(length / 4), range_g
+        self.fc = nn.Linear(latent, width * self.base)
+        self.body = nn.Sequential(
+            nn.BatchNorm1d(width),
+            nn.Upsample(scale_factor=2), nn.Conv1d(width, width, 5, padding=2), nn.BatchNorm1d(width), nn.LeakyReLU(0.2),
+            nn.Upsample(size=length), nn.Conv1d(width, width // 2, 5, padding=2), nn.BatchNorm1d(width // 2), nn.LeakyReLU(0.2),
+            nn.Conv1d(width // 2, channels, 5, padding=2),
+        )
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).view(len(z), self.width, self.base)
+        return (self.range_g * torch.tanh(self.body(h))).transpose(1, 2)
+
+
+class BatchNormStatistics:
+    """Forward hooks on the teacher's batch-norm layers: how far the batch statistics of what
+    they see are from the running statistics they learned on real data (DeepInversion's
+    regulariser; data-free: it reads only the teacher's stored buffers)."""
+
+    def __init__(self, teacher: nn.Module):
+        self.terms: list[torch.Tensor] = []
+        self.handles = [m.register_forward_hook(self._hook) for m in teacher.modules() if isinstance(m, nn.BatchNorm1d)]
+
+    def _hook(self, module: nn.BatchNorm1d, inputs, output) -> None:
+        x = inputs[0]
+        mean, var = x.mean(dim=(0, 2)), x.var(dim=(0, 2), unbiased=False)
+        self.terms.append(torch.norm(mean - module.running_mean, 2) + torch.norm(var - module.running_var, 2))
+
+    def take(self) -> torch.Tensor:
+        total = torch.stack(self.terms).sum() if self.terms else torch.zeros(())
+        self.terms = []
+        return total
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def dafl_losses(teacher: nn.Module, xg: torch.Tensor, bn: BatchNormStatistics | None = None) -> dict[str, torch.Tensor]:
+    feats = teacher.features(xg).mean(dim=2)
+    logits = teacher.out(feats)
+    p_mean = F.softmax(logits, dim=1).mean(dim=0)
+    out = {
+        "one_hot": F.cross_entropy(logits, logits.argmax(dim=1)),
+        "activation": -feats.abs().mean(),
+        "info_entropy": (p_mean * torch.log(p_mean + 1e-12)).sum(),  # = -H(mean prediction)
+    }
+    if bn is not None:
+        out["bn_statistics"] = bn.take()
+    return out
+
+
+def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None) -> tuple[WindowGenerator, list[dict]]:
+    torch.manual_seed(seed)
+    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g)
+    opt = torch.optim.Adam(gen.parameters(), lr=m.generator_lr)
+    noise = torch.Generator().manual_seed(seed)
+    teacher.eval()
+    frozen = [p.requires_grad for p in teacher.parameters()]
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    history = []
+    bn = BatchNormStatistics(teacher) if m.bn_statistics_weight > 0 else None
+    try:
+        gen.train()
+        for step in range(m.generator_steps):
+            z = torch.randn(m.generator_batch, m.generator_latent, generator=noise)
+            parts = dafl_losses(teacher, gen(z), bn)
+            loss = parts["one_hot"] + m.dafl_activation_weight * parts["activation"] + m.dafl_entropy_weight * parts["info_entropy"]
+            if bn is not None:
+                loss = loss + m.bn_statistics_weight * parts["bn_statistics"]
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            if step % 50 == 0 or step == m.generator_steps - 1:
+                history.append({"step": step, "loss": round(float(loss.detach()), 5),
+                                **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
+            if advance is not None:
+                advance()
+    finally:
+        if bn is not None:
+            bn.close()
+        for p, f in zip(teacher.parameters(), frozen):
+            p.requires_grad_(f)
+    return gen, history
+
+
+@torch.no_grad()
+def generate(gen: WindowGenerator, n: int, latent: int, batch: int, seed: int) -> np.ndarray:
+    """n generated windows; batch norm keeps batch statistics, as in generator training."""
+    noise = torch.Generator().manual_seed(seed)
+    gen.train()
+    out = [gen(torch.randn(batch, latent, generator=noise)) for _ in range(-(-n // batch))]
+    return torch.cat(out)[:n].numpy().astype(np.float32)
+
+
+@register("data-free")
+def train_data_free(job: StudentJob) -> MethodResult:
+    cfg, m = job.cfg, job.cfg.method
+    teacher = job.teachers.get(job.teachers.main_spec)
+    with job.task("data-free generator", m.generator_steps) as advance:
+        gen, gen_history = train_generator(teacher, m, job.window_length, cfg.seed + 11, advance)
+    xg = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 12)
+    soft = predict_logits(teacher, xg)
+    pseudo = soft.argmax(axis=1)  # only for the loss signature: alpha = 1 ignores it
+    student = job.new_student()
+    loss = make_loss(KDConfig(loss="kd", alpha=1.0, temperature=cfg.kd.temperature))
+    with job.task("data-free student", cfg.student.epochs) as advance:
+        history = fit(student, xg, pseudo, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr, cfg.seed,
+                      teacher_logits=soft, on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
+    share = np.bincount(pseudo, minlength=job.n_classes) / len(pseudo)
+    return MethodResult(student, calibration_x=xg, report={
+        "teacher": str(job.teachers.main_spec), "generated_windows": m.generated_windows,
+        "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
+        "loss_weights": {"one_hot": 1.0, "activation": m.dafl_activation_weight, "info_entropy": m.dafl_entropy_weight,
+                         "bn_statistics": m.bn_statistics_weight},
+        "generator_loss": gen_history,
+        "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
+        "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],
+        "student_loss": "KL to the teacher's soft labels only (alpha = 1): no real windows, no labels",
+        "temperature": cfg.kd.temperature, "loss_per_epoch": [round(v, 5) for v in history],
+    })

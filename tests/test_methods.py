@@ -1,0 +1,319 @@
+"""The student-training methods of collar_kd.methods: each trains on tiny synthetic data and
+gives a student that exports and verifies; SPEQ's self-teacher really changes precision; FEED's
+transforms do not reach the exported student; the data-free path never reads real windows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from collar_kd.cli import app
+from collar_kd.config import KDConfig, load_config
+from collar_kd.data import load_recordings, windows_for
+from collar_kd.distill.losses import ScheduledLoss, kl_term, scheduled_alpha
+from collar_kd.distill.teachers import TeacherPool, TeacherSpec, parse_teacher_spec
+from collar_kd.errors import ConfigError
+from collar_kd.methods import METHOD_NAMES, StudentJob, train_student
+from collar_kd.methods.ensemble import ensemble_logits
+from collar_kd.methods.feed import FeatureTransform, feature_distance
+from collar_kd.models import FCNTeacher, GRUStudent
+from collar_kd.quant.qat import FakeQuantStudent
+from collar_kd.quant.quantizer import quantize_student
+from tests.conftest import tiny_config_overrides
+
+runner = CliRunner()
+
+FAST_METHOD = {
+    "method.qat_epochs": 1, "method.speq_epochs": 1, "method.teachers": ["resnet:0", "fcn:0"],
+    "method.generator_steps": 3, "method.generator_batch": 16, "method.generated_windows": 64,
+}
+
+
+def tiny_cfg(settings: Path, **extra):
+    return load_config(None, {**tiny_config_overrides(settings), **FAST_METHOD, "cv": "none", **extra})
+
+
+@pytest.fixture(scope="module")
+def fold(tmp_path_factory):
+    """Tiny synthetic windows, a teacher pool over them, and the no-KD student."""
+    from collar_kd.training.loop import class_weights
+
+    tmp = tmp_path_factory.mktemp("fold")
+    settings = tmp / "s.json"
+    settings.write_text(json.dumps({"animals": 2, "bouts_per_class": 1, "bout_seconds": [8, 10], "sample_rate": 10.0}))
+    cfg = tiny_cfg(settings)
+    rec, cmap = load_recordings(cfg.data, seed=0)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    n = len(win.classes)
+    weights = class_weights(win.y, n, cfg.class_weighting)
+    pool = TeacherPool(cfg, win.x, win.y, n, weights, "t")
+    torch.manual_seed(0)
+    no_kd = GRUStudent(n, cfg.student.hidden, cfg.student.head)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    return {"cfg": cfg, "win": win, "pool": pool, "no_kd": no_kd, "arch": arch, "settings": settings}
+
+
+def job_for(fold, cfg=None, **kw) -> StudentJob:
+    win = fold["win"]
+    args = dict(cfg=cfg or fold["cfg"], x=win.x, y=win.y, n_classes=len(win.classes), window_length=win.length,
+                arch=fold["arch"], teachers=fold["pool"], weights=fold["pool"].weights, key="t",
+                progress=_quiet(), no_kd_student=fold["no_kd"])
+    args.update(kw)
+    return StudentJob(**args)
+
+
+def _quiet():
+    from collar_kd.progress import Quiet
+
+    return Quiet()
+
+
+def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_synthetic):
+    assert set(METHOD_NAMES) == {"none", "kd", "qat-kd", "speq", "ensemble", "feed", "data-free"}
+    with pytest.raises(ConfigError, match="method.name: unknown method 'dafl'"):
+        tiny_cfg(tiny_synthetic, **{"method.name": "dafl"})
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--method", "distill-harder", "--quiet"])
+    assert r.exit_code == 2 and "method.name" in r.output
+
+
+@pytest.mark.parametrize("key,value,message", [
+    ("method.weight_bits", 9, "method.weight_bits"),
+    ("method.feed_mode", "diagonal", "method.feed_mode"),
+    ("method.teachers", ["resnet"], "method.teachers: 'resnet'"),
+    ("method.teachers", ["vgg:0"], "method.teachers: 'vgg:0'"),
+    ("method.speq_bits", [1, 8], "method.speq_bits"),
+    ("kd.alpha_schedule", "step", "kd.alpha_schedule"),
+])
+def test_bad_method_settings_name_the_field(tiny_synthetic, key, value, message):
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        tiny_cfg(tiny_synthetic, **{key: value})
+
+
+def test_coefficient_schedules():
+    const = KDConfig(alpha=0.9)
+    lin = KDConfig(alpha=0.9, alpha_schedule="linear", alpha_end=0.1)
+    cos = KDConfig(alpha=0.9, alpha_schedule="cosine", alpha_end=0.0)
+    assert scheduled_alpha(const, 0.7) == 0.9
+    assert scheduled_alpha(lin, 0.0) == pytest.approx(0.9) and scheduled_alpha(lin, 0.5) == pytest.approx(0.5)
+    assert scheduled_alpha(lin, 1.0) == pytest.approx(0.1)
+    assert scheduled_alpha(cos, 0.0) == pytest.approx(0.9) and scheduled_alpha(cos, 0.5) == pytest.approx(0.45)
+    assert scheduled_alpha(cos, 1.0) == pytest.approx(0.0, abs=1e-12)
+    # The loss follows the schedule: at the end a cosine-to-zero loss is plain cross-entropy.
+    loss = ScheduledLoss(cos, kl_term)
+    s, t, y = torch.randn(8, 4), torch.randn(8, 4), torch.randint(0, 4, (8,))
+    loss.set_progress(1.0)
+    assert torch.allclose(loss(s, y, t, None), torch.nn.functional.cross_entropy(s, y))
+    loss.set_progress(0.0)
+    assert not torch.allclose(loss(s, y, t, None), torch.nn.functional.cross_entropy(s, y))
+
+
+def test_training_loop_reports_progress_to_a_scheduled_loss(fold):
+    from collar_kd.training.loop import fit
+
+    cfg = KDConfig(alpha=0.9, alpha_schedule="linear", alpha_end=0.0)
+    loss = ScheduledLoss(cfg, kl_term)
+    seen = []
+    original = loss.set_progress
+    loss.set_progress = lambda p: (seen.append(p), original(p))
+    win = fold["win"]
+    fit(GRUStudent(len(win.classes), 8, 8), win.x, win.y, loss, 2, 16, 1e-3, 0, teacher_logits=np.zeros((len(win), len(win.classes))))
+    assert seen[0] == 0.0 and seen[-1] == pytest.approx(1 - 1 / len(seen)) and seen == sorted(seen)
+
+
+def test_ensemble_soft_labels_are_the_mean_of_softened_probabilities():
+    rng = np.random.default_rng(0)
+    logits = [rng.normal(0, 3, (5, 4)) for _ in range(3)]
+    T = 4.0
+    soft = lambda z: np.exp(z / T) / np.exp(z / T).sum(1, keepdims=True)  # noqa: E731
+    assert np.allclose(soft(ensemble_logits(logits, T).astype(np.float64)), np.mean([soft(z) for z in logits], axis=0), atol=1e-6)
+
+
+def test_teacher_specs_and_the_fcn_teacher():
+    assert parse_teacher_spec("fcn:3") == TeacherSpec("fcn", 3)
+    t = FCNTeacher(5, [8, 16, 12], [8, 5, 3])
+    x = torch.randn(4, 30, 3)
+    assert t.features(x).shape == (4, 12, 30) and t(x).shape == (4, 5)
+
+
+def test_teacher_pool_trains_each_teacher_once_and_reloads_from_disk(fold, tmp_path):
+    cfg, win = fold["cfg"], fold["win"]
+    pool = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", directory=tmp_path)
+    a = pool.get("fcn:1")
+    assert pool.get(TeacherSpec("fcn", 1)) is a and (tmp_path / "teacher-fcn-1.safetensors").is_file()
+    again = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", directory=tmp_path).get("fcn:1")
+    x = torch.from_numpy(win.x[:5])
+    assert torch.equal(a(x), again(x))
+
+
+def test_speq_self_teacher_changes_precision_between_passes(fold):
+    from collar_kd.methods.speq import SelfTeacher
+
+    win, student = fold["win"], fold["no_kd"]
+    q = quantize_student(student, win.x, fold["arch"], 8)
+    fq = FakeQuantStudent(student, q)
+    teacher = SelfTeacher(fq, [2, 3, 16, 0], seed=0)
+    xb = torch.from_numpy(win.x[:16])
+    outs = [teacher(xb) for _ in range(8)]
+    assert len({tuple(sorted(d.items())) for d in teacher.draws}) > 1, "precision never changed"
+    assert any(not torch.equal(outs[0], o) for o in outs[1:]), "different precisions, same outputs"
+    # A teacher that can only draw 16 bits is exactly the student's own integer graph.
+    fixed = SelfTeacher(fq, [16], seed=0)
+    with torch.no_grad():
+        assert torch.equal(fixed(xb), fq(xb))
+    # and the method's record shows more than one precision drawn per layer group.
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "speq", "student.batch_size": 8, "method.speq_epochs": 2})
+    result = train_student(job_for(fold, cfg))
+    assert result.report["teacher_passes"] > 1
+    assert all(len(counts) > 1 for counts in result.report["teacher_bits_drawn"].values())
+
+
+@pytest.mark.parametrize("mode", ["parallel", "sequential"])
+def test_feed_trains_transforms_but_returns_a_plain_student(fold, mode):
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "feed", "method.feed_mode": mode, "student.epochs": 2})
+    before = {k: v.clone() for k, v in job_for(fold, cfg).new_student().state_dict().items()}
+    result = train_student(job_for(fold, cfg))
+    assert type(result.student) is GRUStudent
+    plain = GRUStudent(len(fold["win"].classes), 8, 8)
+    assert result.student.param_count() == plain.param_count()
+    assert result.report["transform_params_training_only"] > 0
+    assert [s["teachers"] for s in result.report["stages"]] == (
+        [["resnet:0", "fcn:0"]] if mode == "parallel" else [["resnet:0"], ["fcn:0"]])
+    assert any(not torch.equal(before[k], v) for k, v in result.student.state_dict().items())
+
+
+def test_feature_distance_ignores_scale_and_sees_shape():
+    a = torch.rand(3, 6, 10)
+    assert float(feature_distance(a * 5.0, a)) == pytest.approx(0.0, abs=1e-6)
+    assert float(feature_distance(torch.rand(3, 6, 10), a)) > 0.01
+    assert FeatureTransform(8, 6)(torch.randn(3, 10, 8)).shape == (3, 6, 10)
+
+
+class Untouchable:
+    """Stands in for the real training windows: any use of it fails the test."""
+
+    def __init__(self, what: str):
+        object.__setattr__(self, "what", what)
+
+    def __getattr__(self, name):
+        raise AssertionError(f"the data-free path read the real training {self.what} ({name})")
+
+    def __getitem__(self, key):
+        raise AssertionError(f"the data-free path indexed the real training {self.what}")
+
+    def __len__(self):
+        raise AssertionError(f"the data-free path took len() of the real training {self.what}")
+
+    def __iter__(self):
+        raise AssertionError(f"the data-free path iterated the real training {self.what}")
+
+    def __array__(self, *args, **kwargs):
+        raise AssertionError(f"the data-free path converted the real training {self.what}")
+
+
+def test_data_free_student_never_reads_real_training_windows(fold):
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free"})
+    teacher = fold["pool"].get(fold["pool"].main_spec)  # the teacher is trained on real data, beforehand
+    x, y = Untouchable("windows"), Untouchable("labels")
+    pool = TeacherPool(cfg, x, y, len(fold["win"].classes), None, "t")
+    pool.put(pool.main_spec, teacher)
+    job = job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None)
+    before = {k: v.clone() for k, v in job.new_student().state_dict().items()}
+    result = train_student(job)
+    assert any(not torch.equal(before[k], v) for k, v in result.student.state_dict().items()), "student did not train"
+    assert result.calibration_x.shape == (64, fold["win"].length, 3)
+    assert np.abs(result.calibration_x).max() <= cfg.method.generator_range_g
+    # The poison works: a method that does read the windows fails the same way.
+    with pytest.raises(AssertionError, match="the real training windows"):
+        train_student(job_for(fold, tiny_cfg(fold["settings"]), x=x, teachers=pool))
+
+
+@pytest.mark.parametrize("method", ["none", "kd", "qat-kd", "speq", "ensemble", "feed", "data-free"])
+def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthetic):
+    from collar_kd.export.exporter import ExportOptions, export_run
+    from collar_kd.runs import load_student
+    from collar_kd.training.run import run_training
+    from collar_kd.verify.runner import verify_target
+
+    cfg = tiny_cfg(tiny_synthetic, **{"method.name": method})
+    metrics = run_training(cfg, tmp_path / "run")
+    assert metrics["method"]["name"] == method
+    record = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert record["name"] == method and record["final"]["method"] == method
+    assert record["settings"]["method"]["name"] == method
+    # The saved student has exactly the plain student's tensors: nothing a method trained with leaks in.
+    student, _ = load_student(tmp_path / "run")
+    plain_keys = set(GRUStudent(4, 8, 8).state_dict())
+    assert set(load_file(str(tmp_path / "run" / "models" / "student_kd.safetensors"))) == plain_keys
+    manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(target="eartag", windows=40))
+    assert manifest["multiplications_per_window"] == student.mults_per_window(manifest["window_length"])
+    assert manifest["trained_by"] == {"name": method, "weight_bits": 8}
+    v = verify_target(tmp_path / "export", "host", tmp_path / "build")
+    assert v.passed, v.detail
+
+
+def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
+    cfg_path = tmp_path / "c.json"
+    cfg_path.write_text(json.dumps({**_nested(tiny_config_overrides(tiny_synthetic)), "cv": "none",
+                                    "method": {"qat_epochs": 1}}))
+    r = runner.invoke(app, ["train", "--config", str(cfg_path), "--out", str(tmp_path / "r"), "--quiet",
+                            "--method", "qat-kd", "--alpha-schedule", "linear", "--weight-bits", "4"])
+    assert r.exit_code == 0, r.output
+    record = json.loads((tmp_path / "r" / "method.json").read_text())
+    assert record["final"]["weight_bits"] == 4 and record["final"]["alpha_schedule"] == "linear"
+    assert record["final"]["alpha_end"] == 0.0 and record["final"]["alpha_start"] == 0.7
+    models = json.loads((tmp_path / "r" / "models" / "models.json").read_text())
+    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4}
+    # The C export keeps 8 and 16 bits and says so for anything else.
+    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
+    assert r.exit_code == 2 and "8 and 16-bit weights only" in r.output
+    assert not (tmp_path / "e").exists()
+
+
+def _nested(dotted: dict) -> dict:
+    out: dict = {}
+    for key, value in dotted.items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def test_batch_norm_statistics_term_is_zero_on_the_teachers_own_statistics():
+    from collar_kd.methods.data_free import BatchNormStatistics, dafl_losses
+
+    torch.manual_seed(0)
+    teacher = FCNTeacher(3, [4, 4], [3, 3]).eval()
+    x = torch.randn(64, 20, 3)
+    # Make the first layer's running statistics exactly those of this batch.
+    conv, bn = teacher.body[0], teacher.body[1]
+    with torch.no_grad():
+        pre = conv(x.transpose(1, 2))
+        bn.running_mean.copy_(pre.mean(dim=(0, 2)))
+        bn.running_var.copy_(pre.var(dim=(0, 2), unbiased=False))
+    hooks = BatchNormStatistics(teacher)
+    with torch.no_grad():
+        teacher(x)
+    first, second = hooks.terms
+    assert float(first) < 1e-5 and float(second) > 1e-3
+    with torch.no_grad():
+        parts = dafl_losses(teacher, 3 * x + 1, hooks)
+    assert float(parts["bn_statistics"]) > float(first) and hooks.terms == []
+    hooks.close()
+    with torch.no_grad():
+        teacher(x)
+    assert hooks.terms == []  # hooks removed
+
+
+def test_data_free_with_batch_norm_term_records_it(fold):
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.bn_statistics_weight": 0.5})
+    result = train_student(job_for(fold, cfg))
+    assert result.report["loss_weights"]["bn_statistics"] == 0.5
+    assert all("bn_statistics" in h for h in result.report["generator_loss"])
