@@ -180,7 +180,7 @@ def main() -> None:
         fold_doc = {"animal": animal, "test_windows": len(held), "mcc": {}}
         t_logits = []
         for spec in teacher_specs:
-            cached["teachers"] += int(pool._path(spec).is_file())
+            cached["teachers"] += int(pool.cache_path(spec).is_file())
             logits = predict_logits(pool.get(spec), held.x)
             t_logits.append(logits)
             name = f"teacher {spec}"

@@ -72,11 +72,11 @@ class TeacherPool:
             self.models[spec] = self._load(spec) or self._train(spec)
         return self.models[spec]
 
-    def _path(self, spec: TeacherSpec) -> Path | None:
+    def cache_path(self, spec: TeacherSpec) -> Path | None:
         return None if self.directory is None else Path(self.directory) / f"teacher-{spec.arch}-{spec.seed}.safetensors"
 
     def _load(self, spec: TeacherSpec) -> nn.Module | None:
-        path = self._path(spec)
+        path = self.cache_path(spec)
         if path is None or not path.is_file():
             return None
         model = build_teacher(spec, self.n_classes, self.cfg.teacher.filters, self.cfg.teacher.kernels)
@@ -97,7 +97,7 @@ class TeacherPool:
             fit(model, self.x, self.y, make_loss(KDConfig(loss="ce")), t.epochs, t.batch_size, t.lr, spec.seed,
                 weights=self.weights, on_epoch=lambda *_: advance(), rotation_deg=self.cfg.augment_rotation_deg)
         self.seconds[spec] = round(time.time() - started, 2)
-        path = self._path(spec)
+        path = self.cache_path(spec)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
