@@ -24,7 +24,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from safetensors.torch import load_file, save_file
 from sklearn.metrics import matthews_corrcoef
 
@@ -32,9 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, WORK, machine, require_wasp, write_result  # noqa: E402
 
-from collar_kd.config import KDConfig, load_config  # noqa: E402
+from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
-from collar_kd.distill.losses import make_loss  # noqa: E402
 from collar_kd.distill.teachers import TeacherPool, parse_teacher_spec  # noqa: E402
 from collar_kd.methods import StudentJob, train_student  # noqa: E402
 from collar_kd.methods.ensemble import ensemble_logits  # noqa: E402
@@ -42,7 +40,8 @@ from collar_kd.models import GRUStudent  # noqa: E402
 from collar_kd.progress import RichBars  # noqa: E402
 from collar_kd.quant.quantizer import quantize_student  # noqa: E402
 from collar_kd.sim import FixedPointSimulator  # noqa: E402
-from collar_kd.training.loop import class_weights, fit, predict_logits, seed_everything  # noqa: E402
+from collar_kd.training.loop import class_weights, predict_logits, seed_everything  # noqa: E402
+from collar_kd.training.run import train_plain_student  # noqa: E402
 
 OUT = WORK / "methods"
 
@@ -127,17 +126,12 @@ def no_kd_student(cfg, fold: dict, pool: TeacherPool, progress) -> tuple[GRUStud
     """The student without KD, trained once per fold (speq starts from it); cached."""
     train = fold["train"]
     path = OUT / "folds" / fold["key"] / f"student-none-{settings_key({})}.safetensors"
-    student = GRUStudent(len(train.classes), cfg.student.hidden, cfg.student.head)
     if path.is_file():
+        student = GRUStudent(len(train.classes), cfg.student.hidden, cfg.student.head)
         student.load_state_dict(load_file(str(path)))
         return student.eval(), json.loads(path.with_suffix(".json").read_text())["seconds"]
     started = time.time()
-    torch.manual_seed(cfg.seed)
-    student = GRUStudent(len(train.classes), cfg.student.hidden, cfg.student.head)
-    with progress.task(f"{fold['key']}: student (no KD)", cfg.student.epochs) as advance:
-        fit(student, train.x, train.y, make_loss(KDConfig(loss="ce")), cfg.student.epochs, cfg.student.batch_size,
-            cfg.student.lr, cfg.seed, weights=pool.weights, on_epoch=lambda *_: advance(),
-            rotation_deg=cfg.augment_rotation_deg)
+    student = train_plain_student(cfg, train.x, train.y, len(train.classes), pool.weights, fold["key"], progress)
     seconds = round(time.time() - started, 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in student.state_dict().items()}, str(path))

@@ -153,13 +153,13 @@ class TrainConfig:
         if self.cv == "none" and not self.final_models:
             raise ConfigError("final_models: cannot be false with cv = 'none' (nothing would be trained)")
 
-
     def _validate_method(self) -> None:
+        # Late imports: these modules import this one.
+        from collar_kd.distill.teachers import parse_teacher_spec
+        from collar_kd.methods import METHOD_NAMES
         from collar_kd.quant.spec import WEIGHT_BITS
 
         m = self.method
-        from collar_kd.methods import METHOD_NAMES  # late: methods import this module
-
         if m.name not in METHOD_NAMES:
             raise ConfigError(f"method.name: unknown method '{m.name}' (known: {', '.join(METHOD_NAMES)})")
         if m.weight_bits not in WEIGHT_BITS:
@@ -181,8 +181,6 @@ class TrainConfig:
             raise ConfigError(f"method.feed_mode: must be 'parallel' or 'sequential', not '{m.feed_mode}'")
         if not m.teachers:
             raise ConfigError("method.teachers: needs at least one teacher ('arch:seed')")
-        from collar_kd.distill.teachers import parse_teacher_spec
-
         for spec in m.teachers:
             parse_teacher_spec(spec)
 

@@ -30,20 +30,24 @@ from collar_kd.runs import MODEL_NAMES, atomic_directory, save_model, write_json
 from collar_kd.training.loop import class_weights, fit, predict_logits, seed_everything
 
 
-def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, progress,
-              teacher_dir: Path | None = None) -> tuple[dict, dict]:
+def train_plain_student(cfg: TrainConfig, x, y, n_classes: int, weights, key: str, progress) -> GRUStudent:
+    """The student without distillation (cross-entropy on the labels)."""
+    with progress.task(f"{key}: student (no KD)", cfg.student.epochs) as advance:
+        torch.manual_seed(cfg.seed)  # every student starts from the same weights
+        student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
+        fit(student, x, y, make_loss(KDConfig(loss="ce")), cfg.student.epochs, cfg.student.batch_size,
+            cfg.student.lr, cfg.seed, weights=weights, on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
+    return student
+
+
+def train_all(cfg: TrainConfig, win: Windows, cache: SoftLabelCache, key: str, progress) -> tuple[dict, dict]:
     """Teacher, student without KD, the distilled student (by cfg.method) and the forest on
     `win`; same seed for all. Returns the models and the method's report."""
     n_classes = len(win.classes)
     weights = class_weights(win.y, n_classes, cfg.class_weighting)
-    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, teacher_dir, soft_labels=cache)
+    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, soft_labels=cache)
     models = {"teacher": pool.get(pool.main_spec)}
-    with progress.task(f"{key}: student (no KD)", cfg.student.epochs) as advance:
-        torch.manual_seed(cfg.seed)  # every student starts from the same weights
-        student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
-        fit(student, win.x, win.y, make_loss(KDConfig(loss="ce")), cfg.student.epochs, cfg.student.batch_size,
-            cfg.student.lr, cfg.seed, weights=weights, on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
-    models["student"] = student
+    student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     job = StudentJob(cfg, win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress, no_kd_student=student)
     result = train_student(job)
