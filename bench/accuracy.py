@@ -17,7 +17,7 @@ from common import WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.progress import RichBars  # noqa: E402
-from collar_kd.training.run import run_training  # noqa: E402
+from collar_kd.pipeline.train_run import run_training  # noqa: E402
 
 WORK_RUN = WORK / "accuracy-run"  # kept (git-ignored) so that bench/quant.py can reuse the fold models
 

@@ -26,9 +26,10 @@ from common import WORK, machine, write_result  # noqa: E402
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.export import vectors  # noqa: E402
 from collar_kd.export.devices import load_device  # noqa: E402
-from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit, export_run  # noqa: E402
+from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit  # noqa: E402
+from collar_kd.pipeline.export_run import export_run  # noqa: E402
 from collar_kd.paths import FIRMWARE_DIR  # noqa: E402
-from collar_kd.training.run import run_training  # noqa: E402
+from collar_kd.pipeline.train_run import run_training  # noqa: E402
 from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint, require, stack_usage  # noqa: E402
 from collar_kd.verify.instructions import count_instructions  # noqa: E402
 

@@ -6,7 +6,7 @@ each trained once), then every method of collar_kd.methods through the same regi
 `collar-kd train --method` uses, then an ablation of QAT-KD over the temperature and the
 soft/hard coefficient (constant or decreasing). Every student is evaluated on the held-out
 animal as a float model and as the 8-bit fixed-point model (formats calibrated on that fold's
-training windows; generated windows for the data-free student), simulated bit-exactly.
+training windows, for every method, as `collar-kd export` does), simulated bit-exactly.
 The KD and QAT-KD students are also simulated with 6-, 4- and 2-bit (ternary) weights.
 
 Teachers and per-(variant, fold) results are cached in bench/work/methods, so an interrupted
@@ -34,14 +34,14 @@ from common import RESULTS, WORK, machine, require_wasp, write_result  # noqa: E
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
 from collar_kd.distill.teachers import TeacherPool, parse_teacher_spec  # noqa: E402
-from collar_kd.methods import StudentJob, train_student  # noqa: E402
-from collar_kd.methods.ensemble import ensemble_logits  # noqa: E402
+from collar_kd.distill.targets import ensemble_logits  # noqa: E402
+from collar_kd.methods import StudentJob, resolve_settings, train_student  # noqa: E402
 from collar_kd.models import GRUStudent  # noqa: E402
 from collar_kd.progress import RichBars  # noqa: E402
 from collar_kd.quant.quantizer import quantize_student  # noqa: E402
 from collar_kd.sim import FixedPointSimulator  # noqa: E402
 from collar_kd.training.loop import class_weights, predict_logits, seed_everything  # noqa: E402
-from collar_kd.training.run import train_plain_student  # noqa: E402
+from collar_kd.pipeline.train_run import train_plain_student  # noqa: E402
 
 OUT = WORK / "methods"
 
@@ -49,19 +49,17 @@ BASE = {
     "data.format": "wasp", "data.window": "5s", "data.stride": "2.5s",
     "teacher.epochs": 10, "student.epochs": 25,
     "class_weighting": "sqrt", "augment_rotation_deg": 90.0, "seed": 0, "cv": "loao",
-    "method.teachers": ["resnet:0", "fcn:0", "fcn:1"],
-    "method.qat_epochs": 3, "method.speq_epochs": 5,
-    "method.generator_steps": 300, "method.generated_windows": 8192,
 }
-QAT_KD = {"method.name": "qat-kd", "kd.alpha": 0.9, "kd.alpha_schedule": "cosine", "kd.alpha_end": 0.0}
+TEACHERS = ["resnet:0", "fcn:0", "fcn:1"]
+QAT_KD = {"method.name": "qat-kd", "method.epochs": 3, "kd.alpha": 0.9, "kd.alpha_schedule": "cosine", "kd.alpha_end": 0.0}
 VARIANTS = {
     "none": {"method.name": "none"},
     "kd": {"method.name": "kd"},
     "qat-kd": QAT_KD,
-    "speq": {"method.name": "speq"},
-    "ensemble": {"method.name": "ensemble"},
-    "feed-parallel": {"method.name": "feed", "method.feed_mode": "parallel"},
-    "feed-sequential": {"method.name": "feed", "method.feed_mode": "sequential"},
+    "speq": {"method.name": "speq", "method.epochs": 5},
+    "ensemble": {"method.name": "ensemble", "method.teachers": TEACHERS},
+    "feed-parallel": {"method.name": "feed", "method.teachers": TEACHERS, "method.mode": "parallel"},
+    "feed-sequential": {"method.name": "feed", "method.teachers": TEACHERS, "method.mode": "sequential"},
     "data-free": {"method.name": "data-free"},  # DAFL as published: one-hot, activation, information entropy
     # DAFL plus a batch-norm statistics term (not in DAFL): a one-fold pilot showed pure DAFL's
     # generator collapsing to one saturated class on this teacher.
@@ -86,8 +84,8 @@ def settings_key(overrides: dict) -> str:
     return hashlib.sha256(json.dumps({**BASE, **overrides}, sort_keys=True).encode()).hexdigest()[:12]
 
 
-def fxp_predict(student: GRUStudent, calib_x: np.ndarray, arch: dict, x: np.ndarray, bits: int, formats: str) -> np.ndarray:
-    q = quantize_student(student, calib_x, arch, bits, formats)
+def fxp_predict(student: GRUStudent, calib_x: np.ndarray, arch: dict, x: np.ndarray, bits: int, calibration: str) -> np.ndarray:
+    q = quantize_student(student, calib_x, arch, bits, calibration)
     return FixedPointSimulator(q).run(q.quantize_input(x)).classes
 
 
@@ -101,17 +99,17 @@ def run_variant(name: str, overrides: dict, root: Path, fold: dict, pool: Teache
             return {**doc, "from_cache": True}
     cfg = load_config(None, {**BASE, **overrides, "data.path": str(root)})
     train, held, arch = fold["train"], fold["held"], fold["arch"]
-    job = StudentJob(cfg, train.x, train.y, len(train.classes), train.length, arch, pool, pool.weights, fold["key"],
+    job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, len(train.classes), train.length, arch, pool, pool.weights, fold["key"],
                      progress, no_kd_student=no_kd)
     result = train_student(job)
     eval_started = time.time()
     student = result.student
-    calib = train.x if result.calibration_x is None else result.calibration_x
-    formats = cfg.method.formats
+    calib = train.x  # as `collar-kd export` does, for every method
+    calibration = cfg.method.calibration
     doc = {
         "variant": name, "settings_key": skey, "overrides": overrides, "seconds": result.report["seconds"],
         "float_pred": predict_logits(student, held.x).argmax(axis=1).tolist(),
-        "fxp8_pred": fxp_predict(student, calib, arch, held.x, 8, formats).tolist(),
+        "fxp8_pred": fxp_predict(student, calib, arch, held.x, 8, calibration).tolist(),
         "report": {k: v for k, v in result.report.items() if k not in ("loss_per_epoch",)},
     }
     if name in ("kd", "qat-kd"):
@@ -156,7 +154,7 @@ def main() -> None:
     if args.folds:
         animals = animals[: args.folds]
     variants = dict(VARIANTS) | ({} if args.no_ablation else ABLATION)
-    teacher_specs = [parse_teacher_spec(s) for s in cfg.method.teachers]
+    teacher_specs = [parse_teacher_spec(s) for s in TEACHERS]
     y_all, preds, per_fold = [], {}, []
     teacher_seconds, student_seconds = {str(s): 0.0 for s in teacher_specs}, {v: 0.0 for v in variants}
     low_bits: dict[str, dict[str, list]] = {v: {str(b): [] for b in LOW_BITS} for v in ("kd", "qat-kd")}
@@ -219,7 +217,7 @@ def write_outputs(cfg, win, animals, variants, pooled, low_bits, y, teacher_seco
             "pooled_mcc_fxp8": pooled[f"{name} | fxp8"],
             "training_seconds": round(student_seconds[name], 1),
             "teachers_needed": (["resnet:0"] if name == "kd" or name.startswith(("qat-kd", "data-free")) else
-                                list(cfg.method.teachers) if name in ("ensemble", "feed-parallel", "feed-sequential") else []),
+                                list(TEACHERS) if name in ("ensemble", "feed-parallel", "feed-sequential") else []),
         }
     main_methods = [n for n in variants if n in VARIANTS]
     best = max(main_methods, key=lambda n: methods[n]["pooled_mcc_fxp8"])

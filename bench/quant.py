@@ -29,13 +29,15 @@ from common import machine, require_wasp, write_result  # noqa: E402
 from collar_kd.config import config_from_dict  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
 from collar_kd.models import GRUStudent, ResNetTeacher  # noqa: E402
-from collar_kd.quant.qat import qat_with_teacher  # noqa: E402
+from collar_kd.distill.losses import make_loss  # noqa: E402
+from collar_kd.distill.targets import cached_targets  # noqa: E402
+from collar_kd.quant.qat import qat_finetune  # noqa: E402
 from collar_kd.quant.quantizer import quantize_student  # noqa: E402
 from collar_kd.quant.tables import sigmoid_table, tanh_table  # noqa: E402
 from collar_kd.runs import read_json  # noqa: E402
 from collar_kd.sim import FixedPointSimulator  # noqa: E402
 from collar_kd.sim.kernels import act_lookup  # noqa: E402
-from collar_kd.training.loop import predict_logits, seed_everything  # noqa: E402
+from collar_kd.training.loop import class_weights, predict_logits, seed_everything  # noqa: E402
 
 QAT_EPOCHS = 2
 VARIANTS = ("float_kd", "fxp8", "fxp8_mse", "fxp16", "fxp8_qat", "fxp16_qat", "torch_dynamic_int8")
@@ -110,7 +112,9 @@ def main() -> None:
                 qm = quantize_student(student, train.x, arch, 8, "mse")
                 fold_pred["fxp8_mse"] = FixedPointSimulator(qm).run(qm.quantize_input(xt)).classes
                 formats.append({"animal": fold["animal"], "range": q.frac, "mse": qm.frac})
-            qq, _, _ = qat_with_teacher(student, teacher, arch, train.x, train.y, q, args.qat_epochs, cfg.seed, cfg.kd)
+            soft = cached_targets(predict_logits(teacher, train.x))
+            qq, _, _ = qat_finetune(student, q, train.x, train.y, soft, make_loss(cfg.kd), args.qat_epochs, cfg.seed,
+                                    weights=class_weights(train.y, len(win.classes), cfg.class_weighting))
             fold_pred[f"fxp{bits}_qat"] = FixedPointSimulator(qq).run(qq.quantize_input(xt)).classes
         dyn = torch.ao.quantization.quantize_dynamic(copy.deepcopy(student), {torch.nn.GRU, torch.nn.Linear}, dtype=torch.qint8)
         fold_pred["torch_dynamic_int8"] = predict_logits(dyn, xt).argmax(1)

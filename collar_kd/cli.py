@@ -34,6 +34,16 @@ def _echo_metrics(metrics: dict, f1: bool = False) -> None:
             typer.echo(f"  {m:12s} MCC {fmt(mm['mcc'])}  accuracy {fmt(mm['accuracy'])}{extra}")
 
 
+def _echo_seeds(metrics: dict) -> None:
+    if "seeds" in metrics:
+        st = metrics["seeds"]
+        typer.echo(f"over seeds {', '.join(map(str, st['seeds']))}: pooled MCC mean (sd)")
+        for m, v in st["pooled_mcc"].items():
+            typer.echo(f"  {m:12s} {v['mean']:.3f} ({v['sd']:.3f})")
+        for sentence in st["in_words"]:
+            typer.echo(f"  {sentence}")
+
+
 def _progress(quiet: bool):
     from collar_kd.progress import Quiet, RichBars
 
@@ -78,11 +88,18 @@ def train(
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
     augment_rotation: Optional[float] = typer.Option(None, help="Rotate training windows at random by up to this many degrees per axis."),
-    method: Optional[str] = typer.Option(None, help="How the distilled student is trained: none | kd | qat-kd | speq | ensemble | "
-                                               "feed | data-free (settings in the config's [method] section)."),
+    augment_scale: Optional[float] = typer.Option(None, help="Scale training windows' amplitude by 1 + U(-s, s)."),
+    augment_noise: Optional[float] = typer.Option(None, help="Add Gaussian sensor noise of this standard deviation (g) to training windows."),
+    augment_shift: Optional[int] = typer.Option(None, help="Shift training windows in time by up to this many samples."),
+    teaching: Optional[str] = typer.Option(None, help="KD targets: auto | cached | consistent (the teacher labels the augmented batch)."),
+    method: Optional[str] = typer.Option(None, help="How the distilled student is trained: a method of collar_kd/methods "
+                                               "(none, kd, qat-kd, speq, ensemble, feed, data-free, ...); its own settings go "
+                                               "in the config's [method] section (docs/methods.md)."),
     alpha_schedule: Optional[str] = typer.Option(None, help="KD: constant | linear | cosine (lowers alpha to kd.alpha_end)."),
     weight_bits: Optional[int] = typer.Option(None, help="qat-kd / speq: weight word length trained for (2..8 or 16)."),
     seed: Optional[int] = typer.Option(None),
+    extra_seed: Optional[list[int]] = typer.Option(None, "--extra-seed", help="Repeat the cross-validation with this training "
+                                                   "seed too (repeatable): means, spread and paired differences with 95% intervals."),
     no_final: bool = typer.Option(False, "--no-final", help="Skip the final models on all animals (evaluation only)."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
@@ -90,14 +107,16 @@ def train(
     """Train the ResNet teacher, the GRU students (without KD and distilled by --method) and the
     forest baseline; evaluate them leave-one-animal-out; save the final models."""
     from collar_kd.config import load_config
-    from collar_kd.training.run import run_training
+    from collar_kd.pipeline.train_run import run_training
 
     try:
         overrides = {
-            "cv": cv, "seed": seed, "data.sample_rate": sample_rate,
+            "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate,
             "student.hidden": hidden, "student.head": head,
             "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
             "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
+            "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
+            "kd.teaching": teaching,
             "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
             "final_models": False if no_final else None,
         }
@@ -110,6 +129,7 @@ def train(
     if not quiet:
         typer.echo(f"wrote {out} ({metrics['evaluated_on']})")
         _echo_metrics(metrics)
+        _echo_seeds(metrics)
 
 
 @app.command()
@@ -128,7 +148,7 @@ def evaluate(
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Run a trained run's final models on another dataset; write metrics.json and confusion matrices."""
-    from collar_kd.evaluation.evaluate_run import evaluate_run
+    from collar_kd.pipeline.evaluate_run import evaluate_run
 
     try:
         cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g)
@@ -165,15 +185,17 @@ def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
         typer.echo(f"distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']}")
     typer.echo(f"metrics ({metrics['evaluated_on']}):")
     _echo_metrics(metrics, f1=True)
+    _echo_seeds(metrics)
 
 
 @app.command("export")
 def export_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
-    target: str = typer.Option("eartag", help="Device profile: eartag | collar (data/devices/*.json)."),
+    target: str = typer.Option("eartag", help="Device profile: a name in data/devices (eartag, collar) or a profile's .json path."),
     out: Path = typer.Option(..., help="Export directory to create."),
-    weight_bits: int = typer.Option(8, help="Weight word length: 8 or 16."),
-    formats: str = typer.Option("range", help="Fractional lengths: range (max-based) or mse (least quantization error)."),
+    weight_bits: Optional[int] = typer.Option(None, help="Weight word length, 8 or 16 (default: what the run trained the student for)."),
+    calibration: Optional[str] = typer.Option(None, help="How fractional lengths are chosen: range (max-based) or mse (least "
+                                                          "quantization error); default: the run's method.calibration."),
     qat_epochs: int = typer.Option(0, help="Quantization-aware fine-tuning epochs with the teacher's soft labels."),
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
@@ -182,16 +204,19 @@ def export_cmd(
 ) -> None:
     """Quantize a run's student to dynamic fixed point and write integer-only C, golden vectors
     and a manifest for a device."""
-    from collar_kd.export.exporter import ExportOptions, export_run
+    from collar_kd.export.exporter import ExportOptions
+    from collar_kd.pipeline.export_run import export_run
 
     if student not in ("student_kd", "student"):
         _fail(ValueError(f"--student must be student_kd or student, not '{student}'"))
     try:
-        m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, formats=formats,
+        m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
                                                    qat_epochs=qat_epochs, windows=windows, student=student,
                                                    count_instructions=count_instructions), force=force)
     except CollarKDError as e:
         _fail(e)
+    for note in m["precision_notes"]:
+        typer.echo(f"note: {note}")
     fp = m["footprint"]
     typer.echo(f"wrote {out}: model {m['model_id']} for {m['target']}, {m['weight_bits']}-bit weights, "
                f"flash {fp['flash_bytes']:,} B, RAM {fp['ram_bytes']:,} B ({fp['how'].split(':')[0]})")
@@ -202,18 +227,17 @@ def export_cmd(
 @app.command()
 def verify(
     export_dir: Path = typer.Argument(..., help="An export directory from `collar-kd export`."),
-    target: list[str] = typer.Option(["host", "eartag", "collar"], help="host, eartag (Cortex-M4, QEMU), collar (Cortex-M3, QEMU)."),
+    target: Optional[list[str]] = typer.Option(None, help="host, or a device profile (a name in data/devices or a .json "
+                                                           "path), run under QEMU; default: host and every profile in data/devices."),
     build_dir: Optional[Path] = typer.Option(None, help="Where to build (default: EXPORT_DIR/build)."),
     no_dsp: bool = typer.Option(False, "--no-dsp", help="Build Cortex-M4 without the DSP path."),
 ) -> None:
     """Build the exported C for each target, run every golden window, compare bit for bit with
     the simulator; one PASS/FAIL line per target, exit status 1 on any FAIL."""
-    from collar_kd.verify.runner import TARGETS, verify_target
+    from collar_kd.verify.runner import target_names, verify_target
 
     failed = False
-    for t in target:
-        if t not in TARGETS:
-            _fail(ValueError(f"--target must be one of {', '.join(TARGETS)}, not '{t}'"))
+    for t in target or target_names():
         try:
             v = verify_target(export_dir, t, build_dir or (export_dir / "build"), dsp=not no_dsp)
         except CollarKDError as e:

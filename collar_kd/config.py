@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from collar_kd.errors import ConfigError
+from collar_kd.quant.spec import CALIBRATIONS, WEIGHT_BITS
+from collar_kd.training.augment import Augmentation
 
 
 @dataclass
@@ -63,40 +65,26 @@ class KDConfig:
     # from alpha to alpha_end (a decreasing coefficient worked best for quantized students).
     alpha_schedule: str = "constant"
     alpha_end: float = 0.0
+    # What the soft term compares with (collar_kd/distill/targets.py): "cached" teacher logits of
+    # the windows as they are, "consistent" ones computed on the very augmented batch the student
+    # sees, or "auto" (consistent when training augments, cached otherwise).
+    teaching: str = "auto"
 
 
 @dataclass
 class MethodConfig:
-    """How the distilled student (`student_kd`) is trained; see collar_kd/methods/."""
+    """How the distilled student (`student_kd`) is trained. `name` picks a method registered in
+    collar_kd/methods/; that method owns its settings (its own dataclass, defaults and checks),
+    given here as further keys of [method] and kept, unchecked, in `options` until the method
+    registry resolves them."""
 
-    name: str = "kd"  # none | kd | qat-kd | speq | ensemble | feed | data-free
-    # Weight word length the student is trained for (qat-kd, speq): 2..8 or 16. The quantizer and
-    # simulator take all of them; the C export only 8 and 16.
+    name: str = "kd"
+    # Weight word length the student is trained for (qat-kd, speq) and, by default, exported with:
+    # 2..8 or 16. The quantizer and simulator take all of them; the C export only 8 and 16.
     weight_bits: int = 8
-    formats: str = "range"  # range | mse: how fractional lengths are picked before fake quantization
-    # qat-kd: float KD for student.epochs, then this many epochs through the fake-quantized graph.
-    qat_epochs: int = 5
-    qat_lr: float = 5e-4
-    # speq: fine-tunes the no-KD student; the self-teacher draws each layer's activation word
-    # length from speq_bits on every pass (0 = float).
-    speq_epochs: int = 5
-    speq_lr: float = 5e-4
-    speq_bits: list[int] = field(default_factory=lambda: [6, 8, 12, 16, 0])
-    # ensemble / feed: teachers as "arch:seed" (arch resnet | fcn), sizes from [teacher].
-    teachers: list[str] = field(default_factory=lambda: ["resnet:0", "fcn:0", "fcn:1"])
-    feed_mode: str = "parallel"  # parallel | sequential
-    feed_weight: float = 1.0  # weight of the feature term against cross-entropy
-    # data-free (DAFL): generator settings and the number of generated windows the student sees.
-    generator_steps: int = 300
-    generator_batch: int = 128
-    generator_lr: float = 1e-3
-    generator_latent: int = 64
-    generator_range_g: float = 2.0
-    dafl_activation_weight: float = 0.1
-    dafl_entropy_weight: float = 5.0
-    # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = pure DAFL.
-    bn_statistics_weight: float = 0.0
-    generated_windows: int = 8192
+    # How fractional lengths are calibrated from the float model: range (max-based) or mse.
+    calibration: str = "range"
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -108,16 +96,27 @@ class TrainConfig:
     method: MethodConfig = field(default_factory=MethodConfig)
     cv: str = "loao"  # loao | none
     seed: int = 0
+    # More training seeds for cross-validation (the data stay those of `seed`): metrics.json and
+    # report.md then give the mean and spread over seeds and paired differences with 95%
+    # bootstrap intervals over animals. The final models use `seed`.
+    extra_seeds: list[int] = field(default_factory=list)
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".
     class_weighting: str = "sqrt"
     # Training windows are rotated at random by up to this many degrees about each axis, every
     # epoch: collars sit differently on every animal, and leave-one-animal-out punishes that.
     augment_rotation_deg: float = 0.0
+    # More augmentations of collar physics (collar_kd/training/augment.py), every model, every epoch:
+    augment_scale: float = 0.0  # amplitude times 1 + U(-s, s) per window (sensor gain)
+    augment_noise_g: float = 0.0  # Gaussian sensor noise, standard deviation in g
+    augment_shift: int = 0  # time shift by up to this many samples either way
     rf_trees: int = 200
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
+
+    def augmentation(self) -> Augmentation:
+        return Augmentation(self.augment_rotation_deg, self.augment_scale, self.augment_noise_g, self.augment_shift)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,6 +126,12 @@ class TrainConfig:
             raise ConfigError(f"class_weighting: must be 'balanced', 'sqrt' or 'none', not '{self.class_weighting}'")
         if not 0.0 <= self.augment_rotation_deg <= 180.0:
             raise ConfigError(f"augment_rotation_deg: must be in [0, 180], not {self.augment_rotation_deg}")
+        if not 0.0 <= self.augment_scale < 1.0:
+            raise ConfigError(f"augment_scale: must be in [0, 1), not {self.augment_scale}")
+        if not 0.0 <= self.augment_noise_g <= 1.0:
+            raise ConfigError(f"augment_noise_g: must be in [0, 1] g, not {self.augment_noise_g}")
+        if not 0 <= self.augment_shift <= 1000:
+            raise ConfigError(f"augment_shift: must be 0 to 1000 samples, not {self.augment_shift}")
         if self.cv not in ("loao", "none"):
             raise ConfigError(f"cv: must be 'loao' or 'none', not '{self.cv}'")
         if not 0.0 <= self.kd.alpha <= 1.0:
@@ -137,6 +142,8 @@ class TrainConfig:
             raise ConfigError(f"kd.alpha_schedule: must be 'constant', 'linear' or 'cosine', not '{self.kd.alpha_schedule}'")
         if not 0.0 <= self.kd.alpha_end <= 1.0:
             raise ConfigError(f"kd.alpha_end: must be in [0, 1], not {self.kd.alpha_end}")
+        if self.kd.teaching not in ("auto", "cached", "consistent"):
+            raise ConfigError(f"kd.teaching: must be 'auto', 'cached' or 'consistent', not '{self.kd.teaching}'")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key in ("epochs", "batch_size"):
@@ -150,52 +157,38 @@ class TrainConfig:
             raise ConfigError("student.hidden and student.head: must be at least 1")
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
+        if any(isinstance(s, bool) or not isinstance(s, int) for s in self.extra_seeds) or self.seed in self.extra_seeds \
+                or len(set(self.extra_seeds)) != len(self.extra_seeds):
+            raise ConfigError(f"extra_seeds: whole numbers other than seed ({self.seed}), each once; got {self.extra_seeds}")
+        if self.extra_seeds and self.cv != "loao":
+            raise ConfigError("extra_seeds: only with cv = 'loao' (they repeat the cross-validation)")
         if self.cv == "none" and not self.final_models:
             raise ConfigError("final_models: cannot be false with cv = 'none' (nothing would be trained)")
 
     def _validate_method(self) -> None:
-        # Late imports: these modules import this one.
-        from collar_kd.distill.teachers import parse_teacher_spec
-        from collar_kd.methods import METHOD_NAMES
-        from collar_kd.quant.spec import WEIGHT_BITS
-
         m = self.method
-        if m.name not in METHOD_NAMES:
-            raise ConfigError(f"method.name: unknown method '{m.name}' (known: {', '.join(METHOD_NAMES)})")
         if m.weight_bits not in WEIGHT_BITS:
             raise ConfigError(f"method.weight_bits: must be one of {', '.join(map(str, WEIGHT_BITS))}, not {m.weight_bits}")
-        if m.formats not in ("range", "mse"):
-            raise ConfigError(f"method.formats: must be 'range' or 'mse', not '{m.formats}'")
-        for key in ("qat_epochs", "speq_epochs"):
-            if getattr(m, key) < 0:
-                raise ConfigError(f"method.{key}: may not be negative")
-        for key in ("generator_steps", "generator_batch", "generator_latent", "generated_windows"):
-            if getattr(m, key) < 1:
-                raise ConfigError(f"method.{key}: must be at least 1")
-        for key in ("qat_lr", "speq_lr", "generator_lr", "generator_range_g"):
-            if getattr(m, key) <= 0:
-                raise ConfigError(f"method.{key}: must be positive")
-        if not m.speq_bits or any(b != 0 and not 2 <= b <= 16 for b in m.speq_bits):
-            raise ConfigError(f"method.speq_bits: word lengths between 2 and 16, or 0 for float; got {m.speq_bits}")
-        if m.feed_mode not in ("parallel", "sequential"):
-            raise ConfigError(f"method.feed_mode: must be 'parallel' or 'sequential', not '{m.feed_mode}'")
-        if not m.teachers:
-            raise ConfigError("method.teachers: needs at least one teacher ('arch:seed')")
-        for spec in m.teachers:
-            parse_teacher_spec(spec)
+        if m.calibration not in CALIBRATIONS:
+            raise ConfigError(f"method.calibration: must be one of {', '.join(CALIBRATIONS)}, not '{m.calibration}'")
 
 
-def _merge(obj: Any, values: dict[str, Any], prefix: str) -> None:
+def merge_settings(obj: Any, values: dict[str, Any], prefix: str) -> None:
+    """Set the fields of dataclass `obj` from `values` (nested sections recurse), each checked
+    against its annotation; an unknown key is an error that names it (prefix + key)."""
     fields = {f.name: f for f in dataclasses.fields(obj)}
     for key, value in values.items():
         name = f"{prefix}{key}"
+        if isinstance(obj, MethodConfig) and key not in fields:
+            obj.options[key] = value  # the method's own setting: resolved by collar_kd.methods
+            continue
         if key not in fields:
             raise ConfigError(f"{name}: unknown setting (known: {', '.join(fields)})")
         current = getattr(obj, key)
         if dataclasses.is_dataclass(current):
             if not isinstance(value, dict):
                 raise ConfigError(f"{name}: must be a section/table")
-            _merge(current, value, f"{name}.")
+            merge_settings(current, value, f"{name}.")
             continue
         setattr(obj, key, _coerce(value, current, fields[key].type, name))
 
@@ -206,6 +199,10 @@ def _coerce(value: Any, current: Any, annotation: Any, name: str) -> Any:
         if "None" in text:
             return None
         raise ConfigError(f"{name}: may not be null")
+    if text.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: must be a section/table")
+        return dict(value)
     if text.startswith("list"):
         if not isinstance(value, list):
             raise ConfigError(f"{name}: must be a list")
@@ -241,7 +238,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
         if not isinstance(doc, dict):
             raise ConfigError(f"{path}: the config must be a table/object")
         try:
-            _merge(cfg, doc, "")
+            merge_settings(cfg, doc, "")
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
     nested: dict[str, Any] = {}
@@ -253,12 +250,12 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
-    _merge(cfg, nested, "")
+    merge_settings(cfg, nested, "")
     cfg.validate()
     return cfg
 
 
 def config_from_dict(doc: dict[str, Any]) -> TrainConfig:
     cfg = TrainConfig()
-    _merge(cfg, doc, "")
+    merge_settings(cfg, doc, "")
     return cfg

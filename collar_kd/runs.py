@@ -7,7 +7,7 @@ Layout of RUN_DIR:
   method.json      how student_kd was trained (--method): settings, per-fold and final reports
   report.md        a short human summary; confusion-<model>.png plots
   models/          final models trained on all animals: *.safetensors state dicts, baseline_rf.npz
-  cache/           teacher logits per fold (soft labels)
+  folds/           with save_fold_models: every fold's neural models (benchmarks reuse them)
 """
 
 from __future__ import annotations
@@ -103,6 +103,3 @@ def load_model(run_dir: Path, which: str) -> tuple[torch.nn.Module, dict]:
     model.eval()
     return model, arch
 
-
-def load_student(run_dir: Path, which: str = "student_kd") -> tuple[GRUStudent, dict]:
-    return load_model(run_dir, which)

@@ -67,7 +67,7 @@ def wasp_root() -> Path:
 def tiny_run(tmp_path_factory) -> Path:
     """A tiny trained run (no cross-validation): the input of the export and verify tests."""
     from collar_kd.config import load_config
-    from collar_kd.training.run import run_training
+    from collar_kd.pipeline.train_run import run_training
 
     tmp = tmp_path_factory.mktemp("tiny_run")
     settings = tmp / "s.json"
@@ -79,7 +79,8 @@ def tiny_run(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_export(tiny_run, tmp_path_factory) -> Path:
-    from collar_kd.export.exporter import ExportOptions, export_run
+    from collar_kd.export.exporter import ExportOptions
+    from collar_kd.pipeline.export_run import export_run
 
     out = tmp_path_factory.mktemp("tiny_export") / "export"
     export_run(tiny_run, out, ExportOptions(target="eartag", windows=60))

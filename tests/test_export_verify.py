@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from collar_kd.cli import app
-from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit, export_run
+from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit
+from collar_kd.pipeline.export_run import export_run
 from collar_kd.verify.runner import verify_target
 
 runner = CliRunner()
@@ -127,10 +128,10 @@ def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
 
 def test_export_after_qat_and_16_bit_weights_verify(tiny_run, tmp_path):
     r = runner.invoke(app, ["export", str(tiny_run), "--target", "collar", "--out", str(tmp_path / "e16"), "--windows", "30",
-                            "--weight-bits", "16", "--qat-epochs", "1", "--formats", "mse"])
+                            "--weight-bits", "16", "--qat-epochs", "1", "--calibration", "mse"])
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "e16" / "manifest.json").read_text())
-    assert m["weight_bits"] == 16 and m["format_method"] == "mse" and m["qat"]["epochs"] == 1
+    assert m["weight_bits"] == 16 and m["calibration"] == "mse" and m["qat"]["epochs"] == 1
     assert "static const int16_t ckd_w_hh" in (tmp_path / "e16" / "ckd_model_weights.h").read_text()
     v = verify_target(tmp_path / "e16", "host", tmp_path / "b")
     assert v.passed, v.detail

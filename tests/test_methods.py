@@ -19,8 +19,8 @@ from collar_kd.data import load_recordings, windows_for
 from collar_kd.distill.losses import ScheduledLoss, kl_term, scheduled_alpha
 from collar_kd.distill.teachers import TeacherPool, TeacherSpec, parse_teacher_spec
 from collar_kd.errors import ConfigError
-from collar_kd.methods import METHOD_NAMES, StudentJob, train_student
-from collar_kd.methods.ensemble import ensemble_logits
+from collar_kd.distill.targets import ensemble_logits
+from collar_kd.methods import METHODS, StudentJob, resolve_settings, train_student
 from collar_kd.methods.feed import FeatureTransform, feature_distance
 from collar_kd.models import FCNTeacher, GRUStudent
 from collar_kd.quant.qat import FakeQuantStudent
@@ -29,14 +29,20 @@ from tests.conftest import tiny_config_overrides
 
 runner = CliRunner()
 
+# Each method's own settings, made fast for tests.
 FAST_METHOD = {
-    "method.qat_epochs": 1, "method.speq_epochs": 1, "method.teachers": ["resnet:0", "fcn:0"],
-    "method.generator_steps": 3, "method.generator_batch": 16, "method.generated_windows": 64,
+    "qat-kd": {"method.epochs": 1}, "speq": {"method.epochs": 1},
+    "ensemble": {"method.teachers": ["resnet:0", "fcn:0"]}, "feed": {"method.teachers": ["resnet:0", "fcn:0"]},
+    "data-free": {"method.generator_steps": 3, "method.generator_batch": 16, "method.generated_windows": 64},
 }
 
 
 def tiny_cfg(settings: Path, **extra):
-    return load_config(None, {**tiny_config_overrides(settings), **FAST_METHOD, "cv": "none", **extra})
+    """A tiny config whose method settings are resolved (and so checked) as a run would."""
+    fast = FAST_METHOD.get(extra.get("method.name", "kd"), {})
+    cfg = load_config(None, {**tiny_config_overrides(settings), **fast, "cv": "none", **extra})
+    resolve_settings(cfg)
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +67,8 @@ def fold(tmp_path_factory):
 
 def job_for(fold, cfg=None, **kw) -> StudentJob:
     win = fold["win"]
-    args = dict(cfg=cfg or fold["cfg"], x=win.x, y=win.y, n_classes=len(win.classes), window_length=win.length,
+    cfg = cfg or fold["cfg"]
+    args = dict(cfg=cfg, settings=resolve_settings(cfg), x=win.x, y=win.y, n_classes=len(win.classes), window_length=win.length,
                 arch=fold["arch"], teachers=fold["pool"], weights=fold["pool"].weights, key="t",
                 progress=_quiet(), no_kd_student=fold["no_kd"])
     args.update(kw)
@@ -75,24 +82,30 @@ def _quiet():
 
 
 def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_synthetic):
-    assert set(METHOD_NAMES) == {"none", "kd", "qat-kd", "speq", "ensemble", "feed", "data-free"}
+    assert {"none", "kd", "qat-kd", "speq", "ensemble", "feed", "data-free"} <= set(METHODS)
     with pytest.raises(ConfigError, match="method.name: unknown method 'dafl'"):
         tiny_cfg(tiny_synthetic, **{"method.name": "dafl"})
     r = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--method", "distill-harder", "--quiet"])
     assert r.exit_code == 2 and "method.name" in r.output
 
 
-@pytest.mark.parametrize("key,value,message", [
-    ("method.weight_bits", 9, "method.weight_bits"),
-    ("method.feed_mode", "diagonal", "method.feed_mode"),
-    ("method.teachers", ["resnet"], "method.teachers: 'resnet'"),
-    ("method.teachers", ["vgg:0"], "method.teachers: 'vgg:0'"),
-    ("method.speq_bits", [1, 8], "method.speq_bits"),
-    ("kd.alpha_schedule", "step", "kd.alpha_schedule"),
+@pytest.mark.parametrize("method,key,value,message", [
+    ("kd", "method.weight_bits", 9, "method.weight_bits"),
+    ("feed", "method.mode", "diagonal", "method.mode"),
+    ("ensemble", "method.teachers", ["resnet"], "method.teachers: 'resnet'"),
+    ("feed", "method.teachers", ["vgg:0"], "method.teachers: 'vgg:0'"),
+    ("speq", "method.bits", [1, 8], "method.bits"),
+    ("qat-kd", "method.lr", float("nan"), "method.lr"),
+    ("data-free", "method.generator_steps", 0, "method.generator_steps"),
+    ("kd", "kd.alpha_schedule", "step", "kd.alpha_schedule"),
+    ("kd", "kd.teaching", "telepathic", "kd.teaching"),
+    # A setting of another method is unknown to this one, and the message lists this one's.
+    ("kd", "method.mode", "parallel", "unknown setting"),
+    ("speq", "method.teachers", ["fcn:0"], "settings of method 'speq': epochs, lr, bits"),
 ])
-def test_bad_method_settings_name_the_field(tiny_synthetic, key, value, message):
+def test_bad_method_settings_name_the_field(tiny_synthetic, method, key, value, message):
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
-        tiny_cfg(tiny_synthetic, **{key: value})
+        tiny_cfg(tiny_synthetic, **{"method.name": method, key: value})
 
 
 def test_coefficient_schedules():
@@ -122,7 +135,7 @@ def test_training_loop_reports_progress_to_a_scheduled_loss(fold):
     original = loss.set_progress
     loss.set_progress = lambda p: (seen.append(p), original(p))
     win = fold["win"]
-    fit(GRUStudent(len(win.classes), 8, 8), win.x, win.y, loss, 2, 16, 1e-3, 0, teacher_logits=np.zeros((len(win), len(win.classes))))
+    fit(GRUStudent(len(win.classes), 8, 8), win.x, win.y, loss, 2, 16, 1e-3, 0, targets=lambda xb, idx: torch.zeros(len(idx), len(win.classes)))
     assert seen[0] == 0.0 and seen[-1] == pytest.approx(1 - 1 / len(seen)) and seen == sorted(seen)
 
 
@@ -167,7 +180,7 @@ def test_speq_self_teacher_changes_precision_between_passes(fold):
     with torch.no_grad():
         assert torch.equal(fixed(xb), fq(xb))
     # and the method's record shows more than one precision drawn per layer group.
-    cfg = tiny_cfg(fold["settings"], **{"method.name": "speq", "student.batch_size": 8, "method.speq_epochs": 2})
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "speq", "student.batch_size": 8, "method.epochs": 2})
     result = train_student(job_for(fold, cfg))
     assert result.report["teacher_passes"] > 1
     assert all(len(counts) > 1 for counts in result.report["teacher_bits_drawn"].values())
@@ -175,7 +188,7 @@ def test_speq_self_teacher_changes_precision_between_passes(fold):
 
 @pytest.mark.parametrize("mode", ["parallel", "sequential"])
 def test_feed_trains_transforms_but_returns_a_plain_student(fold, mode):
-    cfg = tiny_cfg(fold["settings"], **{"method.name": "feed", "method.feed_mode": mode, "student.epochs": 2})
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "feed", "method.mode": mode, "student.epochs": 2})
     before = {k: v.clone() for k, v in job_for(fold, cfg).new_student().state_dict().items()}
     result = train_student(job_for(fold, cfg))
     assert type(result.student) is GRUStudent
@@ -226,8 +239,7 @@ def test_data_free_student_never_reads_real_training_windows(fold):
     before = {k: v.clone() for k, v in job.new_student().state_dict().items()}
     result = train_student(job)
     assert any(not torch.equal(before[k], v) for k, v in result.student.state_dict().items()), "student did not train"
-    assert result.calibration_x.shape == (64, fold["win"].length, 3)
-    assert np.abs(result.calibration_x).max() <= cfg.method.generator_range_g
+    assert result.report["generated_range_g"][1] <= resolve_settings(cfg).generator_range_g
     # The poison works: a method that does read the windows fails the same way.
     with pytest.raises(AssertionError, match="the real training windows"):
         train_student(job_for(fold, tiny_cfg(fold["settings"]), x=x, teachers=pool))
@@ -235,9 +247,10 @@ def test_data_free_student_never_reads_real_training_windows(fold):
 
 @pytest.mark.parametrize("method", ["none", "kd", "qat-kd", "speq", "ensemble", "feed", "data-free"])
 def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthetic):
-    from collar_kd.export.exporter import ExportOptions, export_run
-    from collar_kd.runs import load_student
-    from collar_kd.training.run import run_training
+    from collar_kd.export.exporter import ExportOptions
+    from collar_kd.pipeline.export_run import export_run
+    from collar_kd.pipeline.train_run import run_training
+    from collar_kd.runs import load_model
     from collar_kd.verify.runner import verify_target
 
     cfg = tiny_cfg(tiny_synthetic, **{"method.name": method})
@@ -247,12 +260,12 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
     assert record["name"] == method and record["final"]["method"] == method
     assert record["settings"]["method"]["name"] == method
     # The saved student has exactly the plain student's tensors: nothing a method trained with leaks in.
-    student, _ = load_student(tmp_path / "run")
+    student, _ = load_model(tmp_path / "run", "student_kd")
     plain_keys = set(GRUStudent(4, 8, 8).state_dict())
     assert set(load_file(str(tmp_path / "run" / "models" / "student_kd.safetensors"))) == plain_keys
     manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(target="eartag", windows=40))
     assert manifest["multiplications_per_window"] == student.mults_per_window(manifest["window_length"])
-    assert manifest["trained_by"] == {"name": method, "weight_bits": 8}
+    assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range"}
     v = verify_target(tmp_path / "export", "host", tmp_path / "build")
     assert v.passed, v.detail
 
@@ -260,7 +273,7 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
 def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
     cfg_path = tmp_path / "c.json"
     cfg_path.write_text(json.dumps({**_nested(tiny_config_overrides(tiny_synthetic)), "cv": "none",
-                                    "method": {"qat_epochs": 1}}))
+                                    "method": {"epochs": 1}}))
     r = runner.invoke(app, ["train", "--config", str(cfg_path), "--out", str(tmp_path / "r"), "--quiet",
                             "--method", "qat-kd", "--alpha-schedule", "linear", "--weight-bits", "4"])
     assert r.exit_code == 0, r.output
@@ -268,11 +281,18 @@ def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
     assert record["final"]["weight_bits"] == 4 and record["final"]["alpha_schedule"] == "linear"
     assert record["final"]["alpha_end"] == 0.0 and record["final"]["alpha_start"] == 0.7
     models = json.loads((tmp_path / "r" / "models" / "models.json").read_text())
-    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4}
-    # The C export keeps 8 and 16 bits and says so for anything else.
+    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range"}
+    # The C export keeps 8 and 16 bits and says so for anything else ...
     r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
     assert r.exit_code == 2 and "8 and 16-bit weights only" in r.output
     assert not (tmp_path / "e").exists()
+    # ... also when the 4 bits come from the run, not the user: export follows what the run trained for,
+    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e")])
+    assert r.exit_code == 2 and "trained student_kd for 4-bit weights" in r.output and "--weight-bits 8" in r.output
+    # and an explicit, different choice is honoured and said.
+    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "8", "--windows", "20"])
+    assert r.exit_code == 0, r.output
+    assert "note: the run trained student_kd for 4-bit weights; exporting 8-bit as asked" in r.output
 
 
 def _nested(dotted: dict) -> dict:

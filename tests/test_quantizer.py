@@ -88,10 +88,10 @@ def test_argmax_ties_go_to_the_lowest_index(model_and_windows):
 
 def test_save_load_round_trip_and_model_id(model_and_windows, tmp_path):
     m, x = model_and_windows
-    q = quantize_student(m, x, ARCH, method="mse")
+    q = quantize_student(m, x, ARCH, calibration="mse")
     q.save(tmp_path / "q.npz")
     back = QuantizedStudent.load(tmp_path / "q.npz")
-    assert back.model_id() == q.model_id() and back.frac == q.frac and back.method == "mse"
+    assert back.model_id() == q.model_id() and back.frac == q.frac and back.calibration == "mse"
     back.weights["hh"][0, 0] += 1
     assert back.model_id() != q.model_id()
 
@@ -101,8 +101,8 @@ def test_rejects_unsupported_settings(model_and_windows):
     for bits in (1, 9, 12, 32):
         with pytest.raises(ConfigError, match="weight_bits"):
             quantize_student(m, x, ARCH, weight_bits=bits)
-    with pytest.raises(ConfigError, match="formats"):
-        quantize_student(m, x, ARCH, method="kl")
+    with pytest.raises(ConfigError, match="calibration"):
+        quantize_student(m, x, ARCH, calibration="kl")
 
 
 def test_fake_quant_graph_tracks_the_integer_model(model_and_windows):
@@ -122,14 +122,18 @@ def test_fake_quant_graph_tracks_the_integer_model(model_and_windows):
 def test_qat_fine_tuning_changes_weights_and_keeps_formats(model_and_windows):
     from collar_kd.config import KDConfig
     from collar_kd.models import ResNetTeacher
-    from collar_kd.quant.qat import qat_with_teacher
+    from collar_kd.distill.losses import make_loss
+    from collar_kd.distill.targets import cached_targets
+    from collar_kd.quant.qat import qat_finetune
+    from collar_kd.training.loop import predict_logits
 
     m, x = model_and_windows
     y = (x[:, :, 0].std(axis=1) > np.median(x[:, :, 0].std(axis=1))).astype(np.int64)
     torch.manual_seed(1)
     teacher = ResNetTeacher(4, [4, 4, 4]).eval()
     q = quantize_student(m, x, ARCH)
-    q2, tuned, report = qat_with_teacher(m, teacher, ARCH, x[:64], y[:64], q, epochs=1, seed=0, kd=KDConfig(), batch_size=32)
+    q2, tuned, report = qat_finetune(m, q, x[:64], y[:64], cached_targets(predict_logits(teacher, x[:64])), make_loss(KDConfig()),
+                                     epochs=1, seed=0, batch_size=32)
     assert report["epochs"] == 1 and len(report["loss_per_epoch"]) == 1
     assert any(not np.array_equal(q2.weights[k], q.weights[k]) for k in q.weights)
     assert not torch.equal(tuned.gru.weight_hh_l0, m.gru.weight_hh_l0)  # the original student is untouched
@@ -142,7 +146,7 @@ def test_low_bit_weights_in_quantizer_and_simulator(model_and_windows, bits, tmp
     from collar_kd.quant.qat import FakeQuantStudent
 
     m, x = model_and_windows
-    q = quantize_student(m, x, ARCH, weight_bits=bits, method="mse")
+    q = quantize_student(m, x, ARCH, weight_bits=bits, calibration="mse")
     top = 2 ** (bits - 1) - 1
     for name, w in q.weights.items():
         assert np.abs(w).max() <= top, name
@@ -163,7 +167,7 @@ def test_fewer_weight_bits_lose_more(model_and_windows):
     ref = predict_logits(m, x[:100])
     err = {}
     for bits in (2, 4, 8):
-        q = quantize_student(m, x, ARCH, weight_bits=bits, method="mse")
+        q = quantize_student(m, x, ARCH, weight_bits=bits, calibration="mse")
         err[bits] = np.abs(FixedPointSimulator(q).run(q.quantize_input(x[:100])).logits * 2.0**-q.logit_frac - ref).mean()
     assert err[2] > err[4] > err[8]
 

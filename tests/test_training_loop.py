@@ -8,7 +8,8 @@ import torch
 
 from collar_kd.config import load_config
 from collar_kd.errors import ConfigError
-from collar_kd.training.loop import class_weights, random_rotations
+from collar_kd.training.augment import random_rotations
+from collar_kd.training.loop import class_weights
 
 
 def test_class_weight_modes():
@@ -33,4 +34,35 @@ def test_random_rotations_are_proper_rotations_within_bounds():
 @pytest.mark.parametrize("key,value,msg", [("class_weighting", "inverse", "class_weighting"), ("augment_rotation_deg", 400.0, "augment_rotation_deg")])
 def test_bad_values(key, value, msg):
     with pytest.raises(ConfigError, match=msg):
+        load_config(None, {key: value})
+
+
+def test_augmentations_scale_noise_and_shift_as_documented():
+    from collar_kd.training.augment import Augmentation
+
+    x = torch.arange(2 * 10 * 3, dtype=torch.float32).view(2, 10, 3) + 1.0
+    gen = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(Augmentation()(x, gen()), x) and not Augmentation().active
+    scaled = Augmentation(scale=0.2)(x, gen())
+    ratio = scaled / x
+    assert torch.allclose(ratio, ratio[:, :1, :1].expand_as(ratio)) and ((ratio - 1).abs() <= 0.2).all()
+    noisy = Augmentation(noise_g=0.05)(x, gen()) - x
+    assert 0.02 < float(noisy.std()) < 0.08
+    shifted = Augmentation(shift=3)(x, gen())
+    for w in range(2):  # each window is the original moved in time, edges repeated
+        matches = [s for s in range(-3, 4)
+                   if torch.equal(shifted[w], x[w][(torch.arange(10) - s).clamp(0, 9)])]
+        assert matches
+    # Same generator seed, same augmentation.
+    a = Augmentation(90.0, 0.1, 0.02, 2)
+    assert torch.equal(a(x, gen()), a(x, gen()))
+
+
+@pytest.mark.parametrize("key,value", [("augment_scale", 1.5), ("augment_noise_g", -0.1), ("augment_shift", -2),
+                                       ("augment_scale", float("nan"))])
+def test_bad_augmentation_settings_name_the_setting(key, value):
+    from collar_kd.config import load_config
+    from collar_kd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=key):
         load_config(None, {key: value})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from collar_kd.config import DataConfig
 from collar_kd.data.class_maps import ClassMap, identity_class_map, load_class_map
@@ -13,35 +14,40 @@ from collar_kd.data.wasp import read_wasp_recordings
 from collar_kd.data.windows import Windows, make_windows, parse_span, resample
 from collar_kd.errors import ConfigError, DataError
 
-FORMATS = ("synthetic", "csv", "wasp")
+def read_synthetic(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[Recordings, ClassMap | None]:
+    settings_file = Path(cfg.synthetic_settings) if cfg.synthetic_settings else DEFAULT_SETTINGS
+    if not settings_file.is_file():
+        raise DataError(str(settings_file), "synthetic settings file not found")
+    return generate(SyntheticSettings.from_file(settings_file), seed=seed), class_map
+
+
+def read_wasp(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[Recordings, ClassMap | None]:
+    return read_wasp_recordings(Path(cfg.path), class_map=class_map), class_map or load_class_map("wasp_default")
+
+
+def read_csv(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[Recordings, ClassMap | None]:
+    if cfg.csv_sample_rate is None:
+        raise ConfigError("data.csv_sample_rate: the csv format needs the rate the data was recorded at (Hz)")
+    layout = CsvLayout(sample_rate=cfg.csv_sample_rate, animal=cfg.animal_column, axes=tuple(cfg.axis_columns),
+                       label=cfg.label_column, time=cfg.time_column, units=cfg.units, counts_per_g=cfg.counts_per_g)
+    return read_csv_recordings(Path(cfg.path), layout, class_map), class_map
+
+
+# data.format -> reader(data config, class map or None, seed) -> (recordings, class map or None).
+# A new format is a reader function and one line here.
+READERS: dict[str, Callable[[DataConfig, ClassMap | None, int], tuple[Recordings, ClassMap | None]]] = {
+    "synthetic": read_synthetic,
+    "csv": read_csv,
+    "wasp": read_wasp,
+}
+FORMATS = tuple(READERS)
 
 
 def load_recordings(cfg: DataConfig, seed: int = 0) -> tuple[Recordings, ClassMap]:
     """Read (or generate) the recordings a data config names, resampled to the model rate."""
-    if cfg.format not in FORMATS:
+    if cfg.format not in READERS:
         raise ConfigError(f"data.format: must be one of {', '.join(FORMATS)}, not '{cfg.format}'")
-    class_map = load_class_map(cfg.class_map) if cfg.class_map else None
-    if cfg.format == "synthetic":
-        settings_file = Path(cfg.synthetic_settings) if cfg.synthetic_settings else DEFAULT_SETTINGS
-        if not settings_file.is_file():
-            raise DataError(str(settings_file), "synthetic settings file not found")
-        rec = generate(SyntheticSettings.from_file(settings_file), seed=seed)
-    elif cfg.format == "wasp":
-        rec = read_wasp_recordings(Path(cfg.path), class_map=class_map)
-        class_map = class_map or load_class_map("wasp_default")
-    else:
-        if cfg.csv_sample_rate is None:
-            raise ConfigError("data.csv_sample_rate: the csv format needs the rate the data was recorded at (Hz)")
-        layout = CsvLayout(
-            sample_rate=cfg.csv_sample_rate,
-            animal=cfg.animal_column,
-            axes=tuple(cfg.axis_columns),
-            label=cfg.label_column,
-            time=cfg.time_column,
-            units=cfg.units,
-            counts_per_g=cfg.counts_per_g,
-        )
-        rec = read_csv_recordings(Path(cfg.path), layout, class_map)
+    rec, class_map = READERS[cfg.format](cfg, load_class_map(cfg.class_map) if cfg.class_map else None, seed)
     if class_map is None:
         class_map = identity_class_map(rec.labels)
     if cfg.sample_rate is not None:

@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from collar_kd.config import KDConfig
-
-LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None], torch.Tensor]
+from collar_kd.errors import ConfigError
+from collar_kd.training.loop import LossFn
 LOSSES: dict[str, Callable[[KDConfig], LossFn]] = {}
 
 
@@ -113,6 +113,4 @@ def make_loss(cfg: KDConfig) -> LossFn:
     try:
         return LOSSES[cfg.loss](cfg)
     except KeyError:
-        from collar_kd.errors import ConfigError
-
         raise ConfigError(f"kd.loss: unknown loss '{cfg.loss}' (known: {', '.join(sorted(LOSSES))})") from None

@@ -18,8 +18,12 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from collar_kd.config import KDConfig
+from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.models import TEACHER_ARCHS
+from collar_kd.progress import Quiet
+from collar_kd.training.loop import fit, predict_logits
 
 
 @dataclass(frozen=True)
@@ -49,9 +53,9 @@ class TeacherPool:
     (also when reloaded from `directory`, where it was recorded when trained)."""
 
     def __init__(self, cfg, x: np.ndarray, y: np.ndarray, n_classes: int, weights, key: str,
-                 progress=None, directory: Path | None = None, soft_labels=None):
+                 progress=None, directory: Path | None = None):
         self.cfg, self.x, self.y, self.n_classes, self.weights, self.key = cfg, x, y, n_classes, weights, key
-        self.progress, self.directory, self.soft_labels = progress, directory, soft_labels
+        self.progress, self.directory = progress or Quiet(), directory
         self.models: dict[TeacherSpec, nn.Module] = {}
         self.seconds: dict[TeacherSpec, float] = {}
         self._logits: dict[TeacherSpec, np.ndarray] = {}
@@ -86,16 +90,12 @@ class TeacherPool:
         return model
 
     def _train(self, spec: TeacherSpec) -> nn.Module:
-        from collar_kd.config import KDConfig
-        from collar_kd.distill.losses import make_loss
-        from collar_kd.training.loop import fit
-
         t = self.cfg.teacher
         started = time.time()
         model = build_teacher(spec, self.n_classes, t.filters, t.kernels)
-        with _task(self.progress, f"{self.key}: teacher {spec}", t.epochs) as advance:
+        with self.progress.task(f"{self.key}: teacher {spec}", t.epochs) as advance:
             fit(model, self.x, self.y, make_loss(KDConfig(loss="ce")), t.epochs, t.batch_size, t.lr, spec.seed,
-                weights=self.weights, on_epoch=lambda *_: advance(), rotation_deg=self.cfg.augment_rotation_deg)
+                weights=self.weights, on_epoch=lambda *_: advance(), augment=self.cfg.augmentation())
         self.seconds[spec] = round(time.time() - started, 2)
         path = self.cache_path(spec)
         if path is not None:
@@ -105,17 +105,10 @@ class TeacherPool:
         return model
 
     def logits(self, spec: TeacherSpec | str) -> np.ndarray:
-        """Teacher logits on the training windows (as seen unrotated), computed once."""
-        from collar_kd.training.loop import predict_logits
-
+        """Teacher logits on the training windows (as they are, unaugmented), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
         if spec not in self._logits:
-            model = self.get(spec)
-            if self.soft_labels is not None:
-                name = self.key if spec == self.main_spec else f"{self.key}-{spec.arch}-{spec.seed}"
-                self._logits[spec] = self.soft_labels.teacher_logits(name, model, self.x)
-            else:
-                self._logits[spec] = predict_logits(model, self.x).astype(np.float32)
+            self._logits[spec] = predict_logits(self.get(spec), self.x).astype(np.float32)
         return self._logits[spec]
 
     def features(self, spec: TeacherSpec | str, batch_size: int = 1024) -> torch.Tensor:
@@ -131,8 +124,3 @@ class TeacherPool:
             self._features[spec] = torch.cat(parts)
         return self._features[spec]
 
-
-def _task(progress, label: str, total: int):
-    from collar_kd.progress import Quiet
-
-    return (progress or Quiet()).task(label, total)

@@ -1,36 +1,27 @@
 """Ways of training the distilled student, registered by name (`collar-kd train --method`).
 
 Every method receives a StudentJob (one fold's training windows, its teachers, the student
-without KD) and returns a plain GRUStudent: whatever helpers a method trains with (fake
-quantization, feature transforms, a generator) stay here, so export and verify see the same
-student architecture for every method.
+without KD, the method's own settings) and returns a plain GRUStudent: whatever helpers a
+method trains with (fake quantization, feature transforms, a generator) stay in its module, so
+export and verify see the same student architecture for every method.
 
-  none       the student without distillation (cross-entropy only)
-  kd         Hinton knowledge distillation from the ResNet teacher
-  qat-kd     KD, then quantization-aware training with KD, coefficient schedule (kd.alpha_schedule)
-  speq       self-distillation over stochastic activation precision, cosine-similarity loss
-  ensemble   KD from the averaged soft labels of several teachers (method.teachers)
-  feed       feature-level ensemble distillation, parallel or sequential (method.feed_mode)
-  data-free  DAFL: a generator trained against the teacher; the student sees generated windows only
+Each module of this folder registers one or more methods (see base.register); every module is
+imported here, so a new method is one new file. `collar-kd train --help` and docs/methods.md
+list them.
 """
 
 from __future__ import annotations
 
-from collar_kd.methods.base import METHODS, MethodResult, StudentJob, train_student  # noqa: F401
-from collar_kd.methods import plain, qat_kd, speq, ensemble, feed, data_free  # noqa: F401,E402  (register)
+import importlib
+import pkgutil
 
-METHOD_NAMES = tuple(METHODS)
+from collar_kd.methods.base import (METHODS, Method, MethodResult, StudentJob, get_method,  # noqa: F401
+                                    register, resolve_settings, train_student)
 
-DESCRIPTIONS = {
-    "none": "no distillation (cross-entropy only)",
-    "kd": "knowledge distillation from the ResNet teacher (Hinton)",
-    "qat-kd": "KD, then quantization-aware training with KD; coefficient schedule",
-    "speq": "stochastic-precision self-distillation, cosine-similarity loss",
-    "ensemble": "KD from the averaged soft labels of several teachers",
-    "feed": "feature-level ensemble distillation (FEED)",
-    "data-free": "data-free distillation on generated windows (DAFL)",
-}
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module != "base":
+        importlib.import_module(f"{__name__}.{_module}")
 
 
-def method_description(name: str) -> str:
-    return DESCRIPTIONS.get(name, name)
+def method_names() -> tuple[str, ...]:
+    return tuple(METHODS)

@@ -1,16 +1,33 @@
-"""The method registry and what a method is given and gives back."""
+"""The method registry and what a method is given and gives back.
+
+A method is one module in this folder (or any module imported before training) that registers
+itself with `@register(name, description, Settings)`: its train function, a one-line
+description, and a dataclass of its own settings with their defaults. The settings are given as
+further keys of a config's [method] section and resolved here, each checked against its
+annotation and by the dataclass's own `check()`; an unknown key names the method's settings.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from collar_kd.config import TrainConfig, merge_settings
 from collar_kd.errors import ConfigError
 from collar_kd.models import GRUStudent
+
+
+@dataclass
+class NoSettings:
+    """A method without settings of its own."""
+
+    def check(self) -> None:
+        pass
 
 
 @dataclass
@@ -18,7 +35,8 @@ class StudentJob:
     """One fold's student training. `x`/`y` are the real training windows: a data-free method
     must not read them (tests hand it windows that raise on access)."""
 
-    cfg: object  # TrainConfig
+    cfg: TrainConfig
+    settings: Any  # the method's own settings (its registered dataclass), resolved
     x: np.ndarray
     y: np.ndarray
     n_classes: int
@@ -43,34 +61,69 @@ class StudentJob:
 class MethodResult:
     student: GRUStudent
     report: dict = field(default_factory=dict)  # settings actually used, losses, timings
-    # Windows to calibrate fixed-point formats on, when the training windows are not the
-    # right ones (the data-free student has only ever seen generated windows).
-    calibration_x: np.ndarray | None = None
 
 
-METHODS: dict[str, Callable[[StudentJob], MethodResult]] = {}
+@dataclass(frozen=True)
+class Method:
+    name: str
+    description: str
+    settings: type
+    train: Callable[[StudentJob], MethodResult]
 
 
-def register(name: str):
-    def wrap(fn):
-        METHODS[name] = fn
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, description: str, settings: type = NoSettings):
+    def wrap(fn: Callable[[StudentJob], MethodResult]):
+        METHODS[name] = Method(name, description, settings, fn)
         return fn
 
     return wrap
 
 
-def train_student(job: StudentJob) -> MethodResult:
-    name = job.cfg.method.name
+def get_method(name: str) -> Method:
     if name not in METHODS:
         raise ConfigError(f"method.name: unknown method '{name}' (known: {', '.join(METHODS)})")
+    return METHODS[name]
+
+
+def resolve_settings(cfg: TrainConfig) -> Any:
+    """The method's settings from cfg.method.options over its defaults, checked."""
+    method = get_method(cfg.method.name)
+    settings = method.settings()
+    try:
+        merge_settings(settings, cfg.method.options, "method.")
+    except ConfigError as e:
+        known = ", ".join(f.name for f in dataclasses.fields(settings)) or "none"
+        raise ConfigError(f"{e} [settings of method '{method.name}': {known}]") from None
+    settings.check()
+    return settings
+
+
+def train_student(job: StudentJob) -> MethodResult:
+    method = get_method(job.cfg.method.name)
     started = time.time()
-    result = METHODS[name](job)
+    result = method.train(job)
     result.student.eval()
-    result.report = {"method": name, **result.report, "seconds": round(time.time() - started, 2)}
+    result.report = {"method": method.name, **result.report, "seconds": round(time.time() - started, 2)}
     return result
 
 
 def copy_student(student: GRUStudent) -> GRUStudent:
-    twin = GRUStudent(student.n_classes, student.hidden, student.head_size, student.channels)
+    twin = GRUStudent(student.n_classes, student.hidden, student.head, student.channels)
     twin.load_state_dict(student.state_dict())
     return twin
+
+
+def check_positive(settings: Any, *names: str, minimum: float = 0, strict: bool = True) -> None:
+    """Each named setting above (or, strict=False, at least) `minimum`, else an error naming it."""
+    for name in names:
+        v = getattr(settings, name)
+        if not (v > minimum if strict else v >= minimum):
+            word = "above" if strict else "at least"
+            raise ConfigError(f"method.{name}: must be {word} {minimum:g}, not {v}")
+
+
+def as_dict(settings: Any) -> dict:
+    return dataclasses.asdict(settings)

@@ -9,6 +9,7 @@ Nothing here reads job.x or job.y: the teacher is the only link to real data."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,8 +18,28 @@ from torch import nn
 
 from collar_kd.config import KDConfig
 from collar_kd.distill.losses import make_loss
-from collar_kd.methods.base import MethodResult, StudentJob, register
+from collar_kd.distill.targets import cached_targets, consistent_targets, teaching_mode
+from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
 from collar_kd.training.loop import fit, predict_logits
+
+
+@dataclass
+class DataFreeSettings:
+    generator_steps: int = 300
+    generator_batch: int = 128
+    generator_lr: float = 1e-3
+    generator_latent: int = 64
+    generator_range_g: float = 2.0
+    activation_weight: float = 0.1  # DAFL's activation loss
+    entropy_weight: float = 5.0  # DAFL's information-entropy loss
+    # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = pure DAFL.
+    bn_statistics_weight: float = 0.0
+    generated_windows: int = 8192  # what the student sees
+
+    def check(self) -> None:
+        check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
+        check_positive(self, "generator_lr", "generator_range_g")
+        check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", strict=False)
 
 
 class WindowGenerator(nn.Module):
@@ -94,7 +115,7 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None)
         for step in range(m.generator_steps):
             z = torch.randn(m.generator_batch, m.generator_latent, generator=noise)
             parts = dafl_losses(teacher, gen(z), bn)
-            loss = parts["one_hot"] + m.dafl_activation_weight * parts["activation"] + m.dafl_entropy_weight * parts["info_entropy"]
+            loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
             if bn is not None:
                 loss = loss + m.bn_statistics_weight * parts["bn_statistics"]
             opt.zero_grad()
@@ -122,9 +143,9 @@ def generate(gen: WindowGenerator, n: int, latent: int, batch: int, seed: int) -
     return torch.cat(out)[:n].numpy().astype(np.float32)
 
 
-@register("data-free")
+@register("data-free", "data-free distillation on generated windows (DAFL)", DataFreeSettings)
 def train_data_free(job: StudentJob) -> MethodResult:
-    cfg, m = job.cfg, job.cfg.method
+    cfg, m = job.cfg, job.settings
     teacher = job.teachers.get(job.teachers.main_spec)
     with job.task("data-free generator", m.generator_steps) as advance:
         gen, gen_history = train_generator(teacher, m, job.window_length, cfg.seed + 11, advance)
@@ -133,14 +154,16 @@ def train_data_free(job: StudentJob) -> MethodResult:
     pseudo = soft.argmax(axis=1)  # only for the loss signature: alpha = 1 ignores it
     student = job.new_student()
     loss = make_loss(KDConfig(loss="kd", alpha=1.0, temperature=cfg.kd.temperature))
+    mode = teaching_mode(cfg.kd.teaching, cfg.augmentation().active)
+    targets = consistent_targets([teacher], cfg.kd.temperature) if mode == "consistent" else cached_targets(soft)
     with job.task("data-free student", cfg.student.epochs) as advance:
         history = fit(student, xg, pseudo, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr, cfg.seed,
-                      teacher_logits=soft, on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
+                      targets=targets, on_epoch=lambda *_: advance(), augment=cfg.augmentation())
     share = np.bincount(pseudo, minlength=job.n_classes) / len(pseudo)
-    return MethodResult(student, calibration_x=xg, report={
+    return MethodResult(student, report={
         "teacher": str(job.teachers.main_spec), "generated_windows": m.generated_windows,
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
-        "loss_weights": {"one_hot": 1.0, "activation": m.dafl_activation_weight, "info_entropy": m.dafl_entropy_weight,
+        "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
                          "bn_statistics": m.bn_statistics_weight},
         "generator_loss": gen_history,
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],

@@ -13,8 +13,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dataclasses import dataclass
+
+from collar_kd.errors import ConfigError
 from collar_kd.distill.teachers import parse_teacher_spec
-from collar_kd.methods.base import MethodResult, StudentJob, register
+from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
+from collar_kd.methods.ensemble import TeacherSet
 from collar_kd.models import GRUStudent
 from collar_kd.training.loop import optimize
 
@@ -41,7 +45,7 @@ def _stage(job: StudentJob, student: GRUStudent, teacher_maps: list[torch.Tensor
            epochs: int, seed: int, advance) -> list[float]:
     cfg = job.cfg
     yt = torch.from_numpy(job.y.astype("int64"))
-    beta = cfg.method.feed_weight
+    beta = job.settings.weight
 
     def batch_loss(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         seq = student.hidden_sequence(xb)
@@ -50,20 +54,32 @@ def _stage(job: StudentJob, student: GRUStudent, teacher_maps: list[torch.Tensor
         return ce + beta * feat
 
     return optimize([student, *transforms], job.x, batch_loss, epochs, cfg.student.batch_size, cfg.student.lr, seed,
-                    on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
+                    on_epoch=lambda *_: advance(), augment=cfg.augmentation())
 
 
-@register("feed")
+@dataclass
+class FEEDSettings(TeacherSet):
+    mode: str = "parallel"  # parallel | sequential
+    weight: float = 1.0  # weight of the feature term against cross-entropy
+
+    def check(self) -> None:
+        super().check()
+        if self.mode not in ("parallel", "sequential"):
+            raise ConfigError(f"method.mode: must be 'parallel' or 'sequential', not '{self.mode}'")
+        check_positive(self, "weight", strict=False)
+
+
+@register("feed", "feature-level ensemble distillation (FEED), parallel or sequential", FEEDSettings)
 def train_feed(job: StudentJob) -> MethodResult:
-    cfg, m = job.cfg, job.cfg.method
+    cfg, m = job.cfg, job.settings
     specs = [parse_teacher_spec(s) for s in m.teachers]
     maps = [job.teachers.features(s) for s in specs]
     student = job.new_student()
     torch.manual_seed(cfg.seed + 1)
     transforms = [FeatureTransform(cfg.student.hidden, fm.shape[1]) for fm in maps]
     stages = []
-    with job.task(f"FEED ({m.feed_mode}) student", cfg.student.epochs) as advance:
-        if m.feed_mode == "parallel":
+    with job.task(f"FEED ({m.mode}) student", cfg.student.epochs) as advance:
+        if m.mode == "parallel":
             stages.append({"teachers": [str(s) for s in specs], "epochs": cfg.student.epochs,
                            "loss_per_epoch": _stage(job, student, maps, transforms, cfg.student.epochs, cfg.seed, advance)})
         else:
@@ -75,7 +91,7 @@ def train_feed(job: StudentJob) -> MethodResult:
     for st in stages:
         st["loss_per_epoch"] = [round(v, 5) for v in st["loss_per_epoch"]]
     return MethodResult(student, {
-        "mode": m.feed_mode, "teachers": [str(s) for s in specs], "feature_weight": m.feed_weight,
+        "mode": m.mode, "teachers": [str(s) for s in specs], "feature_weight": m.weight,
         "transform_params_training_only": sum(p.numel() for t in transforms for p in t.parameters()),
         "teacher_seconds": {str(s): job.teachers.seconds.get(s) for s in specs}, "stages": stages,
     })

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collar_kd.distill.losses import make_loss, scheduled_alpha
+from collar_kd.distill.targets import soft_targets
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
 from collar_kd.training.loop import fit
 
 
-@register("none")
+@register("none", "no distillation (cross-entropy only)")
 def train_none(job: StudentJob) -> MethodResult:
     """The student without KD (the same model as `student`), so a run can export it."""
     if job.no_kd_student is None:
@@ -15,19 +16,28 @@ def train_none(job: StudentJob) -> MethodResult:
     return MethodResult(copy_student(job.no_kd_student), {"note": "the student without distillation"})
 
 
-@register("kd")
+def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, list[float], str]:
+    """A fresh student trained with the run's KD loss towards the teachers `specs` (their
+    averaged soft labels), cached or consistent by kd.teaching. Returns it, the loss per
+    epoch and the teaching mode used."""
+    cfg = job.cfg
+    targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active)
+    student = job.new_student()
+    with job.task(label, cfg.student.epochs) as advance:
+        history = fit(student, job.x, job.y, make_loss(cfg.kd), cfg.student.epochs, cfg.student.batch_size,
+                      cfg.student.lr, cfg.seed, targets=targets, weights=job.weights,
+                      on_epoch=lambda *_: advance(), augment=cfg.augmentation())
+    return student, history, mode
+
+
+@register("kd", "knowledge distillation from the ResNet teacher (Hinton)")
 def train_kd(job: StudentJob) -> MethodResult:
     cfg = job.cfg
-    soft = job.teachers.logits(job.teachers.main_spec)
-    student = job.new_student()
-    with job.task("KD student", cfg.student.epochs) as advance:
-        history = fit(student, job.x, job.y, make_loss(cfg.kd), cfg.student.epochs, cfg.student.batch_size,
-                      cfg.student.lr, cfg.seed, teacher_logits=soft, weights=job.weights,
-                      on_epoch=lambda *_: advance(), rotation_deg=cfg.augment_rotation_deg)
-    return MethodResult(student, {"teacher": str(job.teachers.main_spec), "loss": cfg.kd.loss,
+    student, history, mode = distill_student(job, [job.teachers.main_spec], "KD student")
+    return MethodResult(student, {"teacher": str(job.teachers.main_spec), "loss": cfg.kd.loss, "teaching": mode,
                                   "alpha": [scheduled_alpha(cfg.kd, 0.0), scheduled_alpha(cfg.kd, 1.0)],
-                                  "temperature": cfg.kd.temperature, "loss_per_epoch": _r(history)})
+                                  "temperature": cfg.kd.temperature, "loss_per_epoch": rounded(history)})
 
 
-def _r(values) -> list[float]:
+def rounded(values) -> list[float]:
     return [round(float(v), 5) for v in values]

@@ -15,7 +15,7 @@ from torch import nn
 class GRUStudent(nn.Module):
     def __init__(self, n_classes: int, hidden: int = 32, head: int = 32, channels: int = 3):
         super().__init__()
-        self.hidden, self.head_size, self.channels, self.n_classes = hidden, head, channels, n_classes
+        self.hidden, self.head, self.channels, self.n_classes = hidden, head, channels, n_classes
         self.inp = nn.Linear(channels, hidden)
         self.gru = nn.GRU(hidden, hidden, batch_first=True)
         self.fc1 = nn.Linear(hidden, head)
@@ -38,4 +38,4 @@ class GRUStudent(nn.Module):
     def mults_per_window(self, length: int) -> int:
         h, c = self.hidden, self.channels
         per_step = c * h + 2 * 3 * h * h + 3 * h  # input layer, both GRU matrices, r*(.), z*h, (1-z)*n
-        return length * per_step + h * self.head_size + self.head_size * self.n_classes
+        return length * per_step + h * self.head + self.head * self.n_classes

@@ -10,19 +10,17 @@ calibration; the integer model is re-derived from the tuned weights afterwards.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from collar_kd.config import KDConfig, config_from_dict
-from collar_kd.distill.losses import make_loss
 from collar_kd.models import GRUStudent
 from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
-from collar_kd.quant.spec import ACT_MAX, GATE_IN_FRAC, HIDDEN_FRAC, weight_max
-from collar_kd.runs import load_model, read_json
-from collar_kd.training.loop import predict_logits
+from collar_kd.quant.spec import (ACT_MAX, GATE_IN_FRAC, GATE_OUT_FRAC, HIDDEN_FRAC, TABLE_INTERVALS, TABLE_MIN,
+                                  TABLE_POINTS_PER_UNIT, weight_max)
+from collar_kd.training.augment import Augmentation
+from collar_kd.training.loop import LossFn, Targets, fit
 
 
 def fake_quant(v: torch.Tensor, frac: int, limit: int) -> torch.Tensor:
@@ -34,9 +32,9 @@ def fake_quant(v: torch.Tensor, frac: int, limit: int) -> torch.Tensor:
 
 def table_act(p: torch.Tensor, table: np.ndarray) -> torch.Tensor:
     """The interpolated Q15 table on a Q12 pre-activation (differentiable: piecewise linear)."""
-    t = torch.tensor(table.astype(np.float32) / 32768.0)
-    u = (torch.clamp(p, -8.0, 8.0 - 2.0**-GATE_IN_FRAC) + 8.0) * 16.0
-    i = torch.clamp(torch.floor(u).long(), 0, 255)
+    t = torch.tensor(table.astype(np.float32) / 2.0**GATE_OUT_FRAC)
+    u = (torch.clamp(p, TABLE_MIN, -TABLE_MIN - 2.0**-GATE_IN_FRAC) - TABLE_MIN) * TABLE_POINTS_PER_UNIT
+    i = torch.clamp(torch.floor(u).long(), 0, TABLE_INTERVALS - 1)
     w = u - i.to(u.dtype)
     return t[i] + (t[i + 1] - t[i]) * w
 
@@ -85,41 +83,21 @@ class FakeQuantStudent(torch.nn.Module):
         return self._fc("fc2", s.fc2.weight, s.fc2.bias, y)
 
 
-def qat_finetune(run_dir: Path, student: GRUStudent, arch: dict, x: np.ndarray, y: np.ndarray, q: QuantizedStudent,
-                 epochs: int, seed: int, batch_size: int = 128, lr: float = 5e-4) -> tuple[QuantizedStudent, GRUStudent, dict]:
-    """Fine-tune a copy of `student` through the fake-quantized graph with the run's KD loss
-    (teacher soft labels, computed once), then quantize the tuned weights."""
-    cfg = config_from_dict(read_json(Path(run_dir) / "config.json"))
-    teacher, _ = load_model(run_dir, "teacher")
-    return qat_with_teacher(student, teacher, arch, x, y, q, epochs, seed, cfg.kd, batch_size, lr)
-
-
-def qat_with_teacher(student: GRUStudent, teacher: torch.nn.Module, arch: dict, x: np.ndarray, y: np.ndarray,
-                     q: QuantizedStudent, epochs: int, seed: int, kd: KDConfig, batch_size: int = 128,
-                     lr: float = 5e-4) -> tuple[QuantizedStudent, GRUStudent, dict]:
-    soft = torch.from_numpy(predict_logits(teacher, x))
-    tuned = GRUStudent(student.n_classes, student.hidden, student.head_size)
+def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.ndarray, targets: Targets, loss: LossFn,
+                 epochs: int, seed: int, weights: torch.Tensor | None = None, augment: Augmentation | None = None,
+                 batch_size: int = 128, lr: float = 5e-4) -> tuple[QuantizedStudent, GRUStudent, dict]:
+    """Fine-tune a copy of `student` through the fake-quantized graph of `q` with `loss` (a KD
+    loss from distill.losses, its coefficient schedule included) towards `targets`, in the one
+    training loop, then quantize the tuned weights with the same word length and calibration."""
+    tuned = GRUStudent(student.n_classes, student.hidden, student.head)
     tuned.load_state_dict(student.state_dict())
-    fq = FakeQuantStudent(tuned, q)
-    loss_fn = make_loss(KDConfig(loss="kd", alpha=kd.alpha, temperature=kd.temperature))
-    opt = torch.optim.Adam(tuned.parameters(), lr=lr)
-    gen = torch.Generator().manual_seed(seed)
-    xt, yt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), torch.from_numpy(y.astype(np.int64))
-    history, started = [], time.time()
-    tuned.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(yt), generator=gen)
-        total = 0.0
-        for i in range(0, len(order), batch_size):
-            idx = order[i : i + batch_size]
-            opt.zero_grad()
-            loss = loss_fn(fq(xt[idx]), yt[idx], soft[idx], None)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(tuned.parameters(), 5.0)
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(round(total / len(yt), 5))
+    started = time.time()
+    history = fit(FakeQuantStudent(tuned, q), x, y, loss, epochs, batch_size, lr, seed,
+                  targets=targets, weights=weights, augment=augment)
     tuned.eval()
-    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.method)
-    return q_new, tuned, {"epochs": epochs, "lr": lr, "batch_size": batch_size, "loss_per_epoch": history,
-                          "alpha": kd.alpha, "temperature": kd.temperature, "seconds": round(time.time() - started, 1)}
+    arch = {"classes": q.classes, "sample_rate_hz": q.sample_rate_hz, "window_length": q.window_length}
+    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration)
+    return q_new, tuned, {"epochs": epochs, "lr": lr, "batch_size": batch_size,
+                          "loss_per_epoch": [round(v, 5) for v in history], "class_weights": weights is not None,
+                          "augment": None if augment is None else vars(augment),
+                          "seconds": round(time.time() - started, 1)}

@@ -18,11 +18,10 @@ import torch
 from collar_kd.errors import ConfigError
 from collar_kd.models import GRUStudent
 from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
-from collar_kd.quant.spec import ACT_MAX, BIAS_LIMIT, HIDDEN_FRAC, MAX_FAN_IN, WEIGHT_BITS, weight_max
+from collar_kd.quant.spec import ACT_MAX, BIAS_LIMIT, CALIBRATIONS, HIDDEN_FRAC, MAX_FAN_IN, WEIGHT_BITS, gate_shift, weight_max
 from collar_kd.quant.tables import sigmoid_table, tanh_table
 
 LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
-METHODS = ("range", "mse")
 
 
 @dataclass
@@ -39,7 +38,7 @@ class QuantizedStudent:
     weights: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows, cols)
     biases: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows,), accumulator format
     bias_clamped: dict[str, int] = field(default_factory=dict)
-    method: str = "range"
+    calibration: str = "range"  # how the fractional lengths were chosen (spec.CALIBRATIONS)
 
     @property
     def shifts(self) -> dict[str, int]:
@@ -48,7 +47,7 @@ class QuantizedStudent:
             "inp": f["w_inp"] + f["x"] - f["a"],
             "ih": f["w_ih"] + f["a"] - f["g"],
             "hh": f["w_hh"] + f["h"] - f["g"],
-            "gate": f["g"] - 12,
+            "gate": gate_shift(f["g"]),
             "fc1": f["w_fc1"] + f["h"] - f["y"],
         }
 
@@ -84,6 +83,8 @@ class QuantizedStudent:
     def load(cls, path: Path) -> "QuantizedStudent":
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
+            if "method" in meta:  # exports before the field was named for what it is
+                meta["calibration"] = meta.pop("method")
             weights = {k: z[f"w_{k}"].astype(np.int64) for k in LAYERS}
             biases = {k: z[f"b_{k}"].astype(np.int64) for k in LAYERS}
         return cls(weights=weights, biases=biases, **meta)
@@ -121,15 +122,15 @@ def quantize_student(
     calib_x: np.ndarray,
     arch: dict,
     weight_bits: int = 8,
-    method: str = "range",
+    calibration: str = "range",
 ) -> QuantizedStudent:
     if weight_bits not in WEIGHT_BITS:
         raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {weight_bits}")
-    if method not in METHODS:
-        raise ConfigError(f"formats: must be one of {', '.join(METHODS)}, not '{method}'")
-    if max(model.hidden, model.head_size) > MAX_FAN_IN:
+    if calibration not in CALIBRATIONS:
+        raise ConfigError(f"calibration: must be one of {', '.join(CALIBRATIONS)}, not '{calibration}'")
+    if max(model.hidden, model.head) > MAX_FAN_IN:
         raise ConfigError(f"student: a fan-in above {MAX_FAN_IN} could overflow 32-bit accumulators (docs/fixed-point.md)")
-    pick = (lambda v, lim: frac_min_error(v, lim)) if method == "mse" else (lambda v, lim: frac_for_range(float(np.abs(v).max()), lim))
+    pick = (lambda v, lim: frac_min_error(v, lim)) if calibration == "mse" else (lambda v, lim: frac_for_range(float(np.abs(v).max()), lim))
     t = calibration_tensors(model, calib_x)
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
@@ -147,7 +148,7 @@ def quantize_student(
         clamped[name] = int((np.abs(raw) > limit).sum())
         biases[name] = np.clip(raw, -limit, limit).astype(np.int64)
     return QuantizedStudent(
-        weight_bits=weight_bits, hidden=model.hidden, head=model.head_size, classes=list(arch["classes"]),
+        weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
-        frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, method=method,
+        frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
     )

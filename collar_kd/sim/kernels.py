@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from collar_kd.quant.spec import ACT_MAX, GATE_IN_FRAC, GATE_OUT_FRAC, TABLE_SHIFT
+from collar_kd.quant.spec import ACT_INPUT_OFFSET, ACT_MAX, GATE_OUT_FRAC, TABLE_SHIFT, TABLE_WEIGHT_MASK, gate_shift
 
 INT32_MAX = 2**31 - 1
 
@@ -45,9 +45,9 @@ def fc(w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool) -
 
 def act_lookup(p: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Q12 input -> Q15 output by a 257-entry table with linear interpolation."""
-    u = np.asarray(p, dtype=np.int64) + 32768
+    u = np.asarray(p, dtype=np.int64) + ACT_INPUT_OFFSET
     i = u >> TABLE_SHIFT
-    w = u & ((1 << TABLE_SHIFT) - 1)
+    w = u & TABLE_WEIGHT_MASK
     t = table.astype(np.int64)
     return t[i] + rq((t[i + 1] - t[i]) * w, TABLE_SHIFT)
 
@@ -55,7 +55,7 @@ def act_lookup(p: np.ndarray, table: np.ndarray) -> np.ndarray:
 def gru_step(gi: np.ndarray, gh: np.ndarray, h: np.ndarray, f_g: int, sig_t: np.ndarray, tanh_t: np.ndarray):
     """One GRU update from the two pre-activation vectors (batch, 3H); returns r, z, n, h'."""
     hidden = h.shape[-1]
-    s = f_g - GATE_IN_FRAC
+    s = gate_shift(f_g)
     gi_r, gi_z, gi_n = gi[:, :hidden], gi[:, hidden : 2 * hidden], gi[:, 2 * hidden :]
     gh_r, gh_z, gh_n = gh[:, :hidden], gh[:, hidden : 2 * hidden], gh[:, 2 * hidden :]
     r = act_lookup(sat16(rq(gi_r + gh_r, s)), sig_t)

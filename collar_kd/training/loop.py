@@ -12,7 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from collar_kd.distill.losses import LossFn
+from collar_kd.training.augment import Augmentation
+
+# loss(student_logits, labels, teacher_logits or None, class_weights or None)
+LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
+# targets(batch as the student sees it, indices into x) -> teacher logits for the batch
+Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -31,17 +36,6 @@ def class_weights(y: np.ndarray, n_classes: int, mode: str = "balanced") -> torc
     return torch.tensor(np.sqrt(w) if mode == "sqrt" else w, dtype=torch.float32)
 
 
-def random_rotations(n: int, max_deg: float, gen: torch.Generator) -> torch.Tensor:
-    """n rotation matrices, angles uniform in +-max_deg about x, then y, then z."""
-    a = (torch.rand(n, 3, generator=gen) * 2 - 1) * (max_deg * torch.pi / 180)
-    c, s = torch.cos(a), torch.sin(a)
-    one, zero = torch.ones(n), torch.zeros(n)
-    rx = torch.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], 1).view(n, 3, 3)
-    ry = torch.stack([c[:, 1], zero, s[:, 1], zero, one, zero, -s[:, 1], zero, c[:, 1]], 1).view(n, 3, 3)
-    rz = torch.stack([c[:, 2], -s[:, 2], zero, s[:, 2], c[:, 2], zero, zero, zero, one], 1).view(n, 3, 3)
-    return rz @ ry @ rx
-
-
 def optimize(
     modules: list[nn.Module],
     x: np.ndarray | torch.Tensor,
@@ -51,13 +45,13 @@ def optimize(
     lr: float,
     seed: int,
     on_epoch: Callable[[int, float], None] | None = None,
-    rotation_deg: float = 0.0,
+    augment: Augmentation | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> list[float]:
     """The one training loop: Adam with cosine decay over the parameters of `modules`,
     shuffled mini-batches of `x`; batch_loss(xb, idx) gives the loss of one batch (idx indexes
-    x, so per-window targets can be looked up). With rotation_deg > 0 every training window is
-    rotated at random (a fresh rotation each time it is seen). on_progress(f) is told the
+    x, so per-window targets can be looked up; xb is the batch as augmented). With `augment`,
+    every training window is augmented afresh each time it is seen. on_progress(f) is told the
     fraction of training done before every step (loss schedules use it). Returns the mean loss
     of every epoch."""
     xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
@@ -77,8 +71,8 @@ def optimize(
             if len(idx) < 2:  # batch norm needs two samples
                 continue
             xb = xt[idx]
-            if rotation_deg > 0:
-                xb = xb @ random_rotations(len(idx), rotation_deg, gen).transpose(1, 2)
+            if augment is not None and augment.active:
+                xb = augment(xb, gen)
             if on_progress is not None:
                 on_progress(step / steps)
             opt.zero_grad()
@@ -107,20 +101,20 @@ def fit(
     batch_size: int,
     lr: float,
     seed: int,
-    teacher_logits: np.ndarray | None = None,
+    targets: Targets | None = None,
     weights: torch.Tensor | None = None,
     on_epoch: Callable[[int, float], None] | None = None,
-    rotation_deg: float = 0.0,
+    augment: Augmentation | None = None,
     on_progress: Callable[[float], None] | None = None,
 ) -> list[float]:
-    """Train `model` on labelled windows with loss_fn(logits, labels, teacher_logits, weights).
-    A loss with a schedule (see distill.losses) follows training progress by itself."""
+    """Train `model` on labelled windows with loss_fn(logits, labels, teacher_logits, weights);
+    targets(xb, idx) gives the teacher logits of a batch (see distill.targets). A loss with a
+    schedule (see distill.losses) follows training progress by itself."""
     yt = torch.from_numpy(y.astype(np.int64))
-    tt = None if teacher_logits is None else torch.from_numpy(teacher_logits.astype(np.float32))
     if on_progress is None:
         on_progress = getattr(loss_fn, "set_progress", None)
-    return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if tt is None else tt[idx], weights),
-                    epochs, batch_size, lr, seed, on_epoch, rotation_deg, on_progress)
+    return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if targets is None else targets(xb, idx), weights),
+                    epochs, batch_size, lr, seed, on_epoch, augment, on_progress)
 
 
 @torch.no_grad()

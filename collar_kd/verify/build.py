@@ -13,7 +13,6 @@ from collar_kd.errors import CollarKDError
 from collar_kd.export.devices import DeviceProfile
 from collar_kd.paths import FIRMWARE_DIR
 
-RUNTIME_SOURCES = ("ckd_model.c", "ckd_fc_s8.c", "ckd_fc_s16.c", "ckd_act.c", "ckd_gru.c")
 WARNINGS = ["-std=c99", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Wshadow", "-Wvla", "-Werror"]
 SANITIZE = ["-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 ARM_GCC = "arm-none-eabi-gcc"
@@ -43,7 +42,8 @@ def _run(cmd: list[str], cwd: Path | None = None) -> None:
 
 
 def runtime_sources(export_dir: Path) -> list[Path]:
-    return [Path(export_dir).resolve() / "runtime" / s for s in RUNTIME_SOURCES]
+    """Every runtime source of the export (a new kernel is a new ckd_*.c file, nothing more)."""
+    return sorted((Path(export_dir).resolve() / "runtime").glob("ckd_*.c"))
 
 
 def includes(export_dir: Path) -> list[str]:
@@ -68,7 +68,7 @@ def build_host_library(export_dir: Path, build_dir: Path) -> Path:
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     lib = build_dir / "libckd_host.so"
-    cmd = ["gcc", *WARNINGS, "-O2", "-g", "-shared", "-fPIC", *includes(export_dir),
+    cmd = ["gcc", *WARNINGS, "-O2", "-g", "-shared", "-fPIC", *includes(export_dir), f"-I{FIRMWARE_DIR / 'host'}",
            *map(str, runtime_sources(export_dir)), str(FIRMWARE_DIR / "host" / "ckd_host_shim.c"), "-o", str(lib)]
     _run(cmd)
     return lib

@@ -4,28 +4,44 @@ one test can drive the C and the simulator with the same data."""
 from __future__ import annotations
 
 import ctypes
+import re
 from pathlib import Path
 
 import numpy as np
 
 from collar_kd.export.header import interleave_s8
+from collar_kd.paths import FIRMWARE_DIR
 from collar_kd.verify.build import build_host_library
 
-_i16p = np.ctypeslib.ndpointer(np.int16, flags="C_CONTIGUOUS")
-_i32p = np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS")
-_i8p = np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS")
-_int = ctypes.c_int
+SHIM_HEADER = FIRMWARE_DIR / "host" / "ckd_host_shim.h"
+_C_TYPES = {
+    "int": ctypes.c_int, "int32_t": ctypes.c_int32, "void": None,
+    "int8_t*": np.ctypeslib.ndpointer(np.int8, flags="C_CONTIGUOUS"),
+    "int16_t*": np.ctypeslib.ndpointer(np.int16, flags="C_CONTIGUOUS"),
+    "int32_t*": np.ctypeslib.ndpointer(np.int32, flags="C_CONTIGUOUS"),
+}
+
+
+def shim_signatures(header: Path = SHIM_HEADER) -> dict[str, tuple]:
+    """name -> (restype, argtypes) from the shim's prototypes: the interface is declared in C only."""
+    sigs = {}
+    for ret, name, params in re.findall(r"^(\w+) (shim_\w+)\((.*)\);$", header.read_text(), flags=re.M):
+        args = []
+        for param in params.split(","):
+            words = param.replace("const ", "").replace("*", " * ").split()
+            if words == ["void"]:
+                continue
+            args.append(_C_TYPES["".join(words[:-1])])
+        sigs[name] = (_C_TYPES[ret], args)
+    return sigs
 
 
 class HostC:
     def __init__(self, export_dir: Path, build_dir: Path):
         self.lib = ctypes.CDLL(str(build_host_library(export_dir, build_dir)))
-        self.lib.shim_fc_s8.argtypes = [_i8p, _i32p, _int, _int, _int, _int, _i16p, _i16p, _i32p]
-        self.lib.shim_fc_s16.argtypes = [_i16p, _i32p, _int, _int, _int, _int, _i16p, _i16p, _i32p]
-        self.lib.shim_act.argtypes = [_i16p, _i16p, _int, _i16p]
-        self.lib.shim_gru_update.argtypes = [_i16p, _i16p, _i16p, _int, _int, _i16p, _i16p, _i16p, _i16p, _i16p]
-        self.lib.shim_run_windows.argtypes = [_i16p, _int, _i32p, _i32p, _i16p]
-        self.lib.shim_input_from_counts.argtypes = [ctypes.c_int32, _int]
+        for name, (restype, argtypes) in shim_signatures().items():
+            fn = getattr(self.lib, name)
+            fn.restype, fn.argtypes = restype, argtypes
 
     def fc(self, w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool, bits: int = 8):
         """w in natural row-major order (the int8 layout is applied here, as the exporter does)."""
@@ -65,3 +81,6 @@ class HostC:
 
     def input_from_counts(self, counts: int, counts_shift: int) -> int:
         return int(self.lib.shim_input_from_counts(counts, counts_shift))
+
+    def state_bytes(self) -> int:
+        return int(self.lib.shim_state_bytes())

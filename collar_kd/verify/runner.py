@@ -18,14 +18,19 @@ import numpy as np
 
 from collar_kd.errors import CollarKDError
 from collar_kd.export import vectors
-from collar_kd.export.devices import DeviceProfile, load_device
+from collar_kd.export.devices import DeviceProfile, device_names, load_device
 from collar_kd.quant.quantizer import QuantizedStudent
 from collar_kd.sim import FixedPointSimulator
 from collar_kd.sim.simulator import STEP_TENSORS
 from collar_kd.verify.build import build_arm, build_host, require
 
 QEMU_TIMEOUT_S = 300
-TARGETS = ("host", "eartag", "collar")
+HOST = "host"
+
+
+def target_names() -> list[str]:
+    """The host build and every device profile in data/devices (others by their .json path)."""
+    return [HOST, *device_names()]
 
 
 @dataclass
@@ -58,11 +63,11 @@ def run_qemu(profile: DeviceProfile, elf: Path, args: list[str], cwd: Path) -> s
 
 def _execute(target: str, export_dir: Path, build_dir: Path, args: list[str], trace: bool, dsp: bool):
     """Build for the target and run the harness with `args` (file names inside build_dir)."""
-    if target == "host":
+    if target == HOST:
         exe = build_host(export_dir, build_dir / ("host-trace" if trace else "host"), trace=trace)
         return subprocess.run([str(exe), *args], cwd=build_dir, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
     profile = load_device(target)
-    image = build_arm(export_dir, profile, build_dir / (f"{target}-trace" if trace else target), dsp=dsp, trace=trace)
+    image = build_arm(export_dir, profile, build_dir / (f"{profile.name}-trace" if trace else profile.name), dsp=dsp, trace=trace)
     local = build_dir / image.elf.name
     shutil.copy2(image.elf, local)
     return run_qemu(profile, local, args, build_dir)
@@ -103,8 +108,9 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
     export_dir, build_dir = Path(export_dir).resolve(), Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    profile = None if target == "host" else load_device(target)
+    profile = None if target == HOST else load_device(target)
     what = _describe(target, profile, dsp and bool(profile and profile.dsp))
+    label = profile.name if profile else HOST
     shutil.copy2(export_dir / "golden" / "inputs.bin", build_dir / "inputs.bin")
     golden = vectors.read_outputs(export_dir / "golden" / "outputs.bin")
     xq = vectors.read_inputs(build_dir / "inputs.bin")
@@ -113,7 +119,7 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
     sim = FixedPointSimulator(q).run(xq)
     if not (np.array_equal(sim.logits, golden.logits) and np.array_equal(sim.h, golden.h)):
         raise CollarKDError(f"{export_dir}/golden/outputs.bin no longer matches the simulator: re-export the model")
-    out_name = f"outputs-{target}.bin"
+    out_name = f"outputs-{profile.name if profile else HOST}.bin"
     (build_dir / out_name).unlink(missing_ok=True)
     proc = _execute(target, export_dir, build_dir, ["inputs.bin", out_name], trace=False, dsp=dsp)
     n = len(xq)
@@ -121,16 +127,16 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
     try:
         dev = vectors.read_outputs(build_dir / out_name)
     except (OSError, ValueError) as e:
-        return Verdict(target, False, n, f"{what}: no complete output ({e}); exit {proc.returncode}; "
+        return Verdict(label, False, n, f"{what}: no complete output ({e}); exit {proc.returncode}; "
                        f"output: {(proc.stdout + proc.stderr).strip()[-400:]}", time.time() - started)
     if sentinel not in proc.stdout:
-        return Verdict(target, False, n, f"{what}: sentinel line missing (exit {proc.returncode}): "
+        return Verdict(label, False, n, f"{what}: sentinel line missing (exit {proc.returncode}): "
                        f"{(proc.stdout + proc.stderr).strip()[-400:]}", time.time() - started)
     if dev.model_id != golden.model_id:
-        return Verdict(target, False, n, f"{what}: model id {dev.model_id:08x} != {golden.model_id:08x}", time.time() - started)
+        return Verdict(label, False, n, f"{what}: model id {dev.model_id:08x} != {golden.model_id:08x}", time.time() - started)
     bad = (dev.logits != golden.logits).any(axis=1) | (dev.classes != golden.classes) | (dev.h != golden.h).any(axis=1)
     if not bad.any():
-        return Verdict(target, True, n, f"{what}: {n} windows bit-exact (logits, class, final state), model {dev.model_id:08x}",
+        return Verdict(label, True, n, f"{what}: {n} windows bit-exact (logits, class, final state), model {dev.model_id:08x}",
                        time.time() - started)
     w = int(np.argmax(bad))
     mismatch = {"window": w, "windows_differing": int(bad.sum())}
@@ -146,4 +152,4 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
     detail = (f"{what}: {mismatch['windows_differing']} of {n} windows differ; first at window {w}"
               + (f", time step {mismatch.get('time_step')}, tensor {mismatch.get('tensor')}, element {mismatch.get('element')}"
                  f" (device {mismatch.get('device')} vs simulator {mismatch.get('simulator')})" if "tensor" in mismatch else ""))
-    return Verdict(target, False, n, detail, time.time() - started, mismatch)
+    return Verdict(label, False, n, detail, time.time() - started, mismatch)

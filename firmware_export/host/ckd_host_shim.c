@@ -3,6 +3,8 @@
  * simulator through ctypes). Not part of the device build. */
 #include <stdint.h>
 
+#include "ckd_host_shim.h"
+
 #include "ckd_act.h"
 #include "ckd_fc.h"
 #include "ckd_gru.h"
@@ -53,4 +55,10 @@ void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, in
 int shim_input_from_counts(int32_t counts, int shift)
 {
     return ckd_input_from_counts(counts, shift);
+}
+
+/* The state struct's size, so a test can hold the footprint estimate to the real layout. */
+int shim_state_bytes(void)
+{
+    return (int)sizeof(ckd_state_t);
 }

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#define CKD_ACT_TABLE_SIZE 257
+#include "ckd_spec.h" /* CKD_ACT_TABLE_SIZE */
 
 int16_t ckd_act_q15(int16_t x_q12, const int16_t table[CKD_ACT_TABLE_SIZE]);
 

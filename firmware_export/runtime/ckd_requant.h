@@ -8,9 +8,7 @@
 
 #include <stdint.h>
 
-#define CKD_ACT_MAX 32767
-#define CKD_Q15 15
-#define CKD_GATE_IN_FRAC 12
+#include "ckd_spec.h" /* CKD_ACT_MAX, CKD_Q15, ...: generated from collar_kd/quant/spec.py */
 
 /* The rounding rule needs an arithmetic right shift of negative integers (GCC, Clang, armcc). */
 typedef char ckd_arithmetic_shift_required[((-1) >> 1) == -1 ? 1 : -1];

@@ -12,7 +12,7 @@ from collar_kd.data.windows import make_windows, parse_span
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
 from collar_kd.runs import MODEL_NAMES, atomic_directory, load_run_models, read_json, write_json
-from collar_kd.training.run import predict
+from collar_kd.evaluation.predict import predict_classes
 
 
 def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False, seed: int | None = None) -> dict:
@@ -25,7 +25,7 @@ def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False
     rec, _ = load_recordings(data, seed=run_cfg.seed + 1 if seed is None else seed)
     stride = parse_span(data.stride, rec.sample_rate, "stride")
     win = make_windows(rec, classes, arch["window_length"], stride)
-    preds = predict(models, win.x)
+    preds = predict_classes(models, win.x)
     metrics = {
         "evaluated_on": f"{rec.source} with the final models of {run_dir}",
         "classes": list(classes),

@@ -1,0 +1,68 @@
+"""What the student's soft term is compared with, batch by batch.
+
+`cached`: the teachers' logits on the training windows, computed once (fast; right when the
+student sees the windows as they are). `consistent`: the teachers label the very batch the
+student sees, after augmentation (function matching): with random rotations the cached labels
+belong to a different input. `auto` picks consistent when training augments, cached otherwise.
+Several teachers are combined by averaging their softened probabilities.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from collar_kd.errors import ConfigError
+
+Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (batch as seen, indices) -> logits
+TEACHING = ("auto", "cached", "consistent")
+
+
+def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
+    """T * log(mean_i softmax(z_i / T)): logits whose softmax at T is exactly the teachers'
+    mean probability at T, so the ordinary KD loss distils the averaged soft labels."""
+    if len(logits) == 1:
+        return np.asarray(logits[0], dtype=np.float32)
+    z = np.stack([np.asarray(v, dtype=np.float64) / temperature for v in logits])
+    z -= z.max(axis=2, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=2, keepdims=True)
+    return (temperature * np.log(np.maximum(p.mean(axis=0), 1e-30))).astype(np.float32)
+
+
+def cached_targets(logits: np.ndarray) -> Targets:
+    table = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+    return lambda xb, idx: table[idx]
+
+
+def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets:
+    for t in teachers:
+        t.eval()
+
+    @torch.no_grad()
+    def targets(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if len(teachers) == 1:
+            return teachers[0](xb)
+        p = torch.stack([torch.softmax(t(xb) / temperature, dim=1) for t in teachers]).mean(dim=0)
+        return temperature * torch.log(p.clamp_min(1e-30))
+
+    return targets
+
+
+def teaching_mode(teaching: str, augmenting: bool) -> str:
+    if teaching not in TEACHING:
+        raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{teaching}'")
+    if teaching == "auto":
+        return "consistent" if augmenting else "cached"
+    return teaching
+
+
+def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool) -> tuple[Targets, str]:
+    """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used."""
+    mode = teaching_mode(teaching, augmenting)
+    if mode == "cached":
+        return cached_targets(ensemble_logits([pool.logits(s) for s in specs], temperature)), mode
+    return consistent_targets([pool.get(s) for s in specs], temperature), mode

@@ -1,0 +1,98 @@
+"""`collar-kd export RUN_DIR --target NAME --out DIR`: the export stages in order.
+
+Quantize the run's student (on its own training windows, for the precision the run trained
+it for unless told otherwise), optionally fine-tune it with fake quantization, pick golden
+windows, write the C, measure it on the device side, refuse it if it does not fit, and write
+the manifest. Everything goes into a temporary directory renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import collar_kd
+from collar_kd.distill.losses import make_loss
+from collar_kd.distill.targets import cached_targets
+from collar_kd.export.devices import DeviceProfile, load_device
+from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, choose_precision, golden_windows,
+                                       run_config, run_windows, write_c, write_golden)
+from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
+from collar_kd.runs import atomic_directory, load_model, write_json
+from collar_kd.training.loop import class_weights, predict_logits
+from collar_kd.verify.measure import measure_footprint, measure_instructions
+
+
+def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = False) -> dict:
+    run_dir = Path(run_dir)
+    profile = load_device(opts.target)
+    model, arch = load_model(run_dir, opts.student)
+    precision = choose_precision(opts, arch)
+    x, y, source = run_windows(run_dir, arch)
+    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration)
+    qat_report = None
+    if opts.qat_epochs > 0:
+        q, qat_report = fine_tune_quantized(run_dir, model, q, x, y, opts)
+    model_id = q.model_id()
+    golden = golden_windows(q, x, opts.windows, opts.seed)
+    with atomic_directory(out, force=force) as tmp, tempfile.TemporaryDirectory() as build:
+        write_c(q, tmp, model_id, profile.name)
+        footprint, image = measure_footprint(q, tmp, profile, Path(build))
+        check_fits(q, profile, footprint)
+        write_golden(q, tmp, golden, model_id)
+        manifest = export_manifest(run_dir, opts, arch, profile, q, model_id, precision, source, golden, footprint,
+                                   model.mults_per_window(q.window_length), qat_report)
+        if opts.count_instructions:
+            manifest.update(measure_instructions(image, tmp, profile, int(model_id, 16)))
+        write_json(tmp / "manifest.json", manifest)
+    return manifest
+
+
+def fine_tune_quantized(run_dir: Path, model, q: QuantizedStudent, x, y, opts: ExportOptions):
+    """QAT with the run's own KD settings and class weights, towards its final teacher's soft
+    labels on the windows as they are (no augmentation here, so cached labels are right)."""
+    from collar_kd.quant.qat import qat_finetune
+
+    cfg = run_config(run_dir)
+    teacher, _ = load_model(run_dir, "teacher")
+    weights = class_weights(y, len(q.classes), cfg.class_weighting)
+    q, _, report = qat_finetune(model, q, x, y, cached_targets(predict_logits(teacher, x)), make_loss(cfg.kd),
+                                opts.qat_epochs, opts.seed, weights=weights)
+    report.update(alpha=cfg.kd.alpha, alpha_schedule=cfg.kd.alpha_schedule, temperature=cfg.kd.temperature)
+    return q, report
+
+
+def export_manifest(run_dir: Path, opts: ExportOptions, arch: dict, profile: DeviceProfile, q: QuantizedStudent,
+                    model_id: str, precision: Precision, source: str, golden: GoldenSet, footprint: dict,
+                    mults: int, qat_report: dict | None) -> dict:
+    return {
+        "collar_kd": collar_kd.__version__,
+        "model_id": model_id,
+        "target": profile.name,
+        "device": {k: getattr(profile, k) for k in ("cpu", "qemu_machine", "clock_hz", "flash_bytes", "ram_bytes", "dsp")},
+        "run_dir": str(run_dir),
+        "student": opts.student,
+        # How the run trained student_kd (method, weight bits it was trained for).
+        "trained_by": arch.get("student_kd_method") if opts.student == "student_kd" else {"name": "none"},
+        "precision_notes": precision.notes,
+        "classes": q.classes,
+        "sample_rate_hz": q.sample_rate_hz,
+        "window_length": q.window_length,
+        "hidden": q.hidden,
+        "head": q.head,
+        "weight_bits": q.weight_bits,
+        "calibration": q.calibration,
+        "frac": q.frac,
+        "shifts": q.shifts,
+        "logit_frac": q.logit_frac,
+        "bias_clamped": q.bias_clamped,
+        "calibration_data": source,
+        "golden_windows": golden.groups,
+        "adversarial_kinds": golden.adversarial_kinds,
+        "shared_real_source": golden.shared_real_source,
+        "footprint": footprint,
+        "multiplications_per_window": mults,
+        "instructions_per_window": None,
+        "instructions_note": "not measured: export with --count-instructions (QEMU TCG plugin), or see make bench-mcu",
+        "qat": qat_report,
+    }

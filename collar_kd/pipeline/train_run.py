@@ -1,0 +1,266 @@
+"""`collar-kd train`: leave-one-animal-out evaluation of teacher, students and baseline, then the
+final models on all animals, all written into one run directory."""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import collar_kd
+from collar_kd.config import KDConfig, TrainConfig
+from collar_kd.data import load_recordings, windows_for
+from collar_kd.data.recordings import Recordings
+from collar_kd.data.windows import Windows
+from collar_kd.distill.losses import make_loss
+from collar_kd.distill.teachers import TeacherPool
+from collar_kd.errors import ConfigError
+from collar_kd.evaluation.baseline import ForestBaseline
+from collar_kd.evaluation.metrics import classification_metrics
+from collar_kd.evaluation.predict import predict_classes
+from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
+from collar_kd.evaluation.statistics import describe_difference, paired_difference, summarize_seeds
+from collar_kd.methods import StudentJob, get_method, resolve_settings, train_student
+from collar_kd.methods.base import as_dict
+from collar_kd.models import GRUStudent
+from collar_kd.progress import Quiet
+from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, write_json
+from collar_kd.training.loop import class_weights, fit, seed_everything
+
+
+def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False) -> dict:
+    """Train and evaluate per `cfg`, write RUN_DIR `out`; returns the metrics document."""
+    progress = progress or Quiet()
+    started = time.time()
+    settings = resolve_method(cfg)
+    record_data_paths_absolutely(cfg)
+    seed_everything(cfg.seed, cfg.threads)
+    rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
+    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    with atomic_directory(out, force=force) as tmp:
+        metrics = describe_data(cfg, rec, win)
+        method_doc = {"name": cfg.method.name, "folds": {}, "final": None,
+                      "settings": {"method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits,
+                                              "calibration": cfg.method.calibration, **as_dict(settings)},
+                                   "kd": as_dict(cfg.kd)}}
+        if cfg.cv == "loao":
+            metrics.update(cross_validate(cfg, win, progress, tmp))
+            method_doc["folds"] = metrics.pop("method_reports")
+            if cfg.extra_seeds:
+                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp)
+        arch = architecture(cfg, win)
+        if cfg.final_models:
+            method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models")
+        write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started)
+        write_plots_and_report(tmp, rec, win, metrics, arch)
+    return metrics
+
+
+def resolve_method(cfg: TrainConfig):
+    """The method's own settings, checked before any work; the run records them resolved."""
+    settings = resolve_settings(cfg)
+    cfg.method.options = as_dict(settings)
+    return settings
+
+
+def record_data_paths_absolutely(cfg: TrainConfig) -> None:
+    """So that `export` can reload the run's data from anywhere."""
+    for key in ("path", "synthetic_settings"):
+        value = getattr(cfg.data, key)
+        if value and value != "synthetic" and Path(value).exists():
+            setattr(cfg.data, key, str(Path(value).resolve()))
+
+
+def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
+    return {
+        "evaluated_on": "leave-one-animal-out, pooled over folds" if cfg.cv == "loao" else None,
+        "classes": list(win.classes),
+        "window": {"length": win.length, "stride": win.stride, "sample_rate_hz": win.sample_rate,
+                   "seconds": win.length / win.sample_rate},
+        "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
+                 "bouts_shorter_than_a_window": win.skipped_bouts},
+        "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
+    }
+
+
+def train_plain_student(cfg: TrainConfig, x, y, n_classes: int, weights, key: str, progress) -> GRUStudent:
+    """The student without distillation (cross-entropy on the labels)."""
+    with progress.task(f"{key}: student (no KD)", cfg.student.epochs) as advance:
+        torch.manual_seed(cfg.seed)  # every student starts from the same weights
+        student = GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
+        fit(student, x, y, make_loss(KDConfig(loss="ce")), cfg.student.epochs, cfg.student.batch_size,
+            cfg.student.lr, cfg.seed, weights=weights, on_epoch=lambda *_: advance(), augment=cfg.augmentation())
+    return student
+
+
+def train_all(cfg: TrainConfig, win: Windows, key: str, progress) -> tuple[dict, dict]:
+    """Teacher, student without KD, the distilled student (by cfg.method) and the forest on
+    `win`; same seed for all. Returns the models and the method's report."""
+    n_classes = len(win.classes)
+    weights = class_weights(win.y, n_classes, cfg.class_weighting)
+    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress)
+    models = {"teacher": pool.get(pool.main_spec)}
+    student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    job = StudentJob(cfg, resolve_settings(cfg), win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress,
+                     no_kd_student=student)
+    result = train_student(job)
+    models["student_kd"] = result.student
+    result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
+    models["baseline_rf"] = ForestBaseline.fit(win.x, win.y, n_classes, cfg.rf_trees, cfg.seed,
+                                               cfg.class_weighting, cfg.threads)
+    return models, result.report
+
+
+def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path) -> dict:
+    """The cross-validation again with every extra seed (same data, same folds); the spread over
+    seeds and the key paired differences, with bootstrap intervals over animals."""
+    folds = {cfg.seed: first["folds"]}
+    for s in cfg.extra_seeds:
+        progress.log(f"cross-validation with seed {s}")
+        seed_everything(s, cfg.threads)
+        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}")["folds"]
+    seed_everything(cfg.seed, cfg.threads)
+    return seed_statistics(folds, MODEL_NAMES)
+
+
+def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path) -> dict:
+    animals = sorted(np.unique(win.animal).tolist())
+    if len(animals) < 2:
+        raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
+    pooled_true, pooled_pred = [], {m: [] for m in MODEL_NAMES}
+    folds, method_reports = [], {}
+    for i, animal in enumerate(animals):
+        test = win.animal == animal
+        train, held = win.subset(~test), win.subset(test)
+        progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
+        key = f"fold-{i:02d}-{animal}"
+        models, method_reports[key] = train_all(cfg, train, key, progress)
+        if cfg.save_fold_models:
+            (run_dir / "folds" / key).mkdir(parents=True, exist_ok=True)
+            for name in NEURAL_MODELS:
+                save_model(models[name], run_dir / "folds" / key / f"{name}.safetensors")
+        preds = predict_classes(models, held.x)
+        pooled_true.append(held.y)
+        fold = {"animal": animal, "key": key, "train_windows": len(train), "test_windows": len(held),
+                "test_support": held.class_support(), "train_support": train.class_support()}
+        for m in MODEL_NAMES:
+            pooled_pred[m].append(preds[m])
+            fm = classification_metrics(held.y, preds[m], win.classes)
+            fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
+        folds.append(fold)
+    y = np.concatenate(pooled_true)
+    result = {m: classification_metrics(y, np.concatenate(pooled_pred[m]), win.classes) for m in MODEL_NAMES}
+    result["folds"] = folds
+    result["method_reports"] = method_reports
+    return result
+
+
+# The comparisons a farm researcher asks about: does distillation pay, against what.
+KEY_PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"))
+
+
+def seed_statistics(folds_by_seed: dict[int, list[dict]], models) -> dict:
+    """Per model the pooled MCC's mean and spread over seeds; for KEY_PAIRS the paired
+    difference with a 95% bootstrap interval over animals; and the same in sentences."""
+    seeds = sorted(folds_by_seed)
+    conf = {m: np.array([[f[m]["confusion"] for f in folds_by_seed[s]] for s in seeds]) for m in models}
+    pairs = {f"{a} - {b}": paired_difference(conf[a], conf[b]) for a, b in KEY_PAIRS if a in conf and b in conf}
+    return {
+        "seeds": seeds,
+        "pooled_mcc": {m: summarize_seeds(conf[m]) for m in models},
+        "paired_differences": pairs,
+        "in_words": [describe_difference(LABELS[a], LABELS[b], pairs[f"{a} - {b}"]) for a, b in KEY_PAIRS
+                     if f"{a} - {b}" in pairs],
+    }
+
+
+def architecture(cfg: TrainConfig, win: Windows) -> dict:
+    return {
+        "classes": list(win.classes),
+        "sample_rate_hz": win.sample_rate,
+        "window_length": win.length,
+        "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
+        "student": {"hidden": cfg.student.hidden, "head": cfg.student.head},
+        # How student_kd was trained: export quantizes it for these weights by default.
+        "student_kd_method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits,
+                              "calibration": cfg.method.calibration},
+    }
+
+
+def train_final_models(cfg: TrainConfig, win: Windows, arch: dict, metrics: dict, progress, models_dir: Path) -> dict:
+    """Every model on all animals, saved for export; with cv = none also their (training-set) metrics."""
+    progress.log(f"final models on all {len(np.unique(win.animal))} animals ({len(win)} windows)")
+    final, report = train_all(cfg, win, "all", progress)
+    models_dir.mkdir()
+    for name in NEURAL_MODELS:
+        save_model(final[name], models_dir / f"{name}.safetensors")
+    final["baseline_rf"].save(models_dir / "baseline_rf.npz")
+    for name in ("teacher", "student"):
+        arch[name].update(params=final[name].param_count(), mults_per_window=final[name].mults_per_window(win.length))
+    if cfg.cv == "none":
+        preds = predict_classes(final, win.x)
+        metrics["evaluated_on"] = "the training data itself (cv = none): optimistic, not a generalisation estimate"
+        metrics.update({m: classification_metrics(win.y, preds[m], win.classes) for m in MODEL_NAMES})
+    return report
+
+
+def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windows, arch: dict, metrics: dict,
+                        method_doc: dict, seconds: float) -> None:
+    (tmp / "models").mkdir(exist_ok=True)
+    write_json(tmp / "models" / "models.json", arch)
+    write_json(tmp / "method.json", method_doc)
+    write_json(tmp / "metrics.json", metrics)
+    write_json(tmp / "config.json", cfg.to_dict())
+    write_json(tmp / "manifest.json", {
+        "collar_kd": collar_kd.__version__, "python": platform.python_version(),
+        "torch": torch.__version__, "numpy": np.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "wall_time_s": round(seconds, 2),
+        "seed": cfg.seed, "data_fingerprint": rec.fingerprint(), "data_source": rec.source,
+        "classes": list(win.classes), "models": arch,
+    })
+
+
+def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict) -> None:
+    for m in MODEL_NAMES:
+        plot_confusion(metrics[m]["confusion"], win.classes, f"{LABELS[m]} ({metrics['evaluated_on']})",
+                       tmp / f"confusion-{m}.png")
+    write_report(tmp / "report.md", f"collar-kd run: {rec.source}", metrics, MODEL_NAMES, _report_notes(metrics, arch))
+
+
+def _report_notes(metrics: dict, arch: dict) -> list[str]:
+    notes = [
+        f"Evaluated on: {metrics['evaluated_on']}.",
+        f"Classes: {', '.join(metrics['classes'])}. Window: {metrics['window']['length']} samples "
+        f"({metrics['window']['seconds']:g} s at {metrics['window']['sample_rate_hz']:g} Hz), "
+        f"stride {metrics['window']['stride']} samples.",
+        f"Windows per class: {metrics['data']['window_support']}.",
+        f"Distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']} (settings in method.json).",
+    ]
+    if metrics["data"]["bouts_shorter_than_a_window"]:
+        notes.append(f"Bouts skipped because shorter than one window, per class: {metrics['data']['bouts_shorter_than_a_window']}.")
+    if metrics["data"]["dropped"]:
+        notes.append(f"Dropped while reading: {metrics['data']['dropped']}.")
+    if "params" in arch["student"]:
+        notes.append(f"Teacher: {arch['teacher']['params']:,} parameters, {arch['teacher']['mults_per_window']:,} multiplications per window. "
+                     f"Student: {arch['student']['params']:,} parameters, {arch['student']['mults_per_window']:,} multiplications per window.")
+    if "seeds" in metrics:
+        st = metrics["seeds"]
+        notes += ["", f"Over {len(st['seeds'])} training seeds ({', '.join(map(str, st['seeds']))}; same data and folds), "
+                      "pooled MCC mean (standard deviation, range):", ""]
+        for m, v in st["pooled_mcc"].items():
+            notes.append(f"- {LABELS[m]}: {v['mean']:.3f} (sd {v['sd']:.3f}, {v['min']:.3f} to {v['max']:.3f})")
+        notes += ["", "Paired differences (bootstrap over animals: how sure we can be on the next animal):", ""]
+        notes += [f"- {sentence}" for sentence in st["in_words"]]
+    if "folds" in metrics:
+        notes += ["", "Per fold (held-out animal: test windows per class; MCC teacher / student / KD student / forest):", ""]
+        for f in metrics["folds"]:
+            mccs = " / ".join("n/a" if f[m]["mcc"] is None else f"{f[m]['mcc']:.3f}" for m in MODEL_NAMES)
+            notes.append(f"- {f['animal']}: {f['test_support']}; {mccs}")
+    return notes

@@ -1,0 +1,57 @@
+"""What an export costs on its device: flash, RAM and stack from a cross-compiled image, and
+exact instructions per window under QEMU."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from collar_kd.errors import CollarKDError
+from collar_kd.export import vectors
+from collar_kd.export.devices import DeviceProfile
+from collar_kd.quant.quantizer import QuantizedStudent
+from collar_kd.quant.spec import TABLE_SIZE, state_bytes
+from collar_kd.verify.build import ArmImage, ToolchainMissing, build_arm, model_footprint, stack_usage
+from collar_kd.verify.instructions import count_instructions, summarize
+
+
+def measure_footprint(q: QuantizedStudent, export_dir: Path, profile: DeviceProfile,
+                      build_dir: Path) -> tuple[dict, ArmImage | None]:
+    """Flash and RAM of model + runtime: measured by cross-compiling when arm-none-eabi-gcc is
+    installed (returned with the image, for reuse), otherwise estimated from the array sizes
+    (and said so; the image is then None)."""
+    state = state_bytes(q.hidden, q.head)
+    try:
+        image = build_arm(export_dir, profile, build_dir)
+    except ToolchainMissing:
+        weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
+        biases = 4 * sum(b.size for b in q.biases.values())
+        flash = weights + biases + 2 * 2 * TABLE_SIZE + 3000  # + tables + a runtime code allowance
+        return {"flash_bytes": flash, "ram_bytes": state + 512, "state_bytes": state, "stack_bytes": None,
+                "how": "estimated without arm-none-eabi-gcc: arrays + 3000 B of code, 512 B of stack"}, None
+    fp = model_footprint(image)
+    stack = stack_usage(image)["bound_bytes"]
+    return {
+        "flash_bytes": fp["text"] + fp["rodata"] + fp["data"],
+        "ram_bytes": fp["data"] + fp["bss"] + state + stack,
+        "text_bytes": fp["text"], "rodata_bytes": fp["rodata"], "data_bytes": fp["data"], "bss_bytes": fp["bss"],
+        "state_bytes": state, "stack_bytes": stack,
+        "how": f"measured: arm-none-eabi-gcc -O2 for {profile.cpu}, linker map after --gc-sections; "
+               "stack is the sum of all model frames from -fstack-usage",
+    }, image
+
+
+def measure_instructions(image: ArmImage | None, export_dir: Path, profile: DeviceProfile, model_id: int) -> dict:
+    """Exact instructions per golden window of the export's own target, under QEMU."""
+    if image is None:
+        raise CollarKDError("--count-instructions needs arm-none-eabi-gcc and qemu-system-arm (make toolchain)")
+    with tempfile.TemporaryDirectory() as tmp:
+        counts = count_instructions(image, Path(export_dir) / "golden" / "inputs.bin", Path(tmp))
+        if vectors.read_outputs(counts["outputs"]).model_id != model_id:
+            raise CollarKDError("instruction count run produced another model's output")
+    return {
+        "instructions_per_window": summarize(counts),
+        "instructions_by_function_per_window": {f: v / counts["windows"] for f, v in sorted(counts["per_function_total"].items())},
+        "instructions_note": f"exact, counted under QEMU {profile.qemu_machine} ({profile.cpu}"
+                             f"{', DSP path' if profile.dsp else ''}) over the golden windows",
+    }

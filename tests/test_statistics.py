@@ -1,0 +1,51 @@
+"""Pooled MCC from confusion matrices and the paired bootstrap over animals, against sklearn
+and a hand-worked two-animal case."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import confusion_matrix, matthews_corrcoef
+
+from collar_kd.evaluation.statistics import mcc_from_confusion, paired_difference, summarize_seeds
+
+
+def test_mcc_from_confusion_equals_sklearn():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        y, p = rng.integers(0, 4, 200), rng.integers(0, 4, 200)
+        p[:120] = y[:120]
+        c = confusion_matrix(y, p, labels=range(4))
+        assert mcc_from_confusion(c) == pytest.approx(matthews_corrcoef(y, p), abs=1e-12)
+    assert mcc_from_confusion(np.array([[5, 0], [0, 0]])) == 0.0  # undefined -> 0
+
+
+def conf(tp, fn, fp, tn):
+    return np.array([[tp, fn], [fp, tn]], dtype=float)
+
+
+def test_paired_bootstrap_on_a_hand_worked_two_animal_case():
+    # Animal 1: model a perfect, b one error each way; animal 2: both identical.
+    a = np.stack([conf(10, 0, 0, 10), conf(8, 2, 2, 8)])[None]
+    b = np.stack([conf(9, 1, 1, 9), conf(8, 2, 2, 8)])[None]
+    # Resamples of two animals: {1,1} (p 1/4), {1,2} (p 1/2), {2,2} (p 1/4).
+    d11 = 1.0 - 0.8  # MCC of 2x conf(9,1,1,9) = 0.8
+    d12 = mcc_from_confusion(conf(18, 2, 2, 18)) - mcc_from_confusion(conf(17, 3, 3, 17))  # 0.8 - 0.7
+    d22 = 0.0
+    assert d12 == pytest.approx(0.1)
+    r = paired_difference(a, b, n_boot=4000, seed=1)
+    assert r["difference"] == pytest.approx(d12)
+    # 2.5% and 97.5% quantiles fall in the outer resamples, each with probability 1/4.
+    assert r["ci_low"] == pytest.approx(d22) and r["ci_high"] == pytest.approx(d11)
+    assert r["share_of_draws_above_zero"] == pytest.approx(0.75, abs=0.03)
+    assert r["animals_better"] == 1 and r["animals_worse"] == 0
+
+
+def test_seeds_are_averaged_and_summarized():
+    one = np.stack([conf(10, 0, 0, 10), conf(9, 1, 1, 9)])
+    two = np.stack([conf(9, 1, 1, 9), conf(9, 1, 1, 9)])
+    s = summarize_seeds(np.stack([one, two]))
+    assert s["per_seed"] == pytest.approx([mcc_from_confusion(conf(19, 1, 1, 19)), 0.8])
+    assert s["mean"] == pytest.approx(np.mean(s["per_seed"])) and s["sd"] > 0
+    with pytest.raises(ValueError):
+        paired_difference(one, two)  # needs a seed axis
