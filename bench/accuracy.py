@@ -1,78 +1,188 @@
-"""make bench-accuracy: leave-one-animal-out on the shared WASP collar data.
+"""make bench-accuracy: leave-one-animal-out on the shared WASP collar data, several seeds.
 
-Writes bench/results/accuracy.json with the pooled MCC of teacher, student, KD student and
-random forest, the class set, the window settings and the wall time; the targets and whether
-each was met are recorded beside the figures, whatever they are.
+Per seed one `collar-kd train` cross-validation (the code path users get): teacher, student
+without KD, KD student, random forest and the transductive KD student ("a new farm without
+labels": the held-out animal's windows without their labels as distillation inputs, its own
+row). The seeds run side by side, one single-threaded process each (the small GRUs gain little
+from a second thread; every run is still deterministic for its seed), and are merged with the
+statistics `collar-kd train --extra-seed` uses. For every seed, every fold's KD student is also
+quantized to 8-bit fixed point (calibrated on that fold's training windows) and run through the
+bit-exact simulator.
+
+Writes bench/results/accuracy.json: per model the pooled MCC of every seed, mean and spread;
+for the key pairs the paired difference with a 95% bootstrap interval over animals; the
+per-fold figures; the targets of the issue and whether each was met, whatever they are.
 """
 
 from __future__ import annotations
 
+import argparse
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
-from collar_kd.progress import RichBars  # noqa: E402
-from collar_kd.pipeline.train_run import run_training  # noqa: E402
+from collar_kd.data import load_recordings, windows_for  # noqa: E402
+from collar_kd.evaluation.statistics import paired_difference, summarize_seeds  # noqa: E402
+from collar_kd.pipeline.train_run import run_training, seed_statistics  # noqa: E402
+from collar_kd.progress import Quiet  # noqa: E402
+from collar_kd.quant.quantizer import quantize_student  # noqa: E402
+from collar_kd.runs import build_model  # noqa: E402
+from collar_kd.sim import FixedPointSimulator  # noqa: E402
+from sklearn.metrics import confusion_matrix  # noqa: E402
 
 WORK_RUN = WORK / "accuracy-run"  # kept (git-ignored) so that bench/quant.py can reuse the fold models
 
-# The benchmark's settings (also written into the result).
+# The benchmark's settings (also written into the result). Seed 0 with these settings is the
+# single-seed run committed before; the extra seeds repeat it with other training seeds.
 SETTINGS = {
     "data.format": "wasp",
     "data.window": "5s",
     "data.stride": "2.5s",
     "teacher.epochs": 15,
-    "student.epochs": 40,
+    "student.epochs": 30,  # 40 in the single-seed runs before: three seeds of 40 did not fit the time
     "final_models": False,
-    "save_fold_models": True,  # bench/quant.py reuses the fold models
+    "save_fold_models": True,  # bench/quant.py and the 8-bit figures below reuse the fold models
     "cv": "loao",
     "seed": 0,
+    "threads": 1,
     "class_weighting": "sqrt",
     "augment_rotation_deg": 90.0,  # measured on 4 folds: +0.1 MCC for the GRU over no rotation
+    # Soft labels of the windows as they are: in a 3-fold pilot (seed 0, 40 epochs) the teacher
+    # labelling the rotated batch the student sees ("consistent") lost 0.032 MCC on average.
+    "kd.teaching": "cached",
+    "transductive": True,
 }
+SEEDS = (0, 1, 2)
+MODELS = ("teacher", "student", "student_kd", "baseline_rf", "student_kd_transductive")
+
+
+def run_dir(seed: int) -> Path:
+    return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
+
+
+def run_seed(args: tuple[dict, int]) -> dict:
+    settings, seed = args
+    cfg = load_config(None, {**settings, "seed": seed})
+    return run_training(cfg, run_dir(seed), progress=Quiet(), force=True)
+
+
+def fixed_point_confusions(metrics: dict, seeds: list[int], root: Path) -> np.ndarray:
+    """(seeds, animals, K, K): every fold's KD student quantized to 8 bits (formats from that fold's
+    training windows), simulated bit-exactly on the held-out animal."""
+    cfg = load_config(None, {**SETTINGS, "data.path": str(root)})
+    rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
+            "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+    from safetensors.torch import load_file
+
+    out = []
+    for s in seeds:
+        per_fold = []
+        for f in metrics["folds"]:
+            model = build_model("student_kd", arch)
+            model.load_state_dict(load_file(str(run_dir(s) / "folds" / f["key"] / "student_kd.safetensors")))
+            model.eval()
+            test = win.animal == f["animal"]
+            q = quantize_student(model, win.x[~test], arch, 8, "range")
+            pred = FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes
+            per_fold.append(confusion_matrix(win.y[test], pred, labels=range(len(win.classes))))
+        out.append(per_fold)
+    return np.array(out)
+
+
+def target(description: str, measured: float, met: bool) -> dict:
+    return {"target": description, "measured": round(float(measured), 4), "met": bool(met)}
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="1-epoch models, two seeds: checks the benchmark runs end to end")
+    args = ap.parse_args()
     root = require_wasp()
-    cfg = load_config(None, {**SETTINGS, "data.path": str(root)})
+    settings = dict(SETTINGS)
+    settings["data.path"] = str(root)
+    seeds = list(SEEDS)
+    if args.quick:
+        settings.update({"teacher.epochs": 1, "student.epochs": 1, "rf_trees": 10})
+        seeds = seeds[:2]
+    cfg = load_config(None, settings)
     started = time.time()
-    metrics = run_training(cfg, WORK_RUN, progress=RichBars(), force=True)
+    print(f"bench: seeds {seeds} side by side, one thread each; this takes a while (no progress bars)", flush=True)
+    with ProcessPoolExecutor(max_workers=len(seeds)) as pool:
+        runs = dict(zip(seeds, pool.map(run_seed, [(settings, s) for s in seeds])))
+    train_wall = time.time() - started
+    metrics = runs[seeds[0]]
+    st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)
+    conf = {m: np.array([[f[m]["confusion"] for f in runs[s]["folds"]] for s in seeds]) for m in MODELS}
+    conf["student_kd_fxp8"] = fixed_point_confusions(metrics, seeds, root)
     wall = time.time() - started
-    mcc = {m: metrics[m]["mcc"] for m in ("teacher", "student", "student_kd", "baseline_rf")}
+    summary = {m: summarize_seeds(c) for m, c in conf.items()}
+    pairs = {
+        "student_kd - student": paired_difference(conf["student_kd"], conf["student"]),
+        "student_kd - baseline_rf": paired_difference(conf["student_kd"], conf["baseline_rf"]),
+        "student_kd - teacher": paired_difference(conf["student_kd"], conf["teacher"]),
+        "teacher - student": paired_difference(conf["teacher"], conf["student"]),
+        "student_kd_fxp8 - student_kd": paired_difference(conf["student_kd_fxp8"], conf["student_kd"]),
+        "student_kd_transductive - student_kd": paired_difference(conf["student_kd_transductive"], conf["student_kd"]),
+    }
+    mean = {m: v["mean"] for m, v in summary.items()}
+    kd_nokd = pairs["student_kd - student"]
     doc = {
         "dataset": str(root),
         "classes": metrics["classes"],
         "window": metrics["window"],
         "windows": metrics["data"]["windows"],
         "window_support": metrics["data"]["window_support"],
-        "bouts_shorter_than_a_window": metrics["data"]["bouts_shorter_than_a_window"],
         "settings": cfg.to_dict(),
-        "pooled_mcc": mcc,
-        "pooled_accuracy": {m: metrics[m]["accuracy"] for m in mcc},
-        "pooled_macro_f1": {m: metrics[m]["macro_f1"] for m in mcc},
+        "seeds": seeds,
+        "how": "one leave-one-animal-out run per seed (same data and folds), merged; pooled MCC per seed, "
+               "mean and sample standard deviation; paired differences with 95% percentile bootstrap intervals "
+               "over animals (10,000 resamples)",
+        "pooled_mcc": summary,
+        "paired_differences": pairs,
+        "in_words": st["in_words"],
         "per_fold": [{"animal": f["animal"], "test_support": f["test_support"],
-                      "mcc": {m: f[m]["mcc"] for m in mcc}} for f in metrics["folds"]],
+                      "mcc_by_seed": {m: [runs[s]["folds"][i][m]["mcc"] for s in seeds] for m in MODELS}}
+                     for i, f in enumerate(metrics["folds"])],
+        "not_measured": [
+            "aeon peers (MiniRocket, Hydra): not run; aeon 1.6 would upgrade numpy and pandas in the project's environment",
+            "the all-animal model on labelled recordings outside ../shared/datasets/wasp_cow_walking: needs the "
+            "wasp_cow_mounts layout reader (issue 10)",
+            "data-free student: not part of this benchmark (bench-methods)",
+        ],
         "wall_time_s": round(wall, 1),
+        "train_wall_time_s": round(train_wall, 1),
         "targets": {
-            "kd_student_vs_rf_margin": {"target": ">= 0.05", "measured": round(mcc["student_kd"] - mcc["baseline_rf"], 4),
-                                        "met": mcc["student_kd"] - mcc["baseline_rf"] >= 0.05},
-            "kd_student_vs_teacher": {"target": ">= -0.01", "measured": round(mcc["student_kd"] - mcc["teacher"], 4),
-                                      "met": mcc["student_kd"] - mcc["teacher"] >= -0.01},
-            "kd_student_above_student": {"target": "> 0", "measured": round(mcc["student_kd"] - mcc["student"], 4),
-                                         "met": mcc["student_kd"] > mcc["student"]},
-            "wall_time": {"target": "<= 1800 s", "measured": round(wall, 1), "met": wall <= 1800},
+            "kd_8bit_mcc": target(">= 0.70 (mean over seeds)", mean["student_kd_fxp8"], mean["student_kd_fxp8"] >= 0.70),
+            "kd_vs_no_kd": target(">= +0.03 with the 95% CI above 0", kd_nokd["difference"],
+                                  kd_nokd["difference"] >= 0.03 and kd_nokd["ci_low"] > 0),
+            "kd_vs_forest": target(">= +0.05", pairs["student_kd - baseline_rf"]["difference"],
+                                   pairs["student_kd - baseline_rf"]["difference"] >= 0.05),
+            "teacher_vs_no_kd": target(">= +0.03", pairs["teacher - student"]["difference"],
+                                       pairs["teacher - student"]["difference"] >= 0.03),
+            "fxp8_vs_float_kd": target("within 0.005", pairs["student_kd_fxp8 - student_kd"]["difference"],
+                                       abs(pairs["student_kd_fxp8 - student_kd"]["difference"]) <= 0.005),
+            "new_farm_row_above_strict_kd": target("> 0", pairs["student_kd_transductive - student_kd"]["difference"],
+                                                   pairs["student_kd_transductive - student_kd"]["difference"] > 0),
+            "wall_time": target("<= 2700 s", wall, wall <= 2700),
         },
         "machine": machine(),
     }
-    path = write_result("accuracy.json", doc)
+    path = write_result("accuracy-quick.json" if args.quick else "accuracy.json", doc)
     print(f"wrote {path}")
-    for m, v in mcc.items():
-        print(f"  {m:12s} pooled MCC {v:.4f}")
+    for m, v in summary.items():
+        print(f"  {m:24s} pooled MCC {v['mean']:.4f} (sd {v['sd']:.4f}; seeds {', '.join(f'{x:.4f}' for x in v['per_seed'])})")
+    for k, d in pairs.items():
+        print(f"  {k:38s} {d['difference']:+.4f}  95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]")
     for k, t in doc["targets"].items():
         print(f"  target {k}: {t['measured']} ({t['target']}) {'met' if t['met'] else 'MISSED'}")
 

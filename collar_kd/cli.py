@@ -27,7 +27,7 @@ def _echo_metrics(metrics: dict, f1: bool = False) -> None:
     def fmt(v):
         return "n/a" if v is None else f"{v:.3f}"
 
-    for m in MODEL_NAMES:
+    for m in (*MODEL_NAMES, "student_kd_transductive"):
         if m in metrics:
             mm = metrics[m]
             extra = f"  macro-F1 {fmt(mm['macro_f1'])}" if f1 else ""
@@ -92,6 +92,11 @@ def train(
     augment_noise: Optional[float] = typer.Option(None, help="Add Gaussian sensor noise of this standard deviation (g) to training windows."),
     augment_shift: Optional[int] = typer.Option(None, help="Shift training windows in time by up to this many samples."),
     teaching: Optional[str] = typer.Option(None, help="KD targets: auto | cached | consistent (the teacher labels the augmented batch)."),
+    unlabelled: Optional[str] = typer.Option(None, help="Recordings whose labels are absent or ignored: the distilled "
+                                             "student also learns from them through the teacher's soft labels."),
+    unlabelled_format: Optional[str] = typer.Option(None, help="Format of --unlabelled (default: that of --data)."),
+    transductive: bool = typer.Option(False, "--transductive", help="Leave-one-animal-out: also distil a student on the held-out "
+                                      "animal's windows without their labels (a separate row)."),
     method: Optional[str] = typer.Option(None, help="How the distilled student is trained: a method of collar_kd/methods "
                                                "(none, kd, qat-kd, speq, ensemble, feed, data-free, ...); its own settings go "
                                                "in the config's [method] section (docs/methods.md)."),
@@ -116,7 +121,8 @@ def train(
             "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
             "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
             "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
-            "kd.teaching": teaching,
+            "kd.teaching": teaching, "transductive": True if transductive else None,
+            "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
             "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
             "final_models": False if no_final else None,
         }

@@ -337,3 +337,28 @@ def test_data_free_with_batch_norm_term_records_it(fold):
     result = train_student(job_for(fold, cfg))
     assert result.report["loss_weights"]["bn_statistics"] == 0.5
     assert all("bn_statistics" in h for h in result.report["generator_loss"])
+
+
+def test_physics_priors_measure_gravity_and_jerk():
+    from collar_kd.methods.data_free import physics_losses
+
+    t = torch.linspace(0, 1, 20)
+    still = torch.zeros(4, 20, 3)
+    still[:, :, 2] = 1.0  # a collar at rest: 1 g on one axis, no steps
+    parts = physics_losses(still, 0.5)
+    assert float(parts["gravity"]) == pytest.approx(0.0, abs=1e-7) and float(parts["jerk"]) == 0.0
+    saturated = torch.full((4, 20, 3), 2.0)  # the collapsed DAFL generator's +-2 g windows
+    assert float(physics_losses(saturated, 0.5)["gravity"]) == pytest.approx((2 * 3**0.5 - 1) ** 2, rel=1e-5)
+    jumpy = still.clone()
+    jumpy[:, ::2, 0] = 2.0  # 2 g jumps every sample
+    assert float(physics_losses(jumpy, 0.5)["jerk"]) == pytest.approx(1.5**2 / 3)  # x axis steps by 2 g
+    smooth = still.clone()
+    smooth[:, :, 0] = 0.3 * torch.sin(6 * t)
+    assert float(physics_losses(smooth, 0.5)["jerk"]) == 0.0
+
+
+def test_data_free_with_physics_priors_records_them(fold):
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.gravity_weight": 1.0, "method.jerk_weight": 1.0})
+    result = train_student(job_for(fold, cfg))
+    assert result.report["loss_weights"]["gravity"] == 1.0
+    assert all("gravity" in h and "jerk" in h for h in result.report["generator_loss"])

@@ -84,3 +84,92 @@ def test_teaching_mode():
     assert teaching_mode("cached", True) == "cached" and teaching_mode("consistent", False) == "consistent"
     with pytest.raises(ConfigError, match="kd.teaching"):
         teaching_mode("psychic", True)
+
+
+def test_unlabelled_windows_teach_through_the_soft_term_only():
+    from collar_kd.distill.losses import kd_loss, kl_term, with_unlabelled
+
+    torch.manual_seed(0)
+    s, t = torch.randn(6, 4), torch.randn(6, 4)
+    y = torch.tensor([0, 1, 2, -1, -1, -1])
+    kd = KDConfig(alpha=0.7, temperature=3.0)
+    got = with_unlabelled(kd)(s, y, t, None)
+    want = 0.3 * torch.nn.functional.cross_entropy(s[:3], y[:3]) + 0.7 * kl_term(s, t, 3.0)
+    assert torch.allclose(got, want)
+    assert torch.allclose(with_unlabelled(kd)(s, torch.full((6,), -1), t, None), 0.7 * kl_term(s, t, 3.0))
+    # all labelled: Hinton's loss
+    y_all = torch.tensor([0, 1, 2, 3, 0, 1])
+    assert torch.allclose(with_unlabelled(kd)(s, y_all, t, None), kd_loss(s, y_all, t, 0.7, 3.0))
+
+
+def test_transductive_row_sees_held_out_windows_but_never_their_labels(tiny_synthetic, tmp_path, monkeypatch):
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from tests.conftest import tiny_config_overrides
+
+    seen = []
+    original = run_mod.train_all
+
+    def spy(cfg, win, key, progress, unlabelled_x=None, transductive_x=None):
+        seen.append((set(np.unique(win.animal).tolist()), transductive_x, key))
+        return original(cfg, win, key, progress, unlabelled_x=unlabelled_x, transductive_x=transductive_x)
+
+    monkeypatch.setattr(run_mod, "train_all", spy)
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False})
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    assert "student_kd_transductive" in metrics and "student_kd" in metrics
+    folds = {f["key"]: f["animal"] for f in metrics["folds"]}
+    for animals, unlabelled, key in seen:
+        held = folds[key]
+        assert held not in animals  # no held-out labels in the labelled training windows
+        assert isinstance(unlabelled, np.ndarray) and unlabelled.ndim == 3  # windows only, no labels passed
+    assert len(seen) == len(folds)
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "not a strict leave-one-animal-out result" in report
+    bad = load_config(None, {**tiny_config_overrides(tiny_synthetic), "transductive": True, "method.name": "speq"})
+    with pytest.raises(ConfigError, match="transductive: method 'speq' does not learn from unlabelled"):
+        run_mod.run_training(bad, tmp_path / "r2")
+
+
+def test_unlabelled_recordings_are_learned_from_without_their_labels(tiny_synthetic, tmp_path, monkeypatch):
+    """--unlabelled: the recordings' windows reach the distilled student as x alone; a label
+    array that raises on any use proves training never reads it."""
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from collar_kd.data.synthetic import SyntheticSettings, generate, write_csv
+    from tests.conftest import tiny_config_overrides
+
+    class Poison(np.ndarray):
+        def __array_finalize__(self, obj):
+            pass
+
+        def __getitem__(self, key):
+            raise AssertionError("training read the labels of the unlabelled recordings")
+
+    original = run_mod.unlabelled_windows
+
+    def poisoned(cfg, labelled):
+        extra = original(cfg, labelled)
+        extra.y = np.zeros(len(extra.x), dtype=np.int64).view(Poison)
+        with pytest.raises(AssertionError):  # the poison bites
+            extra.y[0]
+        return extra
+
+    monkeypatch.setattr(run_mod, "unlabelled_windows", poisoned)
+    csv = tmp_path / "field.csv"
+    write_csv(generate(SyntheticSettings.from_file(tiny_synthetic), seed=5), csv)
+    seen = []
+    orig_train = run_mod.train_student
+
+    def spy(job):
+        seen.append(0 if job.unlabelled_x is None else len(job.unlabelled_x))
+        return orig_train(job)
+
+    monkeypatch.setattr(run_mod, "train_student", spy)
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "unlabelled.path": str(csv), "unlabelled.format": "csv",
+                             "data.csv_sample_rate": 10.0})
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    assert metrics["unlabelled"]["windows"] > 0 and all(n > 0 for n in seen)
+    # The held-out animal's unlabelled windows are left out of its fold (same animal names here).
+    per_fold = seen[:-1]
+    assert all(n < metrics["unlabelled"]["windows"] for n in per_fold) and seen[-1] == metrics["unlabelled"]["windows"]

@@ -109,6 +109,25 @@ def _ce(cfg: KDConfig) -> LossFn:
     return lambda s, y, t, w: F.cross_entropy(s, y, weight=w)
 
 
+def with_unlabelled(cfg: KDConfig) -> LossFn:
+    """The KD loss for batches that mix labelled windows with unlabelled ones (label -1): the
+    soft term over every window, the hard term over the labelled ones only, weighted by
+    kd.alpha (or its schedule) as in Hinton's loss. Unlabelled windows teach through the
+    teacher's soft labels alone."""
+    scheduled = ScheduledLoss(cfg, kl_term)
+
+    def loss(s: torch.Tensor, y: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
+        labelled = y >= 0
+        alpha = scheduled.alpha
+        soft = kl_term(s, t, cfg.temperature)
+        if not bool(labelled.any()):
+            return alpha * soft
+        return (1.0 - alpha) * F.cross_entropy(s[labelled], y[labelled], weight=w) + alpha * soft
+
+    loss.set_progress = scheduled.set_progress  # the training loop follows the schedule through it
+    return loss
+
+
 def make_loss(cfg: KDConfig) -> LossFn:
     try:
         return LOSSES[cfg.loss](cfg)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from collar_kd.errors import ConfigError
+from collar_kd.training.loop import predict_logits
 
 Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (batch as seen, indices) -> logits
 TEACHING = ("auto", "cached", "consistent")
@@ -60,9 +61,14 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
     return teaching
 
 
-def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool) -> tuple[Targets, str]:
-    """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used."""
+def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
+                 extra_x: np.ndarray | None = None) -> tuple[Targets, str]:
+    """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used.
+    `extra_x`: windows appended after the pool's own (unlabelled ones), labelled by the teachers too."""
     mode = teaching_mode(teaching, augmenting)
     if mode == "cached":
-        return cached_targets(ensemble_logits([pool.logits(s) for s in specs], temperature)), mode
+        logits = [pool.logits(s) for s in specs]
+        if extra_x is not None:
+            logits = [np.concatenate([z, predict_logits(pool.get(s), extra_x)]) for z, s in zip(logits, specs)]
+        return cached_targets(ensemble_logits(logits, temperature)), mode
     return consistent_targets([pool.get(s) for s in specs], temperature), mode

@@ -6,10 +6,8 @@ import numpy as np
 
 from collar_kd.training.loop import predict_logits
 
-NEURAL_MODELS = ("teacher", "student", "student_kd")
-
 
 def predict_classes(models: dict, x: np.ndarray) -> dict[str, np.ndarray]:
-    out = {name: predict_logits(models[name], x).argmax(axis=1) for name in NEURAL_MODELS}
-    out["baseline_rf"] = models["baseline_rf"].predict(x)
-    return out
+    """name -> predicted class per window; the forest predicts classes itself, the networks by argmax."""
+    return {name: model.predict(x) if name == "baseline_rf" else predict_logits(model, x).argmax(axis=1)
+            for name, model in models.items()}

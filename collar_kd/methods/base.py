@@ -47,6 +47,9 @@ class StudentJob:
     key: str
     progress: object
     no_kd_student: GRUStudent | None = None
+    # Windows without labels the student may also learn from, through the teacher's soft labels
+    # only (kd and ensemble use them): extra recordings, or the held-out animal (transductive).
+    unlabelled_x: np.ndarray | None = None
 
     def new_student(self) -> GRUStudent:
         """A fresh student, same initial weights for every method (seeded by the run's seed)."""
@@ -69,14 +72,17 @@ class Method:
     description: str
     settings: type
     train: Callable[[StudentJob], MethodResult]
+    learns_from_unlabelled: bool = False  # uses StudentJob.unlabelled_x
+
+
 
 
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, description: str, settings: type = NoSettings):
+def register(name: str, description: str, settings: type = NoSettings, learns_from_unlabelled: bool = False):
     def wrap(fn: Callable[[StudentJob], MethodResult]):
-        METHODS[name] = Method(name, description, settings, fn)
+        METHODS[name] = Method(name, description, settings, fn, learns_from_unlabelled)
         return fn
 
     return wrap

@@ -34,12 +34,19 @@ class DataFreeSettings:
     entropy_weight: float = 5.0  # DAFL's information-entropy loss
     # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = pure DAFL.
     bn_statistics_weight: float = 0.0
+    # Not in DAFL: collar physics the generated windows are held to (0 = off). Gravity: a collar at
+    # rest or moving slowly measures about 1 g, so the window's mean acceleration magnitude should
+    # be near 1 g. Jerk: consecutive samples of a collar on a cow differ by at most max_step_g.
+    gravity_weight: float = 0.0
+    jerk_weight: float = 0.0
+    max_step_g: float = 0.5
     generated_windows: int = 8192  # what the student sees
 
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
-        check_positive(self, "generator_lr", "generator_range_g")
-        check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", strict=False)
+        check_positive(self, "generator_lr", "generator_range_g", "max_step_g")
+        check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", "gravity_weight", "jerk_weight",
+                       strict=False)
 
 
 class WindowGenerator(nn.Module):
@@ -99,6 +106,15 @@ def dafl_losses(teacher: nn.Module, xg: torch.Tensor, bn: BatchNormStatistics | 
     return out
 
 
+def physics_losses(xg: torch.Tensor, max_step_g: float) -> dict[str, torch.Tensor]:
+    """How far generated windows (batch, time, 3) in g are from collar physics: the squared gap
+    between each window's mean acceleration magnitude and 1 g, and the mean squared excess of
+    sample-to-sample steps over max_step_g."""
+    magnitude = xg.norm(dim=2).mean(dim=1)
+    steps = (xg[:, 1:] - xg[:, :-1]).abs()
+    return {"gravity": ((magnitude - 1.0) ** 2).mean(), "jerk": (F.relu(steps - max_step_g) ** 2).mean()}
+
+
 def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None) -> tuple[WindowGenerator, list[dict]]:
     torch.manual_seed(seed)
     gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g)
@@ -114,8 +130,12 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None)
         gen.train()
         for step in range(m.generator_steps):
             z = torch.randn(m.generator_batch, m.generator_latent, generator=noise)
-            parts = dafl_losses(teacher, gen(z), bn)
+            xg = gen(z)
+            parts = dafl_losses(teacher, xg, bn)
             loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
+            if m.gravity_weight > 0 or m.jerk_weight > 0:
+                parts.update(physics_losses(xg, m.max_step_g))
+                loss = loss + m.gravity_weight * parts["gravity"] + m.jerk_weight * parts["jerk"]
             if bn is not None:
                 loss = loss + m.bn_statistics_weight * parts["bn_statistics"]
             opt.zero_grad()
@@ -164,7 +184,7 @@ def train_data_free(job: StudentJob) -> MethodResult:
         "teacher": str(job.teachers.main_spec), "generated_windows": m.generated_windows,
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
         "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
-                         "bn_statistics": m.bn_statistics_weight},
+                         "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight},
         "generator_loss": gen_history,
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
         "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],

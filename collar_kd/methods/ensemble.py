@@ -24,7 +24,7 @@ class TeacherSet:
             parse_teacher_spec(spec)
 
 
-@register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet)
+@register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet, learns_from_unlabelled=True)
 def train_ensemble(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     specs = [parse_teacher_spec(s) for s in job.settings.teachers]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collar_kd.distill.losses import make_loss, scheduled_alpha
+import numpy as np
+
+from collar_kd.distill.losses import make_loss, scheduled_alpha, with_unlabelled
 from collar_kd.distill.targets import soft_targets
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
 from collar_kd.training.loop import fit
@@ -18,23 +20,32 @@ def train_none(job: StudentJob) -> MethodResult:
 
 def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, list[float], str]:
     """A fresh student trained with the run's KD loss towards the teachers `specs` (their
-    averaged soft labels), cached or consistent by kd.teaching. Returns it, the loss per
-    epoch and the teaching mode used."""
+    averaged soft labels), cached or consistent by kd.teaching; with job.unlabelled_x, also on
+    those windows through the soft term only. Returns it, the loss per epoch and the teaching
+    mode used."""
     cfg = job.cfg
-    targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active)
+    x, y, loss = job.x, job.y, make_loss(cfg.kd)
+    extra = job.unlabelled_x if job.unlabelled_x is not None and len(job.unlabelled_x) else None
+    targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active,
+                                 extra_x=extra)
+    if extra is not None:
+        x = np.concatenate([job.x, extra])
+        y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label
+        loss = with_unlabelled(cfg.kd)
     student = job.new_student()
     with job.task(label, cfg.student.epochs) as advance:
-        history = fit(student, job.x, job.y, make_loss(cfg.kd), cfg.student.epochs, cfg.student.batch_size,
+        history = fit(student, x, y, loss, cfg.student.epochs, cfg.student.batch_size,
                       cfg.student.lr, cfg.seed, targets=targets, weights=job.weights,
                       on_epoch=lambda *_: advance(), augment=cfg.augmentation())
     return student, history, mode
 
 
-@register("kd", "knowledge distillation from the ResNet teacher (Hinton)")
+@register("kd", "knowledge distillation from the ResNet teacher (Hinton)", learns_from_unlabelled=True)
 def train_kd(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     student, history, mode = distill_student(job, [job.teachers.main_spec], "KD student")
     return MethodResult(student, {"teacher": str(job.teachers.main_spec), "loss": cfg.kd.loss, "teaching": mode,
+                                  "unlabelled_windows": 0 if job.unlabelled_x is None else len(job.unlabelled_x),
                                   "alpha": [scheduled_alpha(cfg.kd, 0.0), scheduled_alpha(cfg.kd, 1.0)],
                                   "temperature": cfg.kd.temperature, "loss_per_epoch": rounded(history)})
 

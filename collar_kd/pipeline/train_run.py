@@ -25,7 +25,7 @@ from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.predict import predict_classes
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
 from collar_kd.evaluation.statistics import describe_difference, paired_difference, summarize_seeds
-from collar_kd.methods import StudentJob, get_method, resolve_settings, train_student
+from collar_kd.methods import METHODS, StudentJob, get_method, resolve_settings, train_student
 from collar_kd.methods.base import as_dict
 from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
@@ -42,20 +42,24 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     seed_everything(cfg.seed, cfg.threads)
     rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
     win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    extra = unlabelled_windows(cfg, win)
     with atomic_directory(out, force=force) as tmp:
         metrics = describe_data(cfg, rec, win)
+        if extra is not None:
+            metrics["unlabelled"] = {"source": cfg.unlabelled.path, "windows": len(extra.x),
+                                     "animals": sorted(np.unique(extra.animal).tolist())}
         method_doc = {"name": cfg.method.name, "folds": {}, "final": None,
                       "settings": {"method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits,
                                               "calibration": cfg.method.calibration, **as_dict(settings)},
                                    "kd": as_dict(cfg.kd)}}
         if cfg.cv == "loao":
-            metrics.update(cross_validate(cfg, win, progress, tmp))
+            metrics.update(cross_validate(cfg, win, progress, tmp, extra))
             method_doc["folds"] = metrics.pop("method_reports")
             if cfg.extra_seeds:
-                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp)
+                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp, extra)
         arch = architecture(cfg, win)
         if cfg.final_models:
-            method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models")
+            method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
         write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started)
         write_plots_and_report(tmp, rec, win, metrics, arch)
     return metrics
@@ -64,6 +68,11 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
 def resolve_method(cfg: TrainConfig):
     """The method's own settings, checked before any work; the run records them resolved."""
     settings = resolve_settings(cfg)
+    method = get_method(cfg.method.name)
+    for asked, setting in ((cfg.transductive, "transductive"), (bool(cfg.unlabelled.path), "unlabelled.path")):
+        if asked and not method.learns_from_unlabelled:
+            able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
+            raise ConfigError(f"{setting}: method '{method.name}' does not learn from unlabelled windows ({able} do)")
     cfg.method.options = as_dict(settings)
     return settings
 
@@ -98,9 +107,20 @@ def train_plain_student(cfg: TrainConfig, x, y, n_classes: int, weights, key: st
     return student
 
 
-def train_all(cfg: TrainConfig, win: Windows, key: str, progress) -> tuple[dict, dict]:
-    """Teacher, student without KD, the distilled student (by cfg.method) and the forest on
-    `win`; same seed for all. Returns the models and the method's report."""
+TRANSDUCTIVE = "student_kd_transductive"
+
+
+def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
+    """The rows of a cross-validation: every model, and the transductive student when asked for."""
+    return MODEL_NAMES + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
+
+
+def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=None,
+              transductive_x=None) -> tuple[dict, dict]:
+    """Teacher, student without KD, the distilled student (by cfg.method; with `unlabelled_x`,
+    windows of unlabelled recordings, it learns from those too) and the forest on `win`; same
+    seed for all. With `transductive_x` (the held-out animal's windows, their labels never
+    given), also the transductive student. Returns the models and the method's report."""
     n_classes = len(win.classes)
     weights = class_weights(win.y, n_classes, cfg.class_weighting)
     pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress)
@@ -108,39 +128,63 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress) -> tuple[dict,
     student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     job = StudentJob(cfg, resolve_settings(cfg), win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress,
-                     no_kd_student=student)
+                     no_kd_student=student, unlabelled_x=unlabelled_x)
     result = train_student(job)
     models["student_kd"] = result.student
+    if transductive_x is not None:
+        job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
+        transductive = train_student(job)
+        models[TRANSDUCTIVE] = transductive.student
+        result.report["transductive"] = {k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}
     result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
     models["baseline_rf"] = ForestBaseline.fit(win.x, win.y, n_classes, cfg.rf_trees, cfg.seed,
                                                cfg.class_weighting, cfg.threads)
     return models, result.report
 
 
-def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path) -> dict:
+def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path, extra=None) -> dict:
     """The cross-validation again with every extra seed (same data, same folds); the spread over
     seeds and the key paired differences, with bootstrap intervals over animals."""
     folds = {cfg.seed: first["folds"]}
     for s in cfg.extra_seeds:
         progress.log(f"cross-validation with seed {s}")
         seed_everything(s, cfg.threads)
-        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}")["folds"]
+        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra)["folds"]
     seed_everything(cfg.seed, cfg.threads)
-    return seed_statistics(folds, MODEL_NAMES)
+    stats = seed_statistics(folds, evaluated_models(cfg))
+    stats["folds_of_extra_seeds"] = {str(s): folds[s] for s in cfg.extra_seeds}  # per-fold figures, confusions
+    return stats
 
 
-def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path) -> dict:
+def unlabelled_windows(cfg: TrainConfig, labelled: Windows) -> Windows | None:
+    """Windows of cfg.unlabelled's recordings, cut like the labelled ones. Their labels are read
+    only as far as the reader needs them to find bouts; training is handed `.x` alone."""
+    if not cfg.unlabelled.path:
+        return None
+    data = replace(cfg.data, path=cfg.unlabelled.path, format=cfg.unlabelled.format or cfg.data.format, class_map=None,
+                   sample_rate=labelled.sample_rate)
+    rec, class_map = load_recordings(data, seed=cfg.seed + 1)
+    extra = windows_for(rec, class_map.classes, str(labelled.length), str(labelled.stride))
+    return replace(extra, y=np.full(len(extra.x), -1, dtype=np.int64))  # the labels go no further
+
+
+def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extra: Windows | None = None) -> dict:
     animals = sorted(np.unique(win.animal).tolist())
     if len(animals) < 2:
         raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
-    pooled_true, pooled_pred = [], {m: [] for m in MODEL_NAMES}
+    rows = evaluated_models(cfg)
+    pooled_true, pooled_pred = [], {m: [] for m in rows}
     folds, method_reports = [], {}
     for i, animal in enumerate(animals):
         test = win.animal == animal
         train, held = win.subset(~test), win.subset(test)
         progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
         key = f"fold-{i:02d}-{animal}"
-        models, method_reports[key] = train_all(cfg, train, key, progress)
+        # Unlabelled recordings of the held-out animal would make the strict row transductive: left out.
+        extra_x = None if extra is None else extra.x[extra.animal != animal]
+        # The held-out windows reach the transductive student as x only: their labels stay here.
+        models, method_reports[key] = train_all(cfg, train, key, progress, unlabelled_x=extra_x,
+                                                transductive_x=held.x if TRANSDUCTIVE in rows else None)
         if cfg.save_fold_models:
             (run_dir / "folds" / key).mkdir(parents=True, exist_ok=True)
             for name in NEURAL_MODELS:
@@ -149,20 +193,21 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path) -> d
         pooled_true.append(held.y)
         fold = {"animal": animal, "key": key, "train_windows": len(train), "test_windows": len(held),
                 "test_support": held.class_support(), "train_support": train.class_support()}
-        for m in MODEL_NAMES:
+        for m in rows:
             pooled_pred[m].append(preds[m])
             fm = classification_metrics(held.y, preds[m], win.classes)
             fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
         folds.append(fold)
     y = np.concatenate(pooled_true)
-    result = {m: classification_metrics(y, np.concatenate(pooled_pred[m]), win.classes) for m in MODEL_NAMES}
+    result = {m: classification_metrics(y, np.concatenate(pooled_pred[m]), win.classes) for m in rows}
     result["folds"] = folds
     result["method_reports"] = method_reports
     return result
 
 
 # The comparisons a farm researcher asks about: does distillation pay, against what.
-KEY_PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"))
+KEY_PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"),
+             (TRANSDUCTIVE, "student_kd"))
 
 
 def seed_statistics(folds_by_seed: dict[int, list[dict]], models) -> dict:
@@ -193,10 +238,11 @@ def architecture(cfg: TrainConfig, win: Windows) -> dict:
     }
 
 
-def train_final_models(cfg: TrainConfig, win: Windows, arch: dict, metrics: dict, progress, models_dir: Path) -> dict:
+def train_final_models(cfg: TrainConfig, win: Windows, arch: dict, metrics: dict, progress, models_dir: Path,
+                       extra: Windows | None = None) -> dict:
     """Every model on all animals, saved for export; with cv = none also their (training-set) metrics."""
     progress.log(f"final models on all {len(np.unique(win.animal))} animals ({len(win)} windows)")
-    final, report = train_all(cfg, win, "all", progress)
+    final, report = train_all(cfg, win, "all", progress, unlabelled_x=None if extra is None else extra.x)
     models_dir.mkdir()
     for name in NEURAL_MODELS:
         save_model(final[name], models_dir / f"{name}.safetensors")
@@ -228,10 +274,11 @@ def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windo
 
 
 def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict) -> None:
-    for m in MODEL_NAMES:
+    rows = [m for m in (*MODEL_NAMES, TRANSDUCTIVE) if m in metrics]
+    for m in rows:
         plot_confusion(metrics[m]["confusion"], win.classes, f"{LABELS[m]} ({metrics['evaluated_on']})",
                        tmp / f"confusion-{m}.png")
-    write_report(tmp / "report.md", f"collar-kd run: {rec.source}", metrics, MODEL_NAMES, _report_notes(metrics, arch))
+    write_report(tmp / "report.md", f"collar-kd run: {rec.source}", metrics, rows, _report_notes(metrics, arch))
 
 
 def _report_notes(metrics: dict, arch: dict) -> list[str]:
@@ -250,6 +297,14 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
     if "params" in arch["student"]:
         notes.append(f"Teacher: {arch['teacher']['params']:,} parameters, {arch['teacher']['mults_per_window']:,} multiplications per window. "
                      f"Student: {arch['student']['params']:,} parameters, {arch['student']['mults_per_window']:,} multiplications per window.")
+    if "unlabelled" in metrics:
+        u = metrics["unlabelled"]
+        notes.append(f"The distilled student also learned from {u['windows']} windows of unlabelled recordings ({u['source']}) "
+                     "through the teacher's soft labels; in each fold, unlabelled windows of the held-out animal were left out.")
+    if TRANSDUCTIVE in metrics:
+        notes.append(f"{LABELS[TRANSDUCTIVE]}: in every fold this student also learned from the held-out animal's windows "
+                     "through the teacher's soft labels, never their labels (adaptation to a new farm without labels). "
+                     "Its row is not a strict leave-one-animal-out result; the strict one is the distilled student's.")
     if "seeds" in metrics:
         st = metrics["seeds"]
         notes += ["", f"Over {len(st['seeds'])} training seeds ({', '.join(map(str, st['seeds']))}; same data and folds), "
@@ -259,8 +314,9 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         notes += ["", "Paired differences (bootstrap over animals: how sure we can be on the next animal):", ""]
         notes += [f"- {sentence}" for sentence in st["in_words"]]
     if "folds" in metrics:
-        notes += ["", "Per fold (held-out animal: test windows per class; MCC teacher / student / KD student / forest):", ""]
+        rows = [m for m in (*MODEL_NAMES, TRANSDUCTIVE) if m in metrics]
+        notes += ["", f"Per fold (held-out animal: test windows per class; MCC {' / '.join(rows)}):", ""]
         for f in metrics["folds"]:
-            mccs = " / ".join("n/a" if f[m]["mcc"] is None else f"{f[m]['mcc']:.3f}" for m in MODEL_NAMES)
+            mccs = " / ".join("n/a" if f[m]["mcc"] is None else f"{f[m]['mcc']:.3f}" for m in rows)
             notes.append(f"- {f['animal']}: {f['test_support']}; {mccs}")
     return notes

@@ -1,1 +1,1 @@
-"""Training loop shared by teacher and students, and the whole train run (cross-validation + final models)."""
+"""The one training loop (every model, every phase, QAT included) and the augmentations it applies."""
