@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,9 @@ class StudentConfig:
     epochs: int = 40
     batch_size: int = 64
     lr: float = 3e-3
+
+
+TEACHING = ("cached", "consistent", "auto")  # kd.teaching, see collar_kd/distill/targets.py
 
 
 @dataclass
@@ -159,8 +163,8 @@ class TrainConfig:
             raise ConfigError(f"kd.alpha_schedule: must be 'constant', 'linear' or 'cosine', not '{self.kd.alpha_schedule}'")
         if not 0.0 <= self.kd.alpha_end <= 1.0:
             raise ConfigError(f"kd.alpha_end: must be in [0, 1], not {self.kd.alpha_end}")
-        if self.kd.teaching not in ("auto", "cached", "consistent"):
-            raise ConfigError(f"kd.teaching: must be 'auto', 'cached' or 'consistent', not '{self.kd.teaching}'")
+        if self.kd.teaching not in TEACHING:
+            raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key in ("epochs", "batch_size"):
@@ -233,6 +237,8 @@ def _coerce(value: Any, current: Any, annotation: Any, name: str) -> Any:
     if "float" in text:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}: must be a number, not {value!r}")
+        if not math.isfinite(value):  # NaN passes every range comparison: refuse it here, for every setting
+            raise ConfigError(f"{name}: must be a finite number, not {value}")
         return float(value)
     if "int" in text:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -26,3 +26,7 @@ class ConfigError(CollarKDError):
 
 class RunDirError(CollarKDError):
     """A run directory that is missing, incomplete or from an incompatible version."""
+
+
+class TrainingDiverged(CollarKDError):
+    """A loss became NaN or infinite: nothing is saved (the run directory is not written)."""

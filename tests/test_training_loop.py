@@ -66,3 +66,28 @@ def test_bad_augmentation_settings_name_the_setting(key, value):
 
     with pytest.raises(ConfigError, match=key):
         load_config(None, {key: value})
+
+
+@pytest.mark.parametrize("key", ["kd.temperature", "kd.alpha", "student.lr", "method.lr"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_settings_are_refused_naming_the_setting(key, value):
+    from collar_kd.config import load_config
+    from collar_kd.errors import ConfigError
+    from collar_kd.methods import resolve_settings
+
+    with pytest.raises(ConfigError, match=rf"{key}: must be a finite number"):
+        resolve_settings(load_config(None, {key: value, "method.name": "qat-kd"}))
+
+
+def test_a_diverging_loss_stops_training_and_nothing_is_saved(tiny_synthetic, tmp_path, monkeypatch):
+    import collar_kd.distill.losses as losses
+    from collar_kd.config import load_config
+    from collar_kd.errors import TrainingDiverged
+    from collar_kd.pipeline.train_run import run_training
+    from tests.conftest import tiny_config_overrides
+
+    monkeypatch.setattr(losses, "kd_loss", lambda s, y, t, *a, **k: (s * float("nan")).sum())
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "cv": "none"})
+    with pytest.raises(TrainingDiverged, match="loss became nan in epoch 1, step 1"):
+        run_training(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run*"))

@@ -9,17 +9,13 @@ Several teachers are combined by averaging their softened probabilities.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import numpy as np
 import torch
 from torch import nn
 
+from collar_kd.config import TEACHING
 from collar_kd.errors import ConfigError
-from collar_kd.training.loop import predict_logits
-
-Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (batch as seen, indices) -> logits
-TEACHING = ("auto", "cached", "consistent")
+from collar_kd.training.loop import Targets, predict_logits
 
 
 def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:

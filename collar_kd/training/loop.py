@@ -6,12 +6,14 @@ are enforced; shuffling uses its own generator).
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import numpy as np
 import torch
 from torch import nn
 
+from collar_kd.errors import TrainingDiverged
 from collar_kd.training.augment import Augmentation
 
 # loss(student_logits, labels, teacher_logits or None, class_weights or None)
@@ -77,12 +79,16 @@ def optimize(
                 on_progress(step / steps)
             opt.zero_grad()
             loss = batch_loss(xb, idx)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise TrainingDiverged(f"training diverged: the loss became {value} in epoch {epoch + 1}, step {step + 1}; "
+                                       "check the settings (kd.temperature, learning rates, augmentation)")
             loss.backward()
             nn.utils.clip_grad_norm_(params, 5.0)  # GRUs occasionally spike
             opt.step()
             sched.step()
             step += 1
-            total += float(loss.detach()) * len(idx)
+            total += value * len(idx)
             seen += len(idx)
         history.append(total / max(seen, 1))
         if on_epoch is not None:
