@@ -17,6 +17,7 @@ from collar_kd.distill.targets import cached_targets
 from collar_kd.export.devices import DeviceProfile, load_device
 from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, choose_precision, golden_windows,
                                        run_config, run_windows, write_c, write_golden)
+from collar_kd.quant.qat import qat_finetune
 from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
 from collar_kd.runs import atomic_directory, load_model, write_json
 from collar_kd.training.loop import class_weights, predict_logits
@@ -51,8 +52,6 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
 def fine_tune_quantized(run_dir: Path, model, q: QuantizedStudent, x, y, opts: ExportOptions):
     """QAT with the run's own KD settings and class weights, towards its final teacher's soft
     labels on the windows as they are (no augmentation here, so cached labels are right)."""
-    from collar_kd.quant.qat import qat_finetune
-
     cfg = run_config(run_dir)
     teacher, _ = load_model(run_dir, "teacher")
     weights = class_weights(y, len(q.classes), cfg.class_weighting)

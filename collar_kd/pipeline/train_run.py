@@ -151,9 +151,7 @@ def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run
         seed_everything(s, cfg.threads)
         folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra)["folds"]
     seed_everything(cfg.seed, cfg.threads)
-    stats = seed_statistics(folds, evaluated_models(cfg))
-    stats["folds_of_extra_seeds"] = {str(s): folds[s] for s in cfg.extra_seeds}  # per-fold figures, confusions
-    return stats
+    return seed_statistics(folds, evaluated_models(cfg))
 
 
 def unlabelled_windows(cfg: TrainConfig, labelled: Windows) -> Windows | None:
