@@ -1,23 +1,66 @@
 """The `collar-kd` command line. Bad input or usage exits with status 2 and a message naming
-the file, row, column or setting at fault."""
+the file, row, column or setting at fault; an internal error (a bug) exits 1 and says so. No
+traceback reaches the user: `Boundary` is the one place exceptions become exit statuses."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import tempfile
+import traceback
 from pathlib import Path
 from typing import Optional
 
 import typer
+from typer.core import TyperGroup, _click
 
 from collar_kd.errors import CollarKDError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+EXIT_INPUT, EXIT_BUG, EXIT_TERMINATED = 2, 1, 143
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that every `atomic_directory` cleans up as it does
+    for Ctrl-C (a BaseException: no `except Exception` swallows it)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+class Boundary(TyperGroup):
+    """Every subcommand runs inside this: the package's own errors (bad data, settings, run or
+    export directories) and the operating system's (permissions, a full disk, a path that is a
+    file) exit 2 with their message; anything else is a bug: exit 1, one line, and the
+    traceback written to a file for the report."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, _click.ClickException):  # typer's own: exit codes, usage errors, --help
+            raise
+        except CollarKDError as e:
+            _fail(e)
+        except OSError as e:
+            where = e.filename if e.filename is not None else "collar-kd"
+            _fail(f"{where}: {e.strerror or e}")
+        except MemoryError:
+            _fail("not enough memory for this data and these settings (fewer windows, a smaller model, or more RAM)")
+        except Exception as e:  # noqa: BLE001 - the boundary: whatever is left is a bug
+            with tempfile.NamedTemporaryFile("w", prefix="collar-kd-crash-", suffix=".txt", delete=False) as f:
+                f.write(" ".join(sys.argv) + "\n\n" + traceback.format_exc())
+            typer.echo(f"collar-kd: internal error (a bug in collar-kd, not in your input): {type(e).__name__}: {e}\n"
+                       f"  the traceback is in {f.name}; please report it with the command you ran", err=True)
+            raise typer.Exit(EXIT_BUG) from None
+
+
+app = typer.Typer(cls=Boundary, add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Distilled, fixed-point behaviour classifiers for livestock collar and ear-tag MCUs.")
 
 
-def _fail(e: Exception) -> None:
+def _fail(e: Exception | str) -> None:
     typer.echo(f"collar-kd: error: {e}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_INPUT)
 
 
 def _echo_metrics(metrics: dict, f1: bool = False) -> None:
@@ -42,6 +85,12 @@ def _echo_seeds(metrics: dict) -> None:
             typer.echo(f"  {m:12s} {v['mean']:.3f} ({v['sd']:.3f})")
         for sentence in st["in_words"]:
             typer.echo(f"  {sentence}")
+
+
+def _read_warnings(run_dir: Path) -> list[str]:
+    from collar_kd.runs import read_json
+
+    return read_json(run_dir / "manifest.json").get("warnings", [])
 
 
 def _progress(quiet: bool):
@@ -114,24 +163,23 @@ def train(
     from collar_kd.config import load_config
     from collar_kd.pipeline.train_run import run_training
 
-    try:
-        overrides = {
-            "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate,
-            "student.hidden": hidden, "student.head": head,
-            "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
-            "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
-            "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
-            "kd.teaching": teaching, "transductive": True if transductive else None,
-            "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
-            "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
-            "final_models": False if no_final else None,
-        }
-        cfg = load_config(config, overrides)
-        _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data)
-        cfg.validate()
-        metrics = run_training(cfg, out, progress=_progress(quiet), force=force)
-    except CollarKDError as e:
-        _fail(e)
+    overrides = {
+        "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate,
+        "student.hidden": hidden, "student.head": head,
+        "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
+        "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
+        "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
+        "kd.teaching": teaching, "transductive": True if transductive else None,
+        "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
+        "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
+        "final_models": False if no_final else None,
+    }
+    cfg = load_config(config, overrides)
+    _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data)
+    cfg.validate()
+    metrics = run_training(cfg, out, progress=_progress(quiet), force=force)
+    for w in _read_warnings(out):
+        typer.echo(f"collar-kd: warning: {w}", err=True)
     if not quiet:
         typer.echo(f"wrote {out} ({metrics['evaluated_on']})")
         _echo_metrics(metrics)
@@ -156,11 +204,8 @@ def evaluate(
     """Run a trained run's final models on another dataset; write metrics.json and confusion matrices."""
     from collar_kd.pipeline.evaluate_run import evaluate_run
 
-    try:
-        cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g)
-        metrics = evaluate_run(run_dir, cfg, out, force=force, seed=seed)
-    except CollarKDError as e:
-        _fail(e)
+    cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g)
+    metrics = evaluate_run(run_dir, cfg, out, force=force, seed=seed)
     if not quiet:
         typer.echo(f"wrote {out}")
         _echo_metrics(metrics)
@@ -171,11 +216,16 @@ def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Summarise a run: data, classes, models, pooled metrics."""
     from collar_kd.runs import read_json
 
+    manifest = read_json(run_dir / "manifest.json")
+    metrics = read_json(run_dir / "metrics.json")
     try:
-        manifest = read_json(run_dir / "manifest.json")
-        metrics = read_json(run_dir / "metrics.json")
-    except CollarKDError as e:
-        _fail(e)
+        _echo_info(run_dir, manifest, metrics)
+    except (KeyError, TypeError, ValueError) as e:
+        _fail(f"{run_dir}: manifest.json or metrics.json lacks a field collar-kd wrote ({type(e).__name__}: {e}); "
+              "the run directory was edited or is from another version")
+
+
+def _echo_info(run_dir: Path, manifest: dict, metrics: dict) -> None:
     arch = manifest["models"]
     typer.echo(f"run: {run_dir}")
     typer.echo(f"created {manifest['created']} with collar-kd {manifest['collar_kd']}, torch {manifest['torch']}, seed {manifest['seed']}")
@@ -206,6 +256,8 @@ def export_cmd(
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
     count_instructions: bool = typer.Option(False, help="Count exact instructions per window under QEMU (fetches QEMU's plugin header once)."),
+    allow_changed_data: bool = typer.Option(False, "--allow-changed-data", help="Export even though the run's training "
+                                            "data changed since `train` (the formats are then calibrated on the new data)."),
     force: bool = typer.Option(False, help="Replace an existing export directory."),
 ) -> None:
     """Quantize a run's student to dynamic fixed point and write integer-only C, golden vectors
@@ -213,14 +265,10 @@ def export_cmd(
     from collar_kd.export.exporter import ExportOptions
     from collar_kd.pipeline.export_run import export_run
 
-    if student not in ("student_kd", "student"):
-        _fail(ValueError(f"--student must be student_kd or student, not '{student}'"))
-    try:
-        m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
-                                                   qat_epochs=qat_epochs, windows=windows, student=student,
-                                                   count_instructions=count_instructions), force=force)
-    except CollarKDError as e:
-        _fail(e)
+    m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
+                                               qat_epochs=qat_epochs, windows=windows, student=student,
+                                               count_instructions=count_instructions,
+                                               allow_changed_data=allow_changed_data), force=force)
     for note in m["precision_notes"]:
         typer.echo(f"note: {note}")
     fp = m["footprint"]
@@ -244,10 +292,7 @@ def verify(
 
     failed = False
     for t in target or target_names():
-        try:
-            v = verify_target(export_dir, t, build_dir or (export_dir / "build"), dsp=not no_dsp)
-        except CollarKDError as e:
-            _fail(e)
+        v = verify_target(export_dir, t, build_dir or (export_dir / "build"), dsp=not no_dsp)
         typer.echo(f"{v.line()} [{v.seconds:.1f} s]")
         failed |= not v.passed
     if failed:
@@ -255,10 +300,15 @@ def verify(
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
     except KeyboardInterrupt:
+        typer.echo("collar-kd: interrupted; nothing was left half-written", err=True)
         sys.exit(130)
+    except Terminated:
+        typer.echo("collar-kd: terminated (SIGTERM); nothing was left half-written", err=True)
+        sys.exit(EXIT_TERMINATED)
 
 
 if __name__ == "__main__":

@@ -174,13 +174,24 @@ class TrainConfig:
                 raise ConfigError(f"{name}.lr: must be positive")
         if len(self.teacher.filters) != len(self.teacher.kernels) or not self.teacher.filters:
             raise ConfigError("teacher.filters and teacher.kernels: need the same, non-zero number of blocks")
-        if self.student.hidden < 1 or self.student.head < 1:
-            raise ConfigError("student.hidden and student.head: must be at least 1")
+        for key in ("filters", "kernels"):
+            values = getattr(self.teacher, key)
+            if any(isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4096 for v in values):
+                raise ConfigError(f"teacher.{key}: whole numbers from 1 to 4096, not {values}")
+        if not (1 <= self.student.hidden <= 4096 and 1 <= self.student.head <= 4096):
+            raise ConfigError(f"student.hidden and student.head: must be from 1 to 4096, not {self.student.hidden} and "
+                              f"{self.student.head}")
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
-        if any(isinstance(s, bool) or not isinstance(s, int) for s in self.extra_seeds) or self.seed in self.extra_seeds \
+        for name, value, low, high in (("seed", self.seed, 0, 2**32 - 1), ("threads", self.threads, 1, 1024),
+                                       ("rf_trees", self.rf_trees, 1, 100_000)):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"{name}: must be a whole number from {low} to {high}, not {value}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32 for s in self.extra_seeds) \
+                or self.seed in self.extra_seeds \
                 or len(set(self.extra_seeds)) != len(self.extra_seeds):
-            raise ConfigError(f"extra_seeds: whole numbers other than seed ({self.seed}), each once; got {self.extra_seeds}")
+            raise ConfigError(f"extra_seeds: whole numbers from 0 to {2**32 - 1} other than seed ({self.seed}), each once; "
+                              f"got {self.extra_seeds}")
         if self.transductive and self.cv != "loao":
             raise ConfigError("transductive: only with cv = 'loao' (it needs a held-out animal)")
         if self.extra_seeds and self.cv != "loao":

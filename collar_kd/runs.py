@@ -12,44 +12,149 @@ Layout of RUN_DIR:
 
 from __future__ import annotations
 
+import fcntl
+import glob
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from collar_kd.errors import RunDirError
+from collar_kd.errors import RunDirError, reading
 from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.models import GRUStudent, ResNetTeacher
 
+log = logging.getLogger("collar_kd")
 MODEL_NAMES = ("teacher", "student", "student_kd", "baseline_rf")
 NEURAL_MODELS = ("teacher", "student", "student_kd")
 
 
+TMP_MARK, OLD_MARK = ".tmp-", ".old-"
+STALE_AFTER_S = 10.0  # a temporary directory this old whose lock is free belongs to a dead run
+
+
+def check_separate(out: Path, inputs: dict[str, Path | str | None]) -> None:
+    """Refuse an output directory that is, contains or lies inside one of the command's own
+    inputs (a run, export or data folder): replacing it would destroy what is being read. An
+    input file may sit beside the output, never inside it or be it."""
+    out_r = Path(out).resolve()
+    for name, path in inputs.items():
+        if path is None or str(path) == "synthetic":
+            continue
+        p = Path(path).resolve()
+        if out_r == p:
+            raise RunDirError(f"{out}: is the {name} this command reads ({path}); choose another output directory")
+        if out_r in p.parents:
+            raise RunDirError(f"{out}: contains the {name} this command reads ({path}); choose another output directory")
+        if p.is_dir() and p in out_r.parents:
+            raise RunDirError(f"{out}: lies inside the {name} this command reads ({path}); choose a directory outside it")
+
+
+def _lock(path: Path) -> int | None:
+    """An exclusive, non-blocking lock on a directory: its fd, or None if someone holds it. The
+    kernel drops it when the holder dies, however it dies (SIGKILL included)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def clean_stale(final: Path, own: Path | None = None) -> tuple[list[Path], list[Path]]:
+    """Temporary directories beside `final` left by earlier commands: those of dead runs (lock
+    free, older than STALE_AFTER_S) are removed, those of live ones returned. Returns
+    (removed, live)."""
+    removed, live = [], []
+    for p in sorted(final.parent.glob(f".{glob.escape(final.name)}{TMP_MARK}*")) + \
+            sorted(final.parent.glob(f".{glob.escape(final.name)}{OLD_MARK}*")):
+        if p == own or not p.is_dir():
+            continue
+        try:
+            fd = _lock(p)
+            young = time.time() - p.stat().st_mtime < STALE_AFTER_S
+        except FileNotFoundError:  # finished meanwhile
+            continue
+        if fd is None or (young and TMP_MARK in p.name):
+            live.append(p)
+            if fd is not None:
+                os.close(fd)
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+        os.close(fd)
+        removed.append(p)
+    return removed, live
+
+
+def _identity(path: Path):
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
 @contextmanager
-def atomic_directory(final: Path, force: bool = False):
-    """Yield a temporary directory beside `final`; rename it into place only if the body succeeds."""
+def atomic_directory(final: Path, force: bool = False, inputs: dict | None = None):
+    """Yield a temporary directory beside `final`; rename it into place only if the body succeeds.
+
+    - `inputs`: the command's own input paths by name; `final` may not be, contain or lie in them.
+    - The temporary directory is locked while the command runs: a second command writing the
+      same `final` is refused at once, and the leftovers of killed runs are recognised (their
+      lock is free) and removed.
+    - At the end, a `final` that appeared or changed meanwhile is never replaced; the finished
+      result is kept beside it under a name that says so.
+    - The directory gets the usual permissions (umask), not mkdtemp's owner-only ones.
+    """
     final = Path(final)
+    check_separate(final, inputs or {})
+    if final.exists() and not final.is_dir():
+        raise RunDirError(f"{final}: exists and is not a directory")
     if final.exists() and any(final.iterdir()) and not force:
         raise RunDirError(f"{final}: already exists and is not empty (use --force to replace it)")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}{TMP_MARK}", dir=final.parent))
+    except OSError as e:
+        raise RunDirError(f"{final}: cannot create the output directory here ({e.strerror})") from None
+    fd = _lock(tmp)
+    try:
+        removed, live = clean_stale(final, own=tmp)
+        for r in removed:
+            log.warning(f"removed {r}: left by a collar-kd command that was killed before it could clean up")
+        if live:
+            raise RunDirError(f"{final}: another collar-kd command is writing it now ({live[0].name}); wait for it to "
+                              "finish or choose another output directory")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
+        before = _identity(final)
         yield tmp
+        if _identity(final) != before:
+            kept = final.with_name(f"{final.name}.unsaved-{os.getpid()}")
+            tmp.rename(kept)
+            raise RunDirError(f"{final}: appeared or changed while this command ran (another program wrote it); it was "
+                              f"not replaced. This command's complete result is in {kept}")
+        if final.exists():
+            trash = final.parent / f".{final.name}{OLD_MARK}{os.getpid()}"
+            final.rename(trash)
+            tmp.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if final.exists():
-        trash = final.parent / f".{final.name}.old-{os.getpid()}"
-        final.rename(trash)
-        tmp.rename(final)
-        shutil.rmtree(trash, ignore_errors=True)
-    else:
-        tmp.rename(final)
+    finally:
+        if fd is not None:
+            os.close(fd)
 
 
 def write_json(path: Path, doc) -> None:
@@ -99,7 +204,8 @@ def load_model(run_dir: Path, which: str) -> tuple[torch.nn.Module, dict]:
     if not path.is_file():
         raise RunDirError(f"{path}: missing; was the run trained with final_models = false?")
     model = build_model(which, arch)
-    model.load_state_dict(load_file(str(path)))
+    with reading(path, f"{which} model (safetensors of this run's architecture)"):
+        model.load_state_dict(load_file(str(path)))
     model.eval()
     return model, arch
 

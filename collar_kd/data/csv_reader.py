@@ -35,8 +35,10 @@ class CsvLayout:
 
 
 def csv_files(path: Path) -> list[Path]:
+    """A file, or a directory's '*.csv' files (any case) in name order; subdirectories and other
+    files are not read (read_csv_recordings counts them)."""
     if path.is_dir():
-        files = sorted(path.glob("*.csv"))
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
         if not files:
             raise DataError(str(path), "directory contains no .csv files")
         return files
@@ -47,7 +49,11 @@ def csv_files(path: Path) -> list[Path]:
 
 def read_csv_recordings(path: Path, layout: CsvLayout, class_map: ClassMap | None = None) -> Recordings:
     rec = Recordings(bouts=[], sample_rate=float(layout.sample_rate), source=str(path))
-    for f in csv_files(Path(path)):
+    files = csv_files(Path(path))
+    if Path(path).is_dir() and len(files) < len(list(Path(path).iterdir())):
+        rec.count_dropped("entries of the data directory that are not .csv files (not read)",
+                          len(list(Path(path).iterdir())) - len(files))
+    for f in files:
         rec.bouts.extend(_read_one(f, layout, class_map, rec))
     if not rec.bouts:
         raise DataError(str(path), "no labelled samples left after applying the class map")
@@ -61,14 +67,16 @@ def _read_one(path: Path, layout: CsvLayout, class_map: ClassMap | None, rec: Re
     if use_time:
         tc.require_columns(df, [layout.time], path)
     xyz = np.stack([tc.numeric_column(df, c, path) for c in layout.axes], axis=1)
-    xyz = to_g(xyz, layout.units, layout.counts_per_g).astype(np.float32)
+    xyz = to_g(xyz, layout.units, layout.counts_per_g)
+    tc.check_acceleration(xyz, df, layout.axes, path)
+    xyz = xyz.astype(np.float32)
     animals = tc.text_column(df, layout.animal, path)
     raw_labels = tc.text_column(df, layout.label, path)
 
     labels = np.empty(len(df), dtype=object)
     for raw in np.unique(raw_labels):
         rows = np.nonzero(raw_labels == raw)[0]
-        labels[rows] = raw if class_map is None else class_map.resolve(raw, str(path), row=tc.line_of(rows[0]))
+        labels[rows] = raw if class_map is None else class_map.resolve(raw, str(path), row=tc.line_of(df, rows[0]))
 
     # Bout boundaries: animal or label changes, and timestamp gaps.
     starts = {0}
@@ -78,7 +86,7 @@ def _read_one(path: Path, layout: CsvLayout, class_map: ClassMap | None, rec: Re
         times = tc.time_column(df, layout.time, path)
         for animal in np.unique(animals):
             rows = np.nonzero(animals == animal)[0]
-            gaps = tc.check_timestamps(times[rows], rows, layout.sample_rate, path, layout.time)
+            gaps = tc.check_timestamps(times[rows], rows, layout.sample_rate, df, layout.time)
             if len(gaps):
                 rec.count_dropped("timestamp gaps that split a bout", len(gaps))
             starts.update(rows[gaps].tolist())
@@ -96,7 +104,7 @@ def _read_one(path: Path, layout: CsvLayout, class_map: ClassMap | None, rec: Re
                 animal=str(animals[a]),
                 label=str(labels[a]),
                 samples=xyz[a:b],
-                source=f"{path}:{tc.line_of(a)}-{tc.line_of(b - 1)}",
+                source=f"{path}:{tc.line_of(df, a)}-{tc.line_of(df, b - 1)}",
             )
         )
     return bouts

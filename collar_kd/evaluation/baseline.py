@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from collar_kd.errors import reading
+
 
 def window_features(x: np.ndarray) -> np.ndarray:
     """Per axis and for the magnitude: mean, std, min, max, 10/50/90th percentile, mean |diff|,
@@ -105,7 +107,7 @@ class ForestBaseline:
 
     @classmethod
     def load(cls, path: Path) -> "ForestBaseline":
-        with np.load(path, allow_pickle=False) as z:
+        with reading(path, "forest (.npz)"), np.load(path, allow_pickle=False) as z:
             n = int(z["n_trees"])
             trees = [{k: z[f"t{i}_{k}"] for k in ("feature", "threshold", "left", "right", "proba")} for i in range(n)]
             return cls(trees, int(z["n_classes"]))

@@ -36,6 +36,16 @@ class ExportOptions:
     student: str = "student_kd"
     seed: int = 0  # golden-window sampling and the QAT shuffle
     count_instructions: bool = False  # run the golden windows under QEMU with the counting plugin
+    allow_changed_data: bool = False  # calibrate even if the run's training data changed since training
+
+    def check(self) -> None:
+        """Every numeric option in range (NaN and negative counts included), before any work."""
+        if not 1 <= self.windows <= 1_000_000:
+            raise ConfigError(f"--windows: golden windows must be between 1 and 1000000, not {self.windows}")
+        if not 0 <= self.qat_epochs <= 10_000:
+            raise ConfigError(f"--qat-epochs: must be between 0 and 10000, not {self.qat_epochs}")
+        if self.student not in ("student_kd", "student"):
+            raise ConfigError(f"--student: must be student_kd or student, not '{self.student}'")
 
 
 @dataclass
@@ -77,13 +87,19 @@ def run_config(run_dir: Path) -> TrainConfig:
     return config_from_dict(read_json(Path(run_dir) / "config.json"))
 
 
-def run_windows(run_dir: Path, arch: dict) -> tuple[np.ndarray, np.ndarray, str]:
-    """The run's own windows (x in g, labels): calibration data and the 'real' golden vectors."""
+def run_windows(run_dir: Path, arch: dict, allow_changed_data: bool = False) -> tuple[np.ndarray, np.ndarray, str]:
+    """The run's own windows (x in g, labels): calibration data and the 'real' golden vectors.
+    They must be the data the run was trained on (the manifest's fingerprint) unless allowed."""
     cfg = run_config(run_dir)
     try:
         rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
     except DataError as e:
         raise DataError(e.source, f"cannot reload the run's training data for calibration: {e}") from None
+    trained_on = read_json(Path(run_dir) / "manifest.json").get("data_fingerprint")
+    if trained_on != rec.fingerprint() and not allow_changed_data:
+        raise DataError(rec.source, f"the run's training data changed since `train` (fingerprint {str(trained_on)[:12]} "
+                        f"in {Path(run_dir) / 'manifest.json'}, {rec.fingerprint()[:12]} now): the fixed-point formats would "
+                        "be calibrated on other data. Restore the data or train again; --allow-changed-data exports anyway")
     win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
     if win.length != arch["window_length"]:
         raise ConfigError(f"{run_dir}: the run's data gives windows of {win.length} samples, its models expect {arch['window_length']}")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from collar_kd.errors import FileFormatError, reading
+
 VERSION = 1
 
 
@@ -22,11 +24,15 @@ def write_inputs(path: Path, xq: np.ndarray) -> None:
 
 
 def read_inputs(path: Path) -> np.ndarray:
-    raw = Path(path).read_bytes()
-    if raw[:4] != b"CKDI":
-        raise ValueError(f"{path}: not a collar-kd input vector file")
-    _, n, t, c = np.frombuffer(raw[4:20], dtype="<u4")
-    return np.frombuffer(raw[20:], dtype="<i2").reshape(int(n), int(t), int(c))
+    with reading(path, "collar-kd golden input file"):
+        raw = Path(path).read_bytes()
+    if len(raw) < 20 or raw[:4] != b"CKDI":
+        raise FileFormatError(f"{path}: not a collar-kd golden input file (got {len(raw)} bytes)")
+    _, n, t, c = (int(v) for v in np.frombuffer(raw[4:20], dtype="<u4"))
+    if len(raw) != 20 + 2 * n * t * c or c != 3:
+        raise FileFormatError(f"{path}: {len(raw)} bytes, expected {20 + 2 * n * t * c} for {n} windows of {t} x {c} "
+                              "samples (truncated or corrupted: export again)")
+    return np.frombuffer(raw[20:], dtype="<i2").reshape(n, t, c)
 
 
 @dataclass
@@ -51,13 +57,14 @@ def write_outputs(path: Path, logits: np.ndarray, classes: np.ndarray, h: np.nda
 
 
 def read_outputs(path: Path) -> Outputs:
-    raw = Path(path).read_bytes()
+    with reading(path, "collar-kd output file"):
+        raw = Path(path).read_bytes()
     if len(raw) < 24 or raw[:4] != b"CKDO":
-        raise ValueError(f"{path}: not a collar-kd output file (got {len(raw)} bytes)")
+        raise FileFormatError(f"{path}: not a collar-kd output file (got {len(raw)} bytes)")
     _, n, c, hidden, model_id = (int(v) for v in np.frombuffer(raw[4:24], dtype="<u4"))
     dt = _record_dtype(c, hidden)
     expected = 24 + n * dt.itemsize
     if len(raw) != expected:
-        raise ValueError(f"{path}: {len(raw)} bytes, expected {expected} for {n} windows (truncated run?)")
+        raise FileFormatError(f"{path}: {len(raw)} bytes, expected {expected} for {n} windows (truncated?)")
     rec = np.frombuffer(raw[24:], dtype=dt)
     return Outputs(rec["logits"].copy(), rec["cls"].copy(), rec["h"].copy(), model_id)

@@ -26,8 +26,12 @@ def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False
     stride = parse_span(data.stride, rec.sample_rate, "stride")
     win = make_windows(rec, classes, arch["window_length"], stride)
     preds = predict_classes(models, win.x)
+    # A run knows its data: evaluating on what it was trained on is said, never passed off as new animals.
+    in_sample = rec.fingerprint() == read_json(run_dir / "manifest.json").get("data_fingerprint")
     metrics = {
-        "evaluated_on": f"{rec.source} with the final models of {run_dir}",
+        "evaluated_on": f"{rec.source} with the final models of {run_dir}"
+                        + (" (IN-SAMPLE: the very data the run was trained on)" if in_sample else ""),
+        "in_sample": in_sample,
         "classes": list(classes),
         "window": {"length": win.length, "stride": win.stride, "sample_rate_hz": win.sample_rate},
         "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
@@ -39,7 +43,7 @@ def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False
             for m in MODEL_NAMES}
         for a in np.unique(win.animal).tolist()
     }
-    with atomic_directory(out, force=force) as tmp:
+    with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path}) as tmp:
         write_json(tmp / "metrics.json", metrics)
         for m in MODEL_NAMES:
             plot_confusion(metrics[m]["confusion"], classes, f"{LABELS[m]} on {rec.source}", tmp / f"confusion-{m}.png")

@@ -21,22 +21,25 @@ from collar_kd.quant.qat import qat_finetune
 from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
 from collar_kd.runs import atomic_directory, load_model, write_json
 from collar_kd.training.loop import class_weights, predict_logits
-from collar_kd.verify.measure import measure_footprint, measure_instructions
+from collar_kd.verify.measure import estimate_footprint, measure_footprint, measure_instructions
 
 
 def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = False) -> dict:
     run_dir = Path(run_dir)
+    opts.check()
     profile = load_device(opts.target)
     model, arch = load_model(run_dir, opts.student)
     precision = choose_precision(opts, arch)
-    x, y, source = run_windows(run_dir, arch)
+    x, y, source = run_windows(run_dir, arch, opts.allow_changed_data)
     q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration)
     qat_report = None
     if opts.qat_epochs > 0:
         q, qat_report = fine_tune_quantized(run_dir, model, q, x, y, opts)
     model_id = q.model_id()
+    check_fits(q, profile, estimate_footprint(q))  # before linking: an oversized model is refused, not a linker error
     golden = golden_windows(q, x, opts.windows, opts.seed)
-    with atomic_directory(out, force=force) as tmp, tempfile.TemporaryDirectory() as build:
+    with atomic_directory(out, force=force, inputs={"run": run_dir, "run's data": run_config(run_dir).data.path}) as tmp, \
+            tempfile.TemporaryDirectory() as build:
         write_c(q, tmp, model_id, profile.name)
         footprint, image = measure_footprint(q, tmp, profile, Path(build))
         check_fits(q, profile, footprint)

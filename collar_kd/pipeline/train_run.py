@@ -19,7 +19,8 @@ from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.teachers import TeacherPool
-from collar_kd.errors import ConfigError
+from collar_kd.errors import ConfigError, DataError
+from collar_kd.export.devices import device_names, load_device
 from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.predict import predict_classes
@@ -42,8 +43,11 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     seed_everything(cfg.seed, cfg.threads)
     rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
     win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    warnings = check_trainable(cfg, win, rec.source)
+    for w in warnings:
+        progress.log(f"warning: {w}")
     extra = unlabelled_windows(cfg, win)
-    with atomic_directory(out, force=force) as tmp:
+    with atomic_directory(out, force=force, inputs=run_inputs(cfg)) as tmp:
         metrics = describe_data(cfg, rec, win)
         if extra is not None:
             metrics["unlabelled"] = {"source": cfg.unlabelled.path, "windows": len(extra.x),
@@ -60,9 +64,40 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
         arch = architecture(cfg, win)
         if cfg.final_models:
             method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
-        write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started)
-        write_plots_and_report(tmp, rec, win, metrics, arch)
+        write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started, warnings)
+        write_plots_and_report(tmp, rec, win, metrics, arch, warnings)
     return metrics
+
+
+def run_inputs(cfg: TrainConfig) -> dict:
+    """What `train` reads, which its --out may not be, contain or lie inside."""
+    return {"data": None if cfg.data.format == "synthetic" else cfg.data.path, "unlabelled recordings": cfg.unlabelled.path,
+            "synthetic settings": cfg.data.synthetic_settings, "class map": cfg.data.class_map
+            if cfg.data.class_map and Path(cfg.data.class_map).suffix == ".json" else None}
+
+
+RUN_SIZE_WARNING_BYTES = 100 * 2**20
+
+
+def check_trainable(cfg: TrainConfig, win: Windows, source: str) -> list[str]:
+    """Refuse what cannot make a classifier (one class); say what is legal but surprising: a
+    student no shipped device can hold, a run directory of hundreds of megabytes."""
+    present = np.unique(win.y)
+    if len(present) < 2:
+        raise DataError(source, f"the training windows hold one class only ('{win.classes[int(present[0])]}'): a "
+                        "classifier needs at least two behaviours (check the class map and the data)")
+    warnings = []
+    params = GRUStudent(len(win.classes), cfg.student.hidden, cfg.student.head).param_count()
+    budgets = {d.name: d.model_flash_budget_bytes for d in (load_device(n) for n in device_names())}
+    if budgets and params > max(budgets.values()):  # 8-bit weights: one byte per parameter at least
+        warnings.append(f"the student has {params:,} parameters: at 8 bits it fits no shipped device profile's flash budget "
+                        f"({', '.join(f'{k} {v:,} B' for k, v in budgets.items())}); `collar-kd export` will refuse it")
+    models = 2 + (cfg.save_fold_models and cfg.cv == "loao") * 2 * len(np.unique(win.animal)) * (1 + len(cfg.extra_seeds))
+    size = 4 * params * models
+    if size > RUN_SIZE_WARNING_BYTES:
+        warnings.append(f"the run directory will hold about {size / 2**20:,.0f} MB of student weights "
+                        f"({models} models of {params:,} float32 parameters)")
+    return warnings
 
 
 def resolve_method(cfg: TrainConfig):
@@ -254,10 +289,28 @@ def train_final_models(cfg: TrainConfig, win: Windows, arch: dict, metrics: dict
     return report
 
 
+TIMING_KEYS = ("seconds", "teacher_seconds")
+
+
+def pop_timings(doc) -> dict:
+    """Remove every measured duration (keys TIMING_KEYS, at any depth) from `doc`; return them in
+    the same nesting, for the manifest."""
+    if not isinstance(doc, dict):
+        return {}
+    out = {}
+    for key in list(doc):
+        if key in TIMING_KEYS:
+            out[key] = doc.pop(key)
+        elif sub := pop_timings(doc[key]):
+            out[key] = sub
+    return out
+
+
 def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windows, arch: dict, metrics: dict,
-                        method_doc: dict, seconds: float) -> None:
+                        method_doc: dict, seconds: float, warnings: list[str]) -> None:
     (tmp / "models").mkdir(exist_ok=True)
     write_json(tmp / "models" / "models.json", arch)
+    timings = pop_timings(method_doc)  # method.json and metrics.json: pure functions of data, settings, seed
     write_json(tmp / "method.json", method_doc)
     write_json(tmp / "metrics.json", metrics)
     write_json(tmp / "config.json", cfg.to_dict())
@@ -265,18 +318,20 @@ def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windo
         "collar_kd": collar_kd.__version__, "python": platform.python_version(),
         "torch": torch.__version__, "numpy": np.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(seconds, 2),
+        "wall_time_s": round(seconds, 2), "method_timings_s": timings,
         "seed": cfg.seed, "data_fingerprint": rec.fingerprint(), "data_source": rec.source,
-        "classes": list(win.classes), "models": arch,
+        "classes": list(win.classes), "models": arch, "warnings": warnings,
     })
 
 
-def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict) -> None:
+def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict,
+                           warnings: list[str]) -> None:
     rows = [m for m in (*MODEL_NAMES, TRANSDUCTIVE) if m in metrics]
     for m in rows:
         plot_confusion(metrics[m]["confusion"], win.classes, f"{LABELS[m]} ({metrics['evaluated_on']})",
                        tmp / f"confusion-{m}.png")
-    write_report(tmp / "report.md", f"collar-kd run: {rec.source}", metrics, rows, _report_notes(metrics, arch))
+    write_report(tmp / "report.md", f"collar-kd run: {rec.source}", metrics, rows,
+                 [f"Warning: {w}." for w in warnings] + _report_notes(metrics, arch))
 
 
 def _report_notes(metrics: dict, arch: dict) -> list[str]:

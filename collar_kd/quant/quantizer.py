@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from collar_kd.errors import ConfigError
+from collar_kd.errors import ConfigError, reading
 from collar_kd.models import GRUStudent
 from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
 from collar_kd.quant.spec import ACT_MAX, BIAS_LIMIT, CALIBRATIONS, HIDDEN_FRAC, MAX_FAN_IN, WEIGHT_BITS, gate_shift, weight_max
@@ -81,13 +81,13 @@ class QuantizedStudent:
 
     @classmethod
     def load(cls, path: Path) -> "QuantizedStudent":
-        with np.load(path, allow_pickle=False) as z:
+        with reading(path, "quantized model (.npz)"), np.load(path, allow_pickle=False) as z:
             meta = json.loads(bytes(z["meta"]).decode())
             if "method" in meta:  # exports before the field was named for what it is
                 meta["calibration"] = meta.pop("method")
             weights = {k: z[f"w_{k}"].astype(np.int64) for k in LAYERS}
             biases = {k: z[f"b_{k}"].astype(np.int64) for k in LAYERS}
-        return cls(weights=weights, biases=biases, **meta)
+            return cls(weights=weights, biases=biases, **meta)
 
 
 @torch.no_grad()

@@ -15,6 +15,16 @@ from collar_kd.verify.build import ArmImage, ToolchainMissing, build_arm, model_
 from collar_kd.verify.instructions import count_instructions, summarize
 
 
+def estimate_footprint(q: QuantizedStudent) -> dict:
+    """Flash and RAM from the array sizes alone (weights, biases, tables, state) plus an allowance
+    for code and stack: what is known before anything is compiled."""
+    state = state_bytes(q.hidden, q.head)
+    weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
+    biases = 4 * sum(b.size for b in q.biases.values())
+    return {"flash_bytes": weights + biases + 2 * 2 * TABLE_SIZE + 3000, "ram_bytes": state + 512, "state_bytes": state,
+            "stack_bytes": None, "how": "estimated from the arrays: + 3000 B of code, 512 B of stack"}
+
+
 def measure_footprint(q: QuantizedStudent, export_dir: Path, profile: DeviceProfile,
                       build_dir: Path) -> tuple[dict, ArmImage | None]:
     """Flash and RAM of model + runtime: measured by cross-compiling when arm-none-eabi-gcc is
@@ -24,11 +34,8 @@ def measure_footprint(q: QuantizedStudent, export_dir: Path, profile: DeviceProf
     try:
         image = build_arm(export_dir, profile, build_dir)
     except ToolchainMissing:
-        weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
-        biases = 4 * sum(b.size for b in q.biases.values())
-        flash = weights + biases + 2 * 2 * TABLE_SIZE + 3000  # + tables + a runtime code allowance
-        return {"flash_bytes": flash, "ram_bytes": state + 512, "state_bytes": state, "stack_bytes": None,
-                "how": "estimated without arm-none-eabi-gcc: arrays + 3000 B of code, 512 B of stack"}, None
+        estimate = estimate_footprint(q)
+        return {**estimate, "how": f"{estimate['how']} (arm-none-eabi-gcc not installed)"}, None
     fp = model_footprint(image)
     stack = stack_usage(image)["bound_bytes"]
     return {

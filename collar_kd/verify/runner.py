@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collar_kd.errors import CollarKDError
+from collar_kd.errors import CollarKDError, RunDirError
 from collar_kd.export import vectors
 from collar_kd.export.devices import DeviceProfile, device_names, load_device
 from collar_kd.quant.quantizer import QuantizedStudent
@@ -104,16 +104,29 @@ def first_difference(device_trace: list[tuple[str, np.ndarray]], sim_trace: dict
     return None
 
 
+EXPORT_FILES = ("manifest.json", "quantized_student.npz", "golden/inputs.bin", "golden/outputs.bin",
+                "ckd_model_params.h", "ckd_model_weights.h")
+
+
+def check_export_dir(export_dir: Path) -> None:
+    if not export_dir.is_dir():
+        raise RunDirError(f"{export_dir}: no such export directory (make one with `collar-kd export`)")
+    missing = [f for f in EXPORT_FILES if not (export_dir / f).is_file()]
+    if missing:
+        raise RunDirError(f"{export_dir}: not a complete collar-kd export (missing {', '.join(missing)}); export again")
+
+
 def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = True) -> Verdict:
     export_dir, build_dir = Path(export_dir).resolve(), Path(build_dir).resolve()
+    check_export_dir(export_dir)  # before anything is created in it
     build_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     profile = None if target == HOST else load_device(target)
     what = _describe(target, profile, dsp and bool(profile and profile.dsp))
     label = profile.name if profile else HOST
-    shutil.copy2(export_dir / "golden" / "inputs.bin", build_dir / "inputs.bin")
+    xq = vectors.read_inputs(export_dir / "golden" / "inputs.bin")
     golden = vectors.read_outputs(export_dir / "golden" / "outputs.bin")
-    xq = vectors.read_inputs(build_dir / "inputs.bin")
+    shutil.copy2(export_dir / "golden" / "inputs.bin", build_dir / "inputs.bin")
     q = QuantizedStudent.load(export_dir / "quantized_student.npz")
     # The golden file must still be what the simulator computes (no stale vectors).
     sim = FixedPointSimulator(q).run(xq)
@@ -126,7 +139,7 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
     sentinel = f"CKD-VERIFY-DONE windows={n}"
     try:
         dev = vectors.read_outputs(build_dir / out_name)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, CollarKDError) as e:
         return Verdict(label, False, n, f"{what}: no complete output ({e}); exit {proc.returncode}; "
                        f"output: {(proc.stdout + proc.stderr).strip()[-400:]}", time.time() - started)
     if sentinel not in proc.stdout:
@@ -134,6 +147,10 @@ def verify_target(export_dir: Path, target: str, build_dir: Path, dsp: bool = Tr
                        f"{(proc.stdout + proc.stderr).strip()[-400:]}", time.time() - started)
     if dev.model_id != golden.model_id:
         return Verdict(label, False, n, f"{what}: model id {dev.model_id:08x} != {golden.model_id:08x}", time.time() - started)
+    if (dev.logits.shape, dev.h.shape) != (golden.logits.shape, golden.h.shape):  # e.g. an edited header
+        return Verdict(label, False, n, f"{what}: the device wrote logits {dev.logits.shape} and state {dev.h.shape}, the "
+                       f"simulator {golden.logits.shape} and {golden.h.shape}: the C does not match the exported model "
+                       "(were the headers edited?)", time.time() - started)
     bad = (dev.logits != golden.logits).any(axis=1) | (dev.classes != golden.classes) | (dev.h != golden.h).any(axis=1)
     if not bad.any():
         return Verdict(label, True, n, f"{what}: {n} windows bit-exact (logits, class, final state), model {dev.model_id:08x}",
