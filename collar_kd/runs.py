@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from collar_kd.errors import RunDirError, reading
+from collar_kd.errors import RunDirError, TrainingDiverged, reading
 from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.models import GRUStudent, ResNetTeacher
 
@@ -179,6 +179,11 @@ def build_model(name: str, arch: dict) -> torch.nn.Module:
 
 
 def save_model(model: torch.nn.Module, path: Path) -> None:
+    """Save a state dict; a model with a non-finite weight is an error, never an artifact."""
+    for name, value in model.state_dict().items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise TrainingDiverged(f"{path.name}: weight '{name}' is not finite after training; nothing was saved "
+                                   "(check the settings: kd.temperature, learning rates, augmentation)")
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
 
 

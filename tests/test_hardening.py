@@ -53,6 +53,23 @@ def csv_run(csv_data, tmp_path_factory) -> Path:
     return out
 
 
+# Class 1: a broken model is never an artifact (settings: test_training_loop.py, the sweep) ----
+
+def test_a_model_with_a_non_finite_weight_is_never_saved(tmp_path):
+    import torch
+
+    from collar_kd.errors import TrainingDiverged
+    from collar_kd.models import GRUStudent
+    from collar_kd.runs import save_model
+
+    model = GRUStudent(3, 4, 4)
+    with torch.no_grad():
+        next(model.parameters())[0, 0] = float("inf")
+    with pytest.raises(TrainingDiverged, match="is not finite"):
+        save_model(model, tmp_path / "m.safetensors")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
 # Class 2: lost runs -------------------------------------------------------------------------
 
 def test_a_second_command_writing_the_same_out_is_refused_at_once(tmp_path):
