@@ -60,11 +60,15 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
     name = f"{target}-{bits}bit-{'dsp' if dsp else 'portable'}"
     export = WORK / "mcu" / name / "export"
     refused = None
+    # The bench measures the kernels, not a deployment: the device's sensor is taken to run at the model's rate.
+    rate = json.loads((run / "models" / "models.json").read_text())["sample_rate_hz"]
     try:
-        manifest = export_run(run, export, ExportOptions(target=target, weight_bits=bits, windows=WINDOWS), force=True)
+        manifest = export_run(run, export, ExportOptions(target=target, weight_bits=bits, windows=WINDOWS, device_rate_hz=rate),
+                              force=True)
     except ModelDoesNotFit as e:
         refused = str(e)
-        manifest = export_run(run, export, ExportOptions(target=str(unbudgeted(target)), weight_bits=bits, windows=WINDOWS), force=True)
+        manifest = export_run(run, export, ExportOptions(target=str(unbudgeted(target)), weight_bits=bits, windows=WINDOWS,
+                                                         device_rate_hz=rate), force=True)
     profile = load_device(target)
     work = WORK / "mcu" / name / "build"
     image = build_arm(export, profile, work, dsp=dsp)

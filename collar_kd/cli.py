@@ -99,7 +99,7 @@ def _progress(quiet: bool):
     return Quiet() if quiet else RichBars()
 
 
-def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=None):
+def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=None, layout=None):
     """Command-line data options over a config's [data] section (or the defaults)."""
     from collar_kd.config import DataConfig
 
@@ -109,7 +109,7 @@ def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_p
         cfg.format = fmt or ("synthetic" if data == "synthetic" else "csv")
     elif fmt is not None:
         cfg.format = fmt
-    for key, value in (("class_map", class_map), ("window", window), ("stride", stride),
+    for key, value in (("class_map", class_map), ("window", window), ("stride", stride), ("layout", layout),
                        ("csv_sample_rate", csv_rate), ("units", units), ("counts_per_g", counts_per_g)):
         if value is not None:
             setattr(cfg, key, value)
@@ -119,7 +119,9 @@ def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_p
 @app.command()
 def train(
     data: Optional[str] = typer.Option(None, help="Data file or directory, or 'synthetic' (the default: built-in generator)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | synthetic (default: synthetic for --data synthetic, else csv)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic (default: synthetic for --data synthetic, else csv)."),
+    layout: Optional[str] = typer.Option(None, help="bouts format: a per-bout folder layout, shipped (wasp_cow_walking, "
+                                                    "wasp_cow_mounts) or a layout JSON path (docs/data-formats.md)."),
     out: Path = typer.Option(..., help="Run directory to create."),
     cv: Optional[str] = typer.Option(None, help="loao (leave-one-animal-out) or none."),
     config: Optional[Path] = typer.Option(None, help="TOML or JSON config file (sections data, teacher, student, kd)."),
@@ -175,7 +177,7 @@ def train(
         "final_models": False if no_final else None,
     }
     cfg = load_config(config, overrides)
-    _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data)
+    _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data, layout=layout)
     cfg.validate()
     metrics = run_training(cfg, out, progress=_progress(quiet), force=force)
     for w in _read_warnings(out):
@@ -190,7 +192,8 @@ def train(
 def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
     data: str = typer.Option(..., help="Data file or directory, or 'synthetic'."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | synthetic."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic."),
+    layout: Optional[str] = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path."),
     out: Path = typer.Option(..., help="Output directory."),
     class_map: Optional[str] = typer.Option(None),
     stride: Optional[str] = typer.Option(None, help="Window stride (the window length is the model's)."),
@@ -204,7 +207,7 @@ def evaluate(
     """Run a trained run's final models on another dataset; write metrics.json and confusion matrices."""
     from collar_kd.pipeline.evaluate_run import evaluate_run
 
-    cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g)
+    cfg = _data_config(data, fmt, class_map, None, stride, csv_rate, units, counts_per_g, layout=layout)
     metrics = evaluate_run(run_dir, cfg, out, force=force, seed=seed)
     if not quiet:
         typer.echo(f"wrote {out}")
@@ -256,6 +259,8 @@ def export_cmd(
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
     count_instructions: bool = typer.Option(False, help="Count exact instructions per window under QEMU (fetches QEMU's plugin header once)."),
+    device_rate: Optional[float] = typer.Option(None, help="The device's sensor runs at this rate (Hz) instead of its "
+                                                "profile's; must equal the model's rate (otherwise train with --sample-rate)."),
     allow_changed_data: bool = typer.Option(False, "--allow-changed-data", help="Export even though the run's training "
                                             "data changed since `train` (the formats are then calibrated on the new data)."),
     force: bool = typer.Option(False, help="Replace an existing export directory."),
@@ -268,7 +273,8 @@ def export_cmd(
     m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
                                                qat_epochs=qat_epochs, windows=windows, student=student,
                                                count_instructions=count_instructions,
-                                               allow_changed_data=allow_changed_data), force=force)
+                                               allow_changed_data=allow_changed_data, device_rate_hz=device_rate),
+                   force=force)
     for note in m["precision_notes"]:
         typer.echo(f"note: {note}")
     fp = m["footprint"]

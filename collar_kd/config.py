@@ -23,7 +23,8 @@ from collar_kd.training.augment import Augmentation
 @dataclass
 class DataConfig:
     path: str = "synthetic"
-    format: str = "synthetic"  # synthetic | csv | wasp
+    format: str = "synthetic"  # synthetic | csv | wasp | bouts (a per-bout folder layout)
+    layout: str | None = None  # bouts: a shipped layout name (data/layouts) or a layout JSON path
     class_map: str | None = None  # shipped name or JSON path; wasp defaults to wasp_default
     sample_rate: float | None = None  # model rate in Hz; None keeps the data's own rate
     window: str = "2s"  # seconds ('2s') or samples ('50')

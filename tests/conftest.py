@@ -83,5 +83,5 @@ def tiny_export(tiny_run, tmp_path_factory) -> Path:
     from collar_kd.pipeline.export_run import export_run
 
     out = tmp_path_factory.mktemp("tiny_export") / "export"
-    export_run(tiny_run, out, ExportOptions(target="eartag", windows=60))
+    export_run(tiny_run, out, ExportOptions(device_rate_hz=10.0, target="eartag", windows=60))
     return out

@@ -42,14 +42,29 @@ def test_export_refuses_a_model_that_does_not_fit(tiny_run, tmp_path):
     path = tmp_path / "tiny_tag.json"
     path.write_text(json.dumps(profile))
     with pytest.raises(ModelDoesNotFit, match="does not fit 'tiny_tag'.*flash"):
-        export_run(tiny_run, tmp_path / "out", ExportOptions(target=str(path), windows=20))
+        export_run(tiny_run, tmp_path / "out", ExportOptions(device_rate_hz=10.0, target=str(path), windows=20))
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out*"))
-    r = runner.invoke(app, ["export", str(tiny_run), "--target", str(path), "--out", str(tmp_path / "out2"), "--windows", "20"])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", str(path), "--out", str(tmp_path / "out2"), "--windows", "20"])
     assert r.exit_code == 2 and "does not fit" in r.output
 
 
+def test_export_refuses_a_model_whose_rate_the_device_does_not_have(tiny_run, tmp_path):
+    """The tiny run is a 10 Hz model; the ear tag samples at 62.5 Hz."""
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", "eartag", "--out", str(tmp_path / "e")])
+    assert r.exit_code == 2 and "trained at 10 Hz but 'eartag' samples at 62.5 Hz" in r.output
+    assert "--sample-rate 62.5" in r.output and "--device-rate 10" in r.output and not (tmp_path / "e").exists()
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", "eartag", "--device-rate", "50", "--out", str(tmp_path / "e")])
+    assert r.exit_code == 2 and "trained at 10 Hz but 'eartag' samples at 50 Hz" in r.output
+    r = runner.invoke(app, ["export", str(tiny_run), "--target", "eartag", "--device-rate", "10", "--out", str(tmp_path / "e"),
+                            "--windows", "10"])
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "e" / "manifest.json").read_text())
+    assert manifest["device"]["sample_rate_hz"] == 10.0
+    assert any("sensor is set to 10 Hz" in n for n in manifest["precision_notes"])
+
+
 def test_export_cli_bad_target(tiny_run, tmp_path):
-    r = runner.invoke(app, ["export", str(tiny_run), "--target", "smartwatch", "--out", str(tmp_path / "o")])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", "smartwatch", "--out", str(tmp_path / "o")])
     assert r.exit_code == 2 and "unknown device 'smartwatch'" in r.output
 
 
@@ -127,7 +142,7 @@ def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
 
 
 def test_export_after_qat_and_16_bit_weights_verify(tiny_run, tmp_path):
-    r = runner.invoke(app, ["export", str(tiny_run), "--target", "collar", "--out", str(tmp_path / "e16"), "--windows", "30",
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", "collar", "--out", str(tmp_path / "e16"), "--windows", "30",
                             "--weight-bits", "16", "--qat-epochs", "1", "--calibration", "mse"])
     assert r.exit_code == 0, r.output
     m = json.loads((tmp_path / "e16" / "manifest.json").read_text())

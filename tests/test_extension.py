@@ -45,7 +45,7 @@ def m7_profile(tmp_path: Path) -> Path:
 def test_a_new_device_profile_exports_and_verifies_with_no_code_change(tiny_run, tmp_path):
     profile = m7_profile(tmp_path)
     out = tmp_path / "export"
-    r = runner.invoke(app, ["export", str(tiny_run), "--target", str(profile), "--out", str(out), "--windows", "30"])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", str(profile), "--out", str(out), "--windows", "30"])
     assert r.exit_code == 0, r.output
     assert json.loads((out / "manifest.json").read_text())["target"] == "m7board"
     r = runner.invoke(app, ["verify", str(out), "--target", "host", "--target", str(profile), "--build-dir", str(tmp_path / "b")])
@@ -58,7 +58,7 @@ def test_a_bad_device_profile_is_refused_naming_the_field(tiny_run, tmp_path):
     doc = json.loads(profile.read_text())
     doc["gcc_flags"] = "-mcpu=cortex-m7"
     profile.write_text(json.dumps(doc))
-    r = runner.invoke(app, ["export", str(tiny_run), "--target", str(profile), "--out", str(tmp_path / "e")])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", str(profile), "--out", str(tmp_path / "e")])
     assert r.exit_code == 2 and "gcc_flags" in r.output and not (tmp_path / "e").exists()
 
 

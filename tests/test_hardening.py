@@ -138,10 +138,10 @@ def test_export_refuses_a_run_whose_training_data_changed(csv_data, csv_run, tmp
         fields[2] = "0.123456"
         lines[5] = ",".join(fields)
         csv_data.write_text("".join(lines))
-        code, output = run_cli("export", csv_run, "--out", tmp_path / "e", "--windows", "10")
+        code, output = run_cli("export", "--device-rate", "10", csv_run, "--out", tmp_path / "e", "--windows", "10")
         assert code == 2 and "changed since `train`" in output and "--allow-changed-data" in output
         assert not (tmp_path / "e").exists()
-        code, output = run_cli("export", csv_run, "--out", tmp_path / "e", "--windows", "10", "--allow-changed-data")
+        code, output = run_cli("export", "--device-rate", "10", csv_run, "--out", tmp_path / "e", "--windows", "10", "--allow-changed-data")
         assert code == 0, output
     finally:
         csv_data.write_text(original)
@@ -186,7 +186,7 @@ def test_a_run_with_hostile_labels_exports_a_header_that_compiles(tmp_path):
     write_csv(rec, tmp_path / "weird.csv")
     code, output = run_cli("train", "--data", tmp_path / "weird.csv", "--csv-rate", "10", *TINY, "--out", tmp_path / "run")
     assert code == 0, output
-    code, output = run_cli("export", tmp_path / "run", "--out", tmp_path / "e", "--windows", "10")
+    code, output = run_cli("export", "--device-rate", "10", tmp_path / "run", "--out", tmp_path / "e", "--windows", "10")
     assert code == 0, output
     if shutil.which("gcc") is None:
         pytest.skip("no host C compiler for the verify step")
@@ -249,19 +249,19 @@ def _sweep_cases(tiny_run: Path, tmp: Path, csv_data: Path) -> list[tuple[str, l
         ("class map of the wrong shape", ["train", "--data", csv_data, "--class-map", cm, *run_args, "--out", tmp / "o"], str(cm)),
         ("--out is a file", ["train", "--data", csv_data, *run_args, "--out", afile], f"{afile}: exists and is not a directory"),
         ("--out under a file", ["train", "--data", csv_data, *run_args, "--out", afile / "run"], str(afile)),
-        ("truncated model", ["export", broken_run("trunc", lambda d: (d / "models" / "student_kd.safetensors").write_bytes(
+        ("truncated model", ["export", "--device-rate", "10", broken_run("trunc", lambda d: (d / "models" / "student_kd.safetensors").write_bytes(
             (tiny_run / "models" / "student_kd.safetensors").read_bytes()[:100])), "--out", tmp / "o"], "student_kd.safetensors"),
-        ("pickle in place of safetensors", ["export", broken_run("pickled", lambda d: (d / "models" / "student_kd.safetensors")
+        ("pickle in place of safetensors", ["export", "--device-rate", "10", broken_run("pickled", lambda d: (d / "models" / "student_kd.safetensors")
                                                                 .write_bytes(b"\x80\x04K\x01.")), "--out", tmp / "o"], "not a valid"),
         ("forest file corrupted", ["evaluate", broken_run("rf", lambda d: (d / "models" / "baseline_rf.npz").write_bytes(b"PK\x03")),
                                    "--data", "synthetic", "--out", tmp / "o"], "baseline_rf.npz"),
-        ("models.json not JSON", ["export", broken_run("json", lambda d: (d / "models" / "models.json").write_text("{bad")),
+        ("models.json not JSON", ["export", "--device-rate", "10", broken_run("json", lambda d: (d / "models" / "models.json").write_text("{bad")),
                                   "--out", tmp / "o"], "models.json: not valid JSON"),
         ("manifest lacks fields", ["info", broken_run("manifest", lambda d: (d / "manifest.json").write_text("{}"))],
          "lacks a field"),
-        ("export --windows 0", ["export", tiny_run, "--out", tmp / "o", "--windows", "0"], "--windows"),
-        ("export --student other", ["export", tiny_run, "--out", tmp / "o", "--student", "teacher"], "--student"),
-        ("unknown device", ["export", tiny_run, "--out", tmp / "o", "--target", "fridge"], "unknown device"),
+        ("export --windows 0", ["export", "--device-rate", "10", tiny_run, "--out", tmp / "o", "--windows", "0"], "--windows"),
+        ("export --student other", ["export", "--device-rate", "10", tiny_run, "--out", tmp / "o", "--student", "teacher"], "--student"),
+        ("unknown device", ["export", "--device-rate", "10", tiny_run, "--out", tmp / "o", "--target", "fridge"], "unknown device"),
         ("verify a directory that does not exist", ["verify", tmp / "nowhere"], "no such export directory"),
         ("verify truncated golden inputs", ["verify", export_dir("g1", lambda d: (d / "golden" / "inputs.bin").write_bytes(b"CKDI\0")),
                                             "--target", "host"], "inputs.bin"),
@@ -275,7 +275,7 @@ def _sweep_cases(tiny_run: Path, tmp: Path, csv_data: Path) -> list[tuple[str, l
 
 
 def test_sweep_every_subcommand_with_broken_inputs_exits_2_without_traceback(tiny_run, csv_data, tmp_path):
-    code, output = run_cli("export", tiny_run, "--out", tmp_path / "good_export", "--windows", "8")
+    code, output = run_cli("export", "--device-rate", "10", tiny_run, "--out", tmp_path / "good_export", "--windows", "8")
     assert code == 0, output
     failures = []
     for what, args, needle in _sweep_cases(tiny_run, tmp_path, csv_data):
@@ -296,7 +296,7 @@ def test_bom_and_crlf_files_read_like_plain_ones(csv_data, tmp_path):
 
 
 def test_an_edited_header_is_a_verify_fail_naming_the_mismatch(tiny_run, tmp_path):
-    code, output = run_cli("export", tiny_run, "--out", tmp_path / "e", "--windows", "8")
+    code, output = run_cli("export", "--device-rate", "10", tiny_run, "--out", tmp_path / "e", "--windows", "8")
     assert code == 0, output
     params = tmp_path / "e" / "ckd_model_params.h"
     params.write_text(params.read_text().replace("#define CKD_HIDDEN 8", "#define CKD_HIDDEN 9"))
@@ -407,20 +407,24 @@ def test_sigterm_and_ctrl_c_leave_nothing_behind(tiny_synthetic, tmp_path, sig, 
 
 # Class 8: quiet surprises, each decided ----------------------------------------------------
 
-def test_wasp_files_ending_upper_case_csv_are_read_and_nested_or_other_files_counted(tmp_path):
+def test_wasp_files_ending_upper_case_csv_are_read_and_nested_ones_named(tmp_path):
+    """Decided: '.CSV' is a CSV; a CSV nested deeper than the layout's pattern allows is an error
+    naming it (a layout may say "unmatched": "skip" to count them instead); other files are the
+    dataset's documents and are not read."""
     from collar_kd.data.wasp import read_wasp_recordings
+    from collar_kd.errors import DataError
 
     header = "Time,BNO055_AX,BNO055_AY,BNO055_AZ\n"
     body = "".join(f"2024-05-14 13:17:{25 + i / 10:04.1f},0.1,0.2,9.8\n" for i in range(30))
     (tmp_path / "Grazing").mkdir()
     (tmp_path / "Grazing" / "1_Grazing_1217_20240514_131725.CSV").write_text(header + body)
-    (tmp_path / "Grazing" / "old").mkdir()
-    (tmp_path / "Grazing" / "old" / "2_Grazing_1217_20240514_131725.csv").write_text(header + body)
     (tmp_path / "Grazing" / "notes.txt").write_text("x")
     (tmp_path / "README.md").write_text("top-level files are the dataset's own documents")
-    rec = read_wasp_recordings(tmp_path)
-    assert len(rec.bouts) == 1
-    assert sum(n for reason, n in rec.dropped.items() if "not '<class folder>/<bout>.csv'" in reason) == 2
+    assert len(read_wasp_recordings(tmp_path).bouts) == 1
+    (tmp_path / "Grazing" / "old").mkdir()
+    (tmp_path / "Grazing" / "old" / "2_Grazing_1217_20240514_131725.csv").write_text(header + body)
+    with pytest.raises(DataError, match="old/2_Grazing_1217_20240514_131725.csv: path does not match"):
+        read_wasp_recordings(tmp_path)
 
 
 def test_duplicated_axis_columns_are_refused(tmp_path):

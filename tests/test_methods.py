@@ -263,7 +263,7 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
     student, _ = load_model(tmp_path / "run", "student_kd")
     plain_keys = set(GRUStudent(4, 8, 8).state_dict())
     assert set(load_file(str(tmp_path / "run" / "models" / "student_kd.safetensors"))) == plain_keys
-    manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(target="eartag", windows=40))
+    manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(device_rate_hz=10.0, target="eartag", windows=40))
     assert manifest["multiplications_per_window"] == student.mults_per_window(manifest["window_length"])
     assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range"}
     v = verify_target(tmp_path / "export", "host", tmp_path / "build")
@@ -283,14 +283,14 @@ def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
     models = json.loads((tmp_path / "r" / "models" / "models.json").read_text())
     assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range"}
     # The C export keeps 8 and 16 bits and says so for anything else ...
-    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
     assert r.exit_code == 2 and "8 and 16-bit weights only" in r.output
     assert not (tmp_path / "e").exists()
     # ... also when the 4 bits come from the run, not the user: export follows what the run trained for,
-    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e")])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tmp_path / "r"), "--out", str(tmp_path / "e")])
     assert r.exit_code == 2 and "trained student_kd for 4-bit weights" in r.output and "--weight-bits 8" in r.output
     # and an explicit, different choice is honoured and said.
-    r = runner.invoke(app, ["export", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "8", "--windows", "20"])
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "8", "--windows", "20"])
     assert r.exit_code == 0, r.output
     assert "note: the run trained student_kd for 4-bit weights; exporting 8-bit as asked" in r.output
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 
 from collar_kd.data.class_maps import load_class_map
-from collar_kd.data.wasp import WASP_CHANNELS, read_wasp_recordings
+from collar_kd.data.wasp import read_wasp_recordings
+
+WASP_CHANNELS = ("BNO055_AX", "BNO055_AY", "BNO055_AZ")
 from collar_kd.errors import DataError
 
 COLUMNS = ["Time", "BNO055_ARX", "BNO055_ARY", "BNO055_ARZ", *WASP_CHANNELS, "MPU9250_AX", "MPU9250_AY", "MPU9250_AZ"]
@@ -38,7 +40,7 @@ def test_reads_animal_from_file_name_and_maps_classes(tmp_path):
 
 def test_bad_file_name(tmp_path):
     write_bout(tmp_path, "Walking", "walk.csv")
-    with pytest.raises(DataError, match="walk.csv: file name does not follow"):
+    with pytest.raises(DataError, match="walk.csv: path does not match the 'wasp_cow_walking' layout"):
         read_wasp_recordings(tmp_path)
 
 
@@ -55,7 +57,7 @@ def test_wrong_rate_is_reported(tmp_path):
 
 
 def test_missing_directory(tmp_path):
-    with pytest.raises(DataError, match="needs the dataset directory"):
+    with pytest.raises(DataError, match="layout needs a directory of per-bout CSV files"):
         read_wasp_recordings(tmp_path / "absent")
 
 

@@ -52,6 +52,8 @@ def load_class_map(name_or_path: str | Path) -> ClassMap:
     if len(set(classes)) != len(classes):
         raise DataError(str(path), "'classes' has duplicates", column="classes")
     mapping = doc["map"]
+    if not isinstance(mapping, dict) or not all(t is None or isinstance(t, str) for t in mapping.values()):
+        raise DataError(str(path), "'map' must be an object from raw labels to class names (or null)", column="map")
     for raw, target in mapping.items():
         if target is not None and target not in classes:
             raise DataError(str(path), f"label '{raw}' maps to '{target}', which is not in 'classes'", column="map")

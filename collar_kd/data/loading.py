@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from collar_kd.config import DataConfig
+from collar_kd.data.bout_folders import layout_names, load_layout, read_bout_folders
 from collar_kd.data.class_maps import ClassMap, identity_class_map, load_class_map
 from collar_kd.data.csv_reader import CsvLayout, read_csv_recordings
 from collar_kd.data.recordings import Recordings
@@ -25,6 +26,16 @@ def read_wasp(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[R
     return read_wasp_recordings(Path(cfg.path), class_map=class_map), class_map or load_class_map("wasp_default")
 
 
+def read_bouts(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[Recordings, ClassMap | None]:
+    if not cfg.layout:
+        raise ConfigError(f"data.layout: the bouts format needs a layout (shipped: {', '.join(layout_names())}; or a "
+                          "layout JSON path)")
+    layout = load_layout(cfg.layout)
+    if class_map is None and layout.class_map:
+        class_map = load_class_map(layout.class_map)
+    return read_bout_folders(Path(cfg.path), layout, class_map), class_map
+
+
 def read_csv(cfg: DataConfig, class_map: ClassMap | None, seed: int) -> tuple[Recordings, ClassMap | None]:
     if cfg.csv_sample_rate is None:
         raise ConfigError("data.csv_sample_rate: the csv format needs the rate the data was recorded at (Hz)")
@@ -39,6 +50,7 @@ READERS: dict[str, Callable[[DataConfig, ClassMap | None, int], tuple[Recordings
     "synthetic": read_synthetic,
     "csv": read_csv,
     "wasp": read_wasp,
+    "bouts": read_bouts,
 }
 FORMATS = tuple(READERS)
 

@@ -22,6 +22,7 @@ class Bout:
     label: str
     samples: np.ndarray
     source: str  # file (and row range) it came from, for messages
+    start: float | None = None  # time of the first sample, seconds (epoch seconds for date-times), when known
 
     def __len__(self) -> int:
         return int(self.samples.shape[0])

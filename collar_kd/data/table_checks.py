@@ -121,7 +121,8 @@ def text_column(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
 
 
 def time_column(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
-    """Timestamps in seconds (float64): plain numbers are seconds, anything else is parsed as a date-time."""
+    """Timestamps in seconds (float64): plain numbers are seconds, anything else is parsed as a
+    date-time and given as seconds since the Unix epoch."""
     raw = df[column].str.strip()
     numeric = pd.to_numeric(raw, errors="coerce")
     if numeric.notna().all():
@@ -139,7 +140,8 @@ def time_column(df: pd.DataFrame, column: str, path: Path) -> np.ndarray:
         if bad.any():
             i = int(np.argmax(bad))
             raise DataError(str(path), f"'{raw.iloc[i]}' is not a timestamp", row=line_of(df, i), column=column)
-        secs = (parsed - parsed.iloc[0]).dt.total_seconds().to_numpy(dtype=np.float64)
+        # Seconds since the Unix epoch (UTC for offsets; naive date-times are taken as they are).
+        secs = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
     if not np.isfinite(secs).all():
         i = int(np.argmax(~np.isfinite(secs)))
         raise DataError(str(path), "timestamp is not finite", row=line_of(df, i), column=column)

@@ -7,7 +7,7 @@ collar_kd/verify; collar_kd/pipeline/export_run.py puts the stages in order.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ class ExportOptions:
     seed: int = 0  # golden-window sampling and the QAT shuffle
     count_instructions: bool = False  # run the golden windows under QEMU with the counting plugin
     allow_changed_data: bool = False  # calibrate even if the run's training data changed since training
+    device_rate_hz: float | None = None  # the device's sensor runs at this rate instead of its profile's
 
     def check(self) -> None:
         """Every numeric option in range (NaN and negative counts included), before any work."""
@@ -44,6 +45,9 @@ class ExportOptions:
             raise ConfigError(f"--windows: golden windows must be between 1 and 1000000, not {self.windows}")
         if not 0 <= self.qat_epochs <= 10_000:
             raise ConfigError(f"--qat-epochs: must be between 0 and 10000, not {self.qat_epochs}")
+        if self.device_rate_hz is not None and not (isinstance(self.device_rate_hz, (int, float))
+                                                     and 0 < self.device_rate_hz < 100_000):
+            raise ConfigError(f"--device-rate: must be a positive number of Hz, not {self.device_rate_hz}")
         if self.student not in ("student_kd", "student"):
             raise ConfigError(f"--student: must be student_kd or student, not '{self.student}'")
 
@@ -140,6 +144,25 @@ def golden_windows(q: QuantizedStudent, x_run: np.ndarray, n: int, seed: int) ->
     return GoldenSet(np.concatenate([own, shared, synth, adv]).astype(np.int16),
                      {"run_data": len(own), "shared_real": len(shared), "synthetic": len(synth), "adversarial": len(adv)},
                      sorted(set(kinds)), shared_src)
+
+
+def check_rate(profile: DeviceProfile, model_rate: float, override: float | None) -> tuple[DeviceProfile, list[str]]:
+    """The model must be fed samples at the rate it was trained at. The device profile's rate
+    is what its sensor runs at, unless the user says the sensor will run at another
+    (`--device-rate`). Returns the profile as exported and what to tell the user."""
+    notes = []
+    if override is not None:
+        notes.append(f"the device's sensor is set to {override:g} Hz for this model (profile '{profile.name}' says "
+                     f"{profile.sample_rate_hz:g} Hz)")
+        profile = replace(profile, sample_rate_hz=float(override))
+    if abs(profile.sample_rate_hz - model_rate) > 1e-6 * model_rate:
+        ratio = profile.sample_rate_hz / model_rate
+        raise ConfigError(f"the model was trained at {model_rate:g} Hz but '{profile.name}' samples at "
+                          f"{profile.sample_rate_hz:g} Hz: the device would feed it samples {ratio:.3g} times too "
+                          f"{'fast' if ratio > 1 else 'slow'}. Train with --sample-rate {profile.sample_rate_hz:g} (the data "
+                          f"are resampled), or, if the device's sensor will run at {model_rate:g} Hz, export with "
+                          f"--device-rate {model_rate:g}")
+    return profile, notes
 
 
 def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> None:

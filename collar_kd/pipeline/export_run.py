@@ -15,7 +15,7 @@ import collar_kd
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.targets import cached_targets
 from collar_kd.export.devices import DeviceProfile, load_device
-from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, choose_precision, golden_windows,
+from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, check_rate, choose_precision, golden_windows,
                                        run_config, run_windows, write_c, write_golden)
 from collar_kd.quant.qat import qat_finetune
 from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
@@ -27,9 +27,10 @@ from collar_kd.verify.measure import estimate_footprint, measure_footprint, meas
 def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = False) -> dict:
     run_dir = Path(run_dir)
     opts.check()
-    profile = load_device(opts.target)
     model, arch = load_model(run_dir, opts.student)
+    profile, rate_notes = check_rate(load_device(opts.target), arch["sample_rate_hz"], opts.device_rate_hz)
     precision = choose_precision(opts, arch)
+    precision.notes += rate_notes
     x, y, source = run_windows(run_dir, arch, opts.allow_changed_data)
     q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration)
     qat_report = None
@@ -71,7 +72,8 @@ def export_manifest(run_dir: Path, opts: ExportOptions, arch: dict, profile: Dev
         "collar_kd": collar_kd.__version__,
         "model_id": model_id,
         "target": profile.name,
-        "device": {k: getattr(profile, k) for k in ("cpu", "qemu_machine", "clock_hz", "flash_bytes", "ram_bytes", "dsp")},
+        "device": {k: getattr(profile, k) for k in ("cpu", "qemu_machine", "clock_hz", "flash_bytes", "ram_bytes", "dsp",
+                                                    "sample_rate_hz")},
         "run_dir": str(run_dir),
         "student": opts.student,
         # How the run trained student_kd (method, weight bits it was trained for).
