@@ -215,6 +215,53 @@ def evaluate(
 
 
 @app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
+    data: str = typer.Option(..., help="Recordings (labels not needed): a file or directory, or 'synthetic'."),
+    out: Path = typer.Option(..., help="Output directory to create."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic."),
+    layout: Optional[str] = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path."),
+    csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
+    units: Optional[str] = typer.Option(None),
+    counts_per_g: Optional[float] = typer.Option(None),
+    model: str = typer.Option("student_kd", help="teacher | student | student_kd | baseline_rf (float models of the run)."),
+    export: Optional[Path] = typer.Option(None, "--export", help="Run this export's bit-exact fixed-point simulator "
+                                          "instead: exactly the classes the device computes."),
+    stride: Optional[str] = typer.Option(None, help="Window stride, '2.5s' or samples (default: the run's)."),
+    smoothing: str = typer.Option("none", help="none | majority | hmm (Viterbi with the run's training transitions)."),
+    smoothing_windows: int = typer.Option(5, help="majority: the filter's length in windows (odd)."),
+    score: bool = typer.Option(False, "--score", help="Also read the data's labels and report MCC and accuracy."),
+    chunk_rows: int = typer.Option(200_000, help="CSV rows read at a time (bounds memory on long recordings)."),
+    seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1)."),
+    force: bool = typer.Option(False),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Classify recordings without labels: per-window classes and probabilities, bouts, daily
+    time budgets per animal, an ethogram and budget plots."""
+    from collar_kd.field.smoothing import Smoothing
+    from collar_kd.pipeline.predict_run import PredictOptions, predict_run
+
+    cfg = _data_config(data, fmt, None, None, None, csv_rate, units, counts_per_g, layout=layout)
+    if cfg.format == "synthetic":
+        from collar_kd.runs import read_json
+
+        cfg.synthetic_settings = read_json(run_dir / "config.json").get("data", {}).get("synthetic_settings")
+    opts = PredictOptions(model=model, export_dir=export, stride=stride, smoothing=Smoothing(smoothing, smoothing_windows),
+                          score=score, chunk_rows=chunk_rows, seed=seed)
+    summary = predict_run(run_dir, cfg, out, opts, _progress(quiet), force=force)
+    if not quiet:
+        typer.echo(f"wrote {out}: {summary['windows']} windows of {len(summary['animals'])} animal(s), classified by "
+                   f"{summary['classifier']}")
+        for note in summary["notes"]:
+            typer.echo(f"note: {note}")
+        if summary["scores"] and "smoothed" in summary["scores"]:
+            for name in ("unsmoothed", "smoothed"):
+                m = summary["scores"][name]
+                typer.echo(f"  {name:10s} MCC {'n/a' if m['mcc'] is None else format(m['mcc'], '.3f')}  "
+                           f"accuracy {m['accuracy']:.3f}")
+
+
+@app.command()
 def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Summarise a run: data, classes, models, pooled metrics."""
     from collar_kd.runs import read_json

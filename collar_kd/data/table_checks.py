@@ -45,12 +45,43 @@ def _record_lines(path: Path, n_rows: int) -> np.ndarray:
     return np.asarray(starts)
 
 
+class _LazyLines:
+    """Physical lines of data rows first..first+n-1, found by scanning the file only when a
+    message needs one (streamed files are never scanned twice otherwise)."""
+
+    def __init__(self, path: Path, first: int, n: int):
+        self.path, self.first, self.n, self.lines = path, first, n, None
+
+    def __getitem__(self, i: int) -> int:
+        if self.lines is None:
+            self.lines = _record_lines_upto(self.path, self.first + self.n)[self.first:]
+        return int(self.lines[i]) if i < len(self.lines) else self.first + i + 2
+
+
+def physical_lines_from(path: Path, first: int, n: int) -> _LazyLines:
+    return _LazyLines(Path(path), first, n)
+
+
+def _record_lines_upto(path: Path, n_rows: int) -> list[int]:
+    starts = []
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
+        reader = csv.reader(f)
+        before = 0
+        for record in reader:
+            if record and any(x.strip() for x in record):
+                starts.append(before + 1)
+                if len(starts) > n_rows:
+                    break
+            before = reader.line_num
+    return starts[1:]
+
+
 def read_table(path: Path) -> pd.DataFrame:
     """Read a CSV as strings (we convert and check each column ourselves)."""
     try:
         if path.stat().st_size == 0:
             raise DataError(str(path), "file is empty")
-        header = _header(path)
+        header = read_header(path)
         df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise DataError(str(path), "file is empty") from None
@@ -72,7 +103,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return df
 
 
-def _header(path: Path) -> list[str]:
+def read_header(path: Path) -> list[str]:
     with open(path, encoding="utf-8-sig", newline="") as f:
         for record in csv.reader(f):
             if record:
