@@ -15,9 +15,8 @@ from typer.testing import CliRunner
 
 from collar_kd.cli import app
 from collar_kd.data.synthetic import SyntheticSettings, generate, write_csv
-from collar_kd.field.smoothing import Smoothing, TransitionModel, majority_filter, viterbi
+from collar_kd.field.smoothing import TransitionModel, majority_filter, viterbi
 from collar_kd.pipeline import predict_run as pr
-from collar_kd.progress import Quiet
 from collar_kd.runs import read_json
 
 runner = CliRunner()
