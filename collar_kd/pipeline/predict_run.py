@@ -104,14 +104,15 @@ def predict_run(run_dir: Path, data: DataConfig, out: Path, opts: PredictOptions
     done, notes, model_seconds = [], [], 0.0
     with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path,
                                                    "export": opts.export_dir}) as tmp:
-        for seg in read_segments(data, classes, opts, run_cfg.seed + 1 if opts.seed is None else opts.seed):
-            if abs(seg.rate - rate) > 1e-9 * rate and not any("resampled" in n for n in notes):
-                notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
-            seg = seg.resampled(rate)
-            classified, seconds = classify_segment(seg, classify, length, stride, opts, transitions)
-            model_seconds += seconds
-            done.append(classified)
-            progress.log(f"{seg.animal}: {len(classified.window_starts)} windows ({len(seg) / rate / 60:.1f} min)")
+        with progress.task("classifying recordings (samples read)", total_samples(data)) as advance:
+            for seg in read_segments(data, classes, opts, run_cfg.seed + 1 if opts.seed is None else opts.seed):
+                advance(len(seg))
+                if abs(seg.rate - rate) > 1e-9 * rate and not any("resampled" in n for n in notes):
+                    notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
+                seg = seg.resampled(rate)
+                classified, seconds = classify_segment(seg, classify, length, stride, opts, transitions)
+                model_seconds += seconds
+                done.append(classified)
         if not done:
             raise ConfigError(f"{data.path}: no recordings found")
         summary = write_outputs(tmp, done, list(classes), classify, opts, data, notes, transitions)
@@ -121,6 +122,19 @@ def predict_run(run_dir: Path, data: DataConfig, out: Path, opts: PredictOptions
                              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
         write_json(tmp / "predict.json", summary)
     return summary
+
+
+def total_samples(data: DataConfig) -> int | None:
+    """For the progress bar: rows of a CSV input (a fast count of line ends), else unknown."""
+    if data.format != "csv":
+        return None
+    from collar_kd.data.csv_reader import csv_files
+
+    total = 0
+    for f in csv_files(Path(data.path)):
+        with open(f, "rb") as fh:
+            total += sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 24), b"")) - 1
+    return max(total, 0)
 
 
 def read_segments(data: DataConfig, classes: tuple[str, ...], opts: PredictOptions, seed: int):
