@@ -7,6 +7,7 @@ fields that span several lines are counted, so an editor's "go to line" finds th
 from __future__ import annotations
 
 import csv
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -76,13 +77,11 @@ def _record_lines_upto(path: Path, n_rows: int) -> list[int]:
     return starts[1:]
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV as strings (we convert and check each column ourselves)."""
+@contextmanager
+def csv_errors(path: Path):
+    """What reading a CSV can raise, as a DataError naming the file."""
     try:
-        if path.stat().st_size == 0:
-            raise DataError(str(path), "file is empty")
-        header = read_header(path)
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        yield
     except pd.errors.EmptyDataError:
         raise DataError(str(path), "file is empty") from None
     except pd.errors.ParserError as e:
@@ -91,11 +90,28 @@ def read_table(path: Path) -> pd.DataFrame:
         raise DataError(str(path), "not a text CSV file (cannot decode as UTF-8)") from None
     except OSError as e:
         raise DataError(str(path), f"cannot read: {e.strerror}") from None
+
+
+def checked_header(path: Path) -> list[str]:
+    """The header's column names; a name that appears twice is an error (pandas would rename
+    the second 'name.1' and read the first silently)."""
+    with csv_errors(path):
+        header = read_header(path)
     seen = set()
     for name in header:
-        if name in seen:  # pandas would rename the second one 'name.1' and read the first silently
+        if name in seen:
             raise DataError(str(path), f"column '{name}' appears twice in the header", row=1, column=name)
         seen.add(name)
+    return header
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """Read a CSV as strings (we convert and check each column ourselves)."""
+    with csv_errors(path):
+        if path.stat().st_size == 0:
+            raise DataError(str(path), "file is empty")
+        checked_header(path)
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
     df.columns = [c.strip() for c in df.columns]
     df.attrs["path"] = str(path)
     if len(df) == 0:

@@ -109,15 +109,7 @@ def stream_csv_segments(path: Path, layout: CsvLayout, classes: tuple[str, ...] 
 
 
 def _stream_file(path: Path, layout: CsvLayout, classes, chunk_rows: int, use_labels: bool) -> Iterator[Segment]:
-    try:
-        header = tc.read_header(path)
-    except UnicodeDecodeError:
-        raise DataError(str(path), "not a text CSV file (cannot decode as UTF-8)") from None
-    except OSError as e:
-        raise DataError(str(path), f"cannot read: {e.strerror}") from None
-    if len(set(header)) != len(header):
-        dup = next(h for h in header if header.count(h) > 1)
-        raise DataError(str(path), f"column '{dup}' appears twice in the header", row=1, column=dup)
+    header = tc.checked_header(path)
     tc.require_columns(pd.DataFrame(columns=header), [layout.animal, *layout.axes], path)
     has_time = layout.time is not None and layout.time in header
     has_labels = use_labels and layout.label in header
@@ -126,7 +118,7 @@ def _stream_file(path: Path, layout: CsvLayout, classes, chunk_rows: int, use_la
     open_: dict[str, dict] = {}  # animal -> {"start", "last", "x": [arrays], "y": [arrays], "clock"}
     columns = [layout.animal, *layout.axes] + ([layout.time] if has_time else []) + ([layout.label] if has_labels else [])
     offset = 0
-    try:
+    with tc.csv_errors(path):
         reader = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, usecols=columns,
                              chunksize=chunk_rows)
         for chunk in reader:
@@ -135,12 +127,6 @@ def _stream_file(path: Path, layout: CsvLayout, classes, chunk_rows: int, use_la
             chunk.index = np.arange(offset, offset + len(chunk))
             yield from _take_chunk(chunk, path, layout, has_time, has_labels, index, period, open_)
             offset += len(chunk)
-    except pd.errors.ParserError as e:
-        raise DataError(str(path), f"not a well-formed CSV: {e}") from None
-    except UnicodeDecodeError:
-        raise DataError(str(path), "not a text CSV file (cannot decode as UTF-8)") from None
-    except OSError as e:
-        raise DataError(str(path), f"cannot read: {e.strerror}") from None
     for animal in list(open_):
         yield _close(open_.pop(animal), animal, layout, path)
 
