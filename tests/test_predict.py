@@ -153,6 +153,8 @@ def test_a_recording_at_another_rate_is_resampled_and_said(tiny_run, tmp_path):
 def test_hmm_and_majority_smoothing_on_hand_worked_cases():
     flips = np.array([0, 0, 0, 1, 0, 0, 2, 2, 2, 2])
     assert majority_filter(flips, 3, 3).tolist() == [0, 0, 0, 0, 0, 0, 2, 2, 2, 2]
+    assert majority_filter(np.array([1, 0]), 3, 5).tolist() == [1, 0]  # shorter than the filter: ties keep
+    assert majority_filter(np.array([1, 0, 0]), 3, 5).tolist() == [0, 0, 0]
     sticky = TransitionModel(np.log(np.array([[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]])),
                              np.log(np.full(3, 1 / 3)), np.log(np.full(3, 1 / 3)), 0)
     p = np.full((10, 3), 0.1)

@@ -65,9 +65,9 @@ class TransitionModel:
 def majority_filter(classes: np.ndarray, n_classes: int, k: int) -> np.ndarray:
     if k <= 1 or len(classes) == 0:
         return classes.copy()
-    one_hot = np.eye(n_classes)[classes]
-    kernel = np.ones(k)
-    votes = np.stack([np.convolve(one_hot[:, c], kernel, mode="same") for c in range(n_classes)], axis=1)
+    half = k // 2
+    counts = np.cumsum(np.pad(np.eye(n_classes)[classes], ((half + 1, half), (0, 0))), axis=0)
+    votes = counts[k:] - counts[:-k]  # votes[i]: the windows i-half .. i+half that exist
     best = votes.max(axis=1)
     keep = votes[np.arange(len(classes)), classes] == best  # ties keep the model's class
     return np.where(keep, classes, votes.argmax(axis=1))
