@@ -231,7 +231,7 @@ def predict(
     smoothing: str = typer.Option("none", help="none | majority | hmm (Viterbi with the run's training transitions)."),
     smoothing_windows: int = typer.Option(5, help="majority: the filter's length in windows (odd)."),
     score: bool = typer.Option(False, "--score", help="Also read the data's labels and report MCC and accuracy."),
-    chunk_rows: int = typer.Option(200_000, help="CSV rows read at a time (bounds memory on long recordings)."),
+    chunk_rows: int = typer.Option(50_000, help="CSV rows read at a time (bounds memory on long recordings)."),
     seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1)."),
     force: bool = typer.Option(False),
     quiet: bool = typer.Option(False, "--quiet", "-q"),

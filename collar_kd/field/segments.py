@@ -96,7 +96,7 @@ def _segment(animal, parts, rec, index, timed) -> Segment:
     return Segment(animal, float(start), rec.sample_rate, samples, labels, parts[0][1].source, clock)
 
 
-def stream_csv_segments(path: Path, layout: CsvLayout, classes: tuple[str, ...] | None, chunk_rows: int = 200_000,
+def stream_csv_segments(path: Path, layout: CsvLayout, classes: tuple[str, ...] | None, chunk_rows: int = 50_000,
                         use_labels: bool = True) -> Iterator[Segment]:
     """Segments of a CSV file (or a directory's CSV files) read `chunk_rows` rows at a time.
     Labels are read only when `use_labels` and the file has the label column; a label not in

@@ -41,7 +41,7 @@ class PredictOptions:
     stride: str | None = None  # default: the run's stride
     smoothing: Smoothing = field(default_factory=Smoothing)
     score: bool = False  # read the data's labels and report metrics
-    chunk_rows: int = 200_000  # CSV rows read at a time
+    chunk_rows: int = 50_000  # CSV rows read at a time (about 80 MB of working memory)
     batch_windows: int = 2048  # windows classified at a time
     seed: int | None = None  # synthetic data: the generator's seed (default: the run's seed + 1, new animals)
 
