@@ -3,7 +3,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 RUN_DIR ?= runs/demo
 
-.PHONY: help setup demo test verify toolchain bench-accuracy bench-peers bench-data-free bench-predict bench-quant bench-mcu bench-methods clean
+.PHONY: help setup demo test verify toolchain bench-accuracy bench-peers bench-data-free bench-predict bench-mounts bench-quant bench-mcu bench-methods clean
 
 help:
 	@echo "make setup           install collar-kd and its Python dependencies (torch==2.13.0, CPU)"
@@ -15,6 +15,7 @@ help:
 	@echo "make bench-accuracy  leave-one-animal-out on ../shared/datasets/wasp_cow_walking -> bench/results/accuracy.json"
 	@echo "make bench-peers     aeon's MiniRocket and Hydra on the same windows and folds (own venv) -> bench/results/peers.json"
 	@echo "make bench-predict   collar-kd predict on all shared WASP data (float and simulator) and a 62.5 Hz day: throughput, memory; smoothing on LOAO -> bench/results/predict.json"
+	@echo "make bench-mounts    wasp_cow_mounts end to end through its layout, leave-one-animal-out -> bench/results/mounts.json"
 	@echo "make bench-data-free data-free student (DAFL, and with collar-physics priors) vs KD, bench-accuracy's fold teachers -> bench/results/data_free.json"
 	@echo "make bench-quant     MCC after fixed-point quantization (needs bench-accuracy's fold models) -> bench/results/quant.json"
 	@echo "make bench-methods  every distillation method (kd, qat-kd, speq, ensemble, feed, data-free), float and 8-bit -> bench/results/methods.{json,md}"
@@ -43,6 +44,9 @@ bench-data-free:
 
 bench-predict:
 	$(PYTHON) bench/predict.py
+
+bench-mounts:
+	$(PYTHON) bench/mounts.py
 
 bench-quant:
 	$(PYTHON) bench/quant.py
