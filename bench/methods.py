@@ -167,7 +167,8 @@ def main() -> None:
         progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
         fold = {"key": key, "train": train, "held": held, "arch": arch}
         weights = class_weights(train.y, len(win.classes), cfg.class_weighting)
-        pool = TeacherPool(cfg, train.x, train.y, len(win.classes), weights, key, progress, OUT / "folds" / key / "teachers")
+        pool = TeacherPool(cfg, train.x, train.y, len(win.classes), weights, key, progress, OUT / "folds" / key / "teachers",
+                           animals=train.animal)
         y_all.append(held.y)
         fold_doc = {"animal": animal, "test_windows": len(held), "mcc": {}}
         t_logits = []

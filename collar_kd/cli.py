@@ -142,7 +142,8 @@ def train(
     augment_scale: Optional[float] = typer.Option(None, help="Scale training windows' amplitude by 1 + U(-s, s)."),
     augment_noise: Optional[float] = typer.Option(None, help="Add Gaussian sensor noise of this standard deviation (g) to training windows."),
     augment_shift: Optional[int] = typer.Option(None, help="Shift training windows in time by up to this many samples."),
-    teaching: Optional[str] = typer.Option(None, help="KD targets: auto | cached | consistent (the teacher labels the augmented batch)."),
+    teaching: Optional[str] = typer.Option(None, help="KD targets: auto | cached | consistent (the teacher labels the augmented batch) | crossfit (each "
+                                                   "training animal labelled by inner teachers that never saw it)."),
     unlabelled: Optional[str] = typer.Option(None, help="Recordings whose labels are absent or ignored: the distilled "
                                              "student also learns from them through the teacher's soft labels."),
     unlabelled_format: Optional[str] = typer.Option(None, help="Format of --unlabelled (default: that of --data)."),

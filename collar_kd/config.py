@@ -68,7 +68,7 @@ class StudentConfig:
     lr: float = 3e-3
 
 
-TEACHING = ("cached", "consistent", "auto")  # kd.teaching, see collar_kd/distill/targets.py
+TEACHING = ("cached", "consistent", "auto", "crossfit")  # kd.teaching, see collar_kd/distill/targets.py
 
 
 @dataclass
@@ -86,6 +86,11 @@ class KDConfig:
     # on the WASP collars with 90-degree rotations it beat consistent teaching by 0.032 MCC over a
     # 3-fold pilot at 40 epochs (the teacher is less accurate on rotated windows than on clean ones).
     teaching: str = "cached"
+    # "crossfit": each training animal's windows are labelled by inner teachers that never saw that
+    # animal (the training animals split into crossfit_groups groups, one inner teacher per group
+    # left out): soft labels with the teacher's real uncertainty on a new animal, not its memory of
+    # its own training windows. Costs crossfit_groups more teacher trainings per fold.
+    crossfit_groups: int = 3
 
 
 @dataclass
@@ -164,6 +169,9 @@ class TrainConfig:
             raise ConfigError(f"kd.alpha_schedule: must be 'constant', 'linear' or 'cosine', not '{self.kd.alpha_schedule}'")
         if not 0.0 <= self.kd.alpha_end <= 1.0:
             raise ConfigError(f"kd.alpha_end: must be in [0, 1], not {self.kd.alpha_end}")
+        if isinstance(self.kd.crossfit_groups, bool) or not isinstance(self.kd.crossfit_groups, int) \
+                or not 2 <= self.kd.crossfit_groups <= 100:
+            raise ConfigError(f"kd.crossfit_groups: a whole number from 2 to 100, not {self.kd.crossfit_groups}")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()

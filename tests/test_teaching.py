@@ -4,6 +4,8 @@ when training augments."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -173,3 +175,64 @@ def test_unlabelled_recordings_are_learned_from_without_their_labels(tiny_synthe
     # The held-out animal's unlabelled windows are left out of its fold (same animal names here).
     per_fold = seen[:-1]
     assert all(n < metrics["unlabelled"]["windows"] for n in per_fold) and seen[-1] == metrics["unlabelled"]["windows"]
+
+
+def test_crossfit_soft_labels_never_come_from_a_teacher_that_saw_the_animal(monkeypatch):
+    """By construction: each fake teacher remembers which animals it was trained on and answers
+    with logits that name them; every window's soft label must come from a teacher whose
+    training animals exclude the window's own."""
+    import collar_kd.distill.teachers as teachers
+    from collar_kd.config import load_config
+    from collar_kd.distill.targets import soft_targets
+
+    animals = np.repeat(np.array(["a", "b", "c", "d", "e"]), 4)
+    x = np.zeros((len(animals), 6, 3), dtype=np.float32)
+    x[:, 0, 0] = np.arange(len(animals))  # a window's index, so a fake teacher can look up its animal
+    y = np.arange(len(animals)) % 2
+    names = sorted(set(animals))
+
+    class Remembering(torch.nn.Module):
+        def __init__(self, seen):
+            super().__init__()
+            self.seen = seen
+
+        def forward(self, xb):
+            out = torch.zeros(len(xb), len(names))
+            for j, a in enumerate(names):
+                out[:, j] = float(a in self.seen)
+            return out
+
+    def train(self, spec):
+        self.seconds[spec] = 0.0
+        return Remembering(set(animals[self.x[:, 0, 0].astype(int)]))
+
+    monkeypatch.setattr(teachers.TeacherPool, "_train", train)
+    cfg = load_config(None, {"kd.teaching": "crossfit", "kd.crossfit_groups": 2})
+    pool = teachers.TeacherPool(cfg, x, y, len(names), None, "test", animals=animals)
+    targets, mode = soft_targets(pool, [pool.main_spec], "crossfit", 4.0, True, crossfit_groups=2)
+    assert mode == "crossfit"
+    logits = targets(torch.from_numpy(x), torch.arange(len(x))).numpy()
+    for i, a in enumerate(animals):
+        seen = {names[j] for j in range(len(names)) if logits[i, j] == 1.0}
+        assert a not in seen and len(seen) >= 2  # an inner teacher, trained on other animals only
+    # The full teacher (cached mode) saw every animal.
+    cached, _ = soft_targets(pool, [pool.main_spec], "cached", 4.0, True)
+    assert (cached(torch.from_numpy(x), torch.arange(len(x))).numpy() == 1.0).all()
+
+
+def test_crossfit_end_to_end_and_its_settings(tiny_synthetic, tmp_path):
+    from typer.testing import CliRunner
+
+    from collar_kd.cli import app
+    from conftest import tiny_toml
+
+    cfg = tiny_toml(tiny_synthetic, tmp_path)
+    r = CliRunner().invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"), "--teaching", "crossfit",
+                                 "--no-final", "-q"])
+    assert r.exit_code == 0, r.output
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["teaching"] == "crossfit" for f in method["folds"].values())
+    bad = tmp_path / "bad.toml"
+    bad.write_text(cfg.read_text() + "\n[kd]\ncrossfit_groups = 1\n")
+    r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
+    assert r.exit_code == 2 and "kd.crossfit_groups" in r.output

@@ -1,7 +1,8 @@
 """What the student's soft term is compared with, batch by batch.
 
 `cached`: the teachers' logits on the training windows, computed once (fast; right when the
-student sees the windows as they are). `consistent`: the teachers label the very batch the
+student sees the windows as they are). `crossfit`: cached, but every training animal's windows
+are labelled by inner teachers that never saw that animal (TeacherPool.crossfit_logits). `consistent`: the teachers label the very batch the
 student sees, after augmentation (function matching): with random rotations the cached labels
 belong to a different input. `auto` picks consistent when training augments, cached otherwise.
 Several teachers are combined by averaging their softened probabilities.
@@ -58,12 +59,13 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
 
 
 def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
-                 extra_x: np.ndarray | None = None) -> tuple[Targets, str]:
+                 extra_x: np.ndarray | None = None, crossfit_groups: int = 3) -> tuple[Targets, str]:
     """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used.
-    `extra_x`: windows appended after the pool's own (unlabelled ones), labelled by the teachers too."""
+    `extra_x`: windows appended after the pool's own (unlabelled ones), labelled by the teachers
+    too (by the full teachers: no teacher saw them, crossfit or not)."""
     mode = teaching_mode(teaching, augmenting)
-    if mode == "cached":
-        logits = [pool.logits(s) for s in specs]
+    if mode in ("cached", "crossfit"):
+        logits = [pool.logits(s) if mode == "cached" else pool.crossfit_logits(s, crossfit_groups) for s in specs]
         if extra_x is not None:
             logits = [np.concatenate([z, predict_logits(pool.get(s), extra_x)]) for z, s in zip(logits, specs)]
         return cached_targets(ensemble_logits(logits, temperature)), mode

@@ -23,7 +23,7 @@ from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.models import TEACHER_ARCHS
 from collar_kd.progress import Quiet
-from collar_kd.training.loop import fit, predict_logits
+from collar_kd.training.loop import class_weights, fit, predict_logits
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class TeacherPool:
     (also when reloaded from `directory`, where it was recorded when trained)."""
 
     def __init__(self, cfg, x: np.ndarray, y: np.ndarray, n_classes: int, weights, key: str,
-                 progress=None, directory: Path | None = None):
+                 progress=None, directory: Path | None = None, animals: np.ndarray | None = None):
         self.cfg, self.x, self.y, self.n_classes, self.weights, self.key = cfg, x, y, n_classes, weights, key
+        self.animals = animals  # per window of x: needed by crossfit_logits only
         self.progress, self.directory = progress or Quiet(), directory
         self.models: dict[TeacherSpec, nn.Module] = {}
         self.seconds: dict[TeacherSpec, float] = {}
@@ -110,6 +111,31 @@ class TeacherPool:
         if spec not in self._logits:
             self._logits[spec] = predict_logits(self.get(spec), self.x).astype(np.float32)
         return self._logits[spec]
+
+    def crossfit_logits(self, spec: TeacherSpec | str, groups: int) -> np.ndarray:
+        """Logits on the training windows, each from an inner teacher that never saw its animal:
+        the training animals are dealt round-robin into `groups` groups; for each, a teacher
+        with the same recipe and seed is trained on the other groups and labels this one.
+        Inner leave-animals-out only: the held-out animal of the fold is not in this pool."""
+        spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
+        key = ("crossfit", spec, groups)
+        if key in self._logits:
+            return self._logits[key]
+        if self.animals is None:
+            raise ConfigError("kd.teaching crossfit: the teacher pool was not given the windows' animals")
+        animals = sorted(np.unique(self.animals).tolist())
+        if len(animals) < 2:
+            raise ConfigError(f"kd.teaching crossfit: needs at least two training animals, the data has {len(animals)}")
+        out = np.zeros((len(self.x), self.n_classes), dtype=np.float32)
+        for g in range(min(groups, len(animals))):
+            held = np.isin(self.animals, animals[g::groups])
+            inner = TeacherPool(self.cfg, self.x[~held], self.y[~held], self.n_classes,
+                                class_weights(self.y[~held], self.n_classes, self.cfg.class_weighting),
+                                f"{self.key} inner {g + 1}/{groups}", self.progress)
+            out[held] = predict_logits(inner.get(spec), self.x[held])
+            self.seconds[f"{spec} crossfit"] = self.seconds.get(f"{spec} crossfit", 0.0) + inner.seconds[spec]
+        self._logits[key] = out
+        return out
 
     def features(self, spec: TeacherSpec | str, batch_size: int = 1024) -> torch.Tensor:
         """The teacher's last feature map on the training windows, (N, C, T) in float16 (half

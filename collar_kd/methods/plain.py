@@ -27,7 +27,7 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     x, y, loss = job.x, job.y, make_loss(cfg.kd)
     extra = job.unlabelled_x if job.unlabelled_x is not None and len(job.unlabelled_x) else None
     targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active,
-                                 extra_x=extra)
+                                 extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups)
     if extra is not None:
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label

@@ -34,7 +34,7 @@ def train_qat_kd(job: StudentJob) -> MethodResult:
     total = e_float + e_qat
     loss = ScheduledLoss(cfg.kd, kl_term)
     targets, mode = soft_targets(job.teachers, [job.teachers.main_spec], cfg.kd.teaching, cfg.kd.temperature,
-                                 cfg.augmentation().active)
+                                 cfg.augmentation().active, crossfit_groups=cfg.kd.crossfit_groups)
     student = job.new_student()
     common = dict(targets=targets, weights=job.weights, augment=cfg.augmentation())
     with job.task("QAT-KD student", total) as advance:

@@ -158,7 +158,7 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     given), also the transductive student. Returns the models and the method's report."""
     n_classes = len(win.classes)
     weights = class_weights(win.y, n_classes, cfg.class_weighting)
-    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress)
+    pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, animals=win.animal)
     models = {"teacher": pool.get(pool.main_spec)}
     student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
