@@ -192,11 +192,15 @@ def load_run_models(run_dir: Path) -> tuple[dict, dict]:
     run_dir = Path(run_dir)
     arch = read_json(run_dir / "models" / "models.json")
     models: dict = {name: load_model(run_dir, name)[0] for name in NEURAL_MODELS}
-    rf_path = run_dir / "models" / "baseline_rf.npz"
-    if not rf_path.is_file():
-        raise RunDirError(f"{rf_path}: missing")
-    models["baseline_rf"] = ForestBaseline.load(rf_path)
+    models["baseline_rf"] = load_forest(run_dir)
     return models, arch
+
+
+def load_forest(run_dir: Path) -> ForestBaseline:
+    rf_path = Path(run_dir) / "models" / "baseline_rf.npz"
+    if not rf_path.is_file():
+        raise RunDirError(f"{rf_path}: missing; was the run trained with final_models = false?")
+    return ForestBaseline.load(rf_path)
 
 
 def load_model(run_dir: Path, which: str) -> tuple[torch.nn.Module, dict]:

@@ -27,7 +27,7 @@ from collar_kd.field.plots import plot_budgets, plot_ethogram
 from collar_kd.field.segments import UNLABELLED, Segment, segments_from_recordings, stream_csv_segments
 from collar_kd.field.smoothing import Smoothing, TransitionModel, smooth
 from collar_kd.quant.quantizer import QuantizedStudent
-from collar_kd.runs import NEURAL_MODELS, atomic_directory, load_run_models, read_json, write_json
+from collar_kd.runs import NEURAL_MODELS, atomic_directory, load_forest, load_model, read_json, write_json
 from collar_kd.sim import FixedPointSimulator
 from collar_kd.training.loop import predict_logits
 
@@ -72,8 +72,7 @@ class Classifier:
                                 "computes")
         else:
             self.sim = None
-            models, _ = load_run_models(run_dir)
-            self.model = models[opts.model]
+            self.model = load_forest(run_dir) if opts.model == "baseline_rf" else load_model(run_dir, opts.model)[0]
             self.name = opts.model
             self.description = f"the run's float model '{opts.model}'"
 
