@@ -270,6 +270,12 @@ def _sweep_cases(tiny_run: Path, tmp: Path, csv_data: Path) -> list[tuple[str, l
         ("verify corrupted quantized model", ["verify", export_dir("g3", lambda d: (d / "quantized_student.npz").write_text("junk")),
                                               "--target", "host"], "quantized_student.npz"),
         ("info on nothing", ["info", tmp / "nothing"], "manifest.json: missing"),
+        ("predict with a run that does not exist", ["predict", tmp / "nothing", "--data", csv_data, "--csv-rate", "10",
+                                                    "--out", tmp / "o"], "models.json: missing"),
+        ("predict on a CSV value beyond any sensor", ["predict", tiny_run, "--data", huge, "--csv-rate", "10", "--out",
+                                                      tmp / "o"], f"{huge}, row 5, column 'ay'"),
+        ("predict on a semicolon CSV", ["predict", tiny_run, "--data", semi, "--csv-rate", "10", "--out", tmp / "o"],
+         f"{semi}: missing column(s)"),
     ]
     return cases
 
