@@ -477,7 +477,7 @@ def test_same_seed_gives_byte_identical_run_directories_but_the_manifest_times(t
     files = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(tmp_path / "b") for p in (tmp_path / "b").rglob("*") if p.is_file())
     differ = [str(f) for f in files if (tmp_path / "a" / f).read_bytes() != (tmp_path / "b" / f).read_bytes()]
-    assert differ == ["manifest.json"]
+    assert set(differ) <= {"manifest.json"}  # (two fast runs may even share the second and the timings)
     ma, mb = (json.loads((tmp_path / n / "manifest.json").read_text()) for n in ("a", "b"))
     for m in (ma, mb):
         m.pop("created"), m.pop("wall_time_s"), m.pop("method_timings_s")
