@@ -32,15 +32,7 @@ def _record_lines(path: Path, n_rows: int) -> np.ndarray:
     raw = path.read_bytes()
     if raw.count(b"\n") + (not raw.endswith(b"\n")) == n_rows + 1:
         return np.arange(n_rows) + 2  # one line per row, no blank lines: the common case
-    # Like pandas: blank lines are skipped, a quoted field may hold line breaks.
-    starts = []
-    reader = csv.reader(raw.decode("utf-8-sig", errors="replace").splitlines(keepends=True))
-    before = 0
-    for record in reader:
-        if record and any(f.strip() for f in record):
-            starts.append(before + 1)
-        before = reader.line_num
-    starts = starts[1:]  # the header
+    starts = _record_lines_upto(path, n_rows)
     if len(starts) != n_rows:  # a dialect pandas read differently: fall back to row counting
         return np.arange(n_rows) + 2
     return np.asarray(starts)
@@ -64,6 +56,8 @@ def physical_lines_from(path: Path, first: int, n: int) -> _LazyLines:
 
 
 def _record_lines_upto(path: Path, n_rows: int) -> list[int]:
+    """Start lines of the first n_rows data rows. Like pandas: blank lines are skipped, a quoted
+    field may hold line breaks."""
     starts = []
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as f:
         reader = csv.reader(f)

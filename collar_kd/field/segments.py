@@ -67,22 +67,24 @@ def segments_from_recordings(rec: Recordings, classes: tuple[str, ...] | None) -
     the last ended; bouts without one (synthetic data) follow each other in reading order."""
     index = {c: i for i, c in enumerate(classes or ())}
     by_animal: dict[str, list] = {}
-    for order, b in enumerate(rec.bouts):
-        by_animal.setdefault(b.animal, []).append((b.start if b.start is not None else float("nan"), order, b))
+    for b in rec.bouts:
+        by_animal.setdefault(b.animal, []).append(b)
     period = 1.0 / rec.sample_rate
     segments = []
     for animal in sorted(by_animal):
-        bouts = sorted(by_animal[animal], key=lambda t: (np.nan_to_num(t[0], nan=-np.inf), t[1]))
-        timed = all(b.start is not None for _, _, b in bouts)
+        bouts = by_animal[animal]
+        timed = all(b.start is not None for b in bouts)
+        if timed:
+            bouts = sorted(bouts, key=lambda b: b.start)  # stable: equal starts keep reading order
         current: list = []
-        cursor = 0.0
-        for start, _, b in bouts:
-            start = start if timed else cursor
-            if current and abs(start - (current[0][0] + sum(len(c[1]) for c in current) * period)) > GAP_PERIODS * period:
+        end = 0.0  # where the current segment ends
+        for b in bouts:
+            start = b.start if timed else end
+            if current and abs(start - end) > GAP_PERIODS * period:
                 segments.append(_segment(animal, current, rec, index, timed))
                 current = []
             current.append((start, b))
-            cursor = start + len(b) * period
+            end = start + len(b) * period
         if current:
             segments.append(_segment(animal, current, rec, index, timed))
     return segments
@@ -141,13 +143,12 @@ def _take_chunk(chunk, path, layout, has_time, has_labels, index, period, open_)
     xyz = xyz.astype(np.float32)
     animals = tc.text_column(view, layout.animal, path)
     times = tc.time_column(view, layout.time, path) if has_time else None
-    clock = "seconds"
-    if has_time and not pd.to_numeric(view[layout.time].str.strip(), errors="coerce").notna().all():
-        clock = "datetime"
+    # time_column has checked that the column is all numbers or all date-times: one value says which.
+    clock = "datetime" if has_time and pd.isna(pd.to_numeric(view[layout.time].iloc[0].strip(), errors="coerce")) \
+        else "seconds"
     labels = None
     if has_labels:
-        raw = view[layout.label].str.strip().to_numpy()
-        labels = np.array([index.get(v, UNLABELLED) for v in raw], dtype=np.int16) if len(raw) else np.zeros(0, np.int16)
+        labels = np.array([index.get(v, UNLABELLED) for v in view[layout.label].str.strip()], dtype=np.int16)
     # Runs of consecutive rows of one animal.
     change = np.nonzero(animals[1:] != animals[:-1])[0] + 1
     bounds = [0, *change.tolist(), len(view)]
@@ -174,10 +175,8 @@ def _take_chunk(chunk, path, layout, has_time, has_labels, index, period, open_)
         for c0, c1 in zip(cuts[:-1], cuts[1:]):
             if c0 > 0:  # a gap inside this run: close what is open
                 yield _close(open_.pop(animal), animal, layout, path)
-            seg = open_.setdefault(animal, {"start": None if t is None else float(t[c0]), "last": None, "x": [], "y": [],
+            seg = open_.setdefault(animal, {"start": 0.0 if t is None else float(t[c0]), "last": None, "x": [], "y": [],
                                             "clock": clock})
-            if seg["start"] is None and t is None and not seg["x"]:
-                seg["start"] = 0.0
             seg["x"].append(xyz[a + c0:a + c1])
             if labels is not None:
                 seg["y"].append(labels[a + c0:a + c1])
@@ -187,4 +186,4 @@ def _take_chunk(chunk, path, layout, has_time, has_labels, index, period, open_)
 def _close(seg: dict, animal: str, layout: CsvLayout, path: Path) -> Segment:
     x = np.concatenate(seg["x"]) if seg["x"] else np.zeros((0, 3), np.float32)
     y = np.concatenate(seg["y"]) if seg["y"] else None
-    return Segment(animal, seg["start"] or 0.0, float(layout.sample_rate), x, y, str(path), seg["clock"])
+    return Segment(animal, seg["start"], float(layout.sample_rate), x, y, str(path), seg["clock"])
