@@ -1,17 +1,24 @@
-"""Each C kernel against the simulator on edge values: the C compiled on the host and driven
-through ctypes with the same data (emlearn-style). Any difference names the first element."""
+"""Each C kernel against the simulator on edge values, with the same data on every target: the C
+compiled on the host and driven through ctypes (emlearn-style), and the device builds under QEMU
+(the Cortex-M4's SMLAD path and the Cortex-M3's portable C) replaying the same calls. Any
+difference names the first element."""
 
 from __future__ import annotations
+
+import shutil
 
 import numpy as np
 import pytest
 
+from collar_kd.export.layout import BiasFoldOverflow, block_layout_s8, fold_rounding, folds
 from collar_kd.quant.quantizer import QuantizedStudent
+from collar_kd.quant.spec import GATE_IN_FRAC
 from collar_kd.quant.tables import sigmoid_table, tanh_table
 from collar_kd.sim import FixedPointSimulator
 from collar_kd.sim.kernels import act_lookup, fc, gru_step, matvec_acc, rq, sat16
 from collar_kd.export import vectors
 from collar_kd.verify.host_lib import HostC
+from collar_kd.verify.target_shim import Misaligned, ShimBatch, TargetShim
 
 EDGE16 = np.array([32767, -32767, 0, 1, -1, 16384, -16384, 32766, -32766, 12345], dtype=np.int64)
 
@@ -27,47 +34,151 @@ def host(tiny_export, tmp_path_factory) -> HostC:
     return HostC(tiny_export, tmp_path_factory.mktemp("hostlib"))
 
 
-@pytest.mark.parametrize("bits,wmax", [(8, 127), (16, 32767)])
-@pytest.mark.parametrize("cols", [1, 3, 4, 7, 32, 256])
-def test_fc_matches_simulator_on_edge_values(host, bits, wmax, cols):
-    rng = np.random.default_rng(cols + bits)
-    rows = 5
-    for trial in range(6):
-        if trial == 0:  # every product at its extreme: the accumulator-bound case
-            w = np.full((rows, cols), wmax) * rng.choice([-1, 1], size=(rows, 1))
-            x = np.full(cols, 32767)
-        else:
-            w = rng.integers(-wmax, wmax + 1, size=(rows, cols))
-            x = rng.choice(EDGE16, size=cols) if trial % 2 else rng.integers(-32767, 32768, size=cols)
-        limit = 2**29 if bits == 8 else 2**31 - 1
-        bias = rng.integers(-limit, limit, size=rows)
-        for shift in (-3, 0, 1, 9, 22):
-            for relu in (False, True):
-                out, acc = host.fc(w, bias, x, shift, relu, bits)
-                sim = fc(w, bias, x[None, :], shift, relu)[0]
-                assert_same(out, sim, f"fc bits={bits} cols={cols} shift={shift}")
-                assert_same(acc, np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1), "fc accumulators")
+HAVE_QEMU = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
+# The host build (portable C, ASan-free -O2 shared library), the ear tag's Cortex-M4 with the SMLAD
+# path and the collar's Cortex-M3 (portable C), the last two under QEMU.
+TARGETS = ["host", "eartag-m4-dsp", "collar-m3"]
+
+
+@pytest.fixture(scope="module", params=TARGETS)
+def run_batch(request, host, tiny_export, tmp_path_factory):
+    """A function that runs a ShimBatch on one target and returns its results."""
+    if request.param == "host":
+        return lambda batch: batch.run_host(host)
+    if not HAVE_QEMU:
+        pytest.skip("arm-none-eabi-gcc / qemu-system-arm not installed (make toolchain)")
+    device = {"eartag-m4-dsp": "eartag", "collar-m3": "collar"}[request.param]
+    shim = TargetShim(tiny_export, device, tmp_path_factory.mktemp(f"shim-{request.param}"))
+    return shim.run
+
+
+def fc_s8_args(w, bias, x, shift, relu, w_offset=0, x_offset=0):
+    """shim_fc_s8's arguments as the exporter would store the layer (block order, folded bias)."""
+    rows, cols = w.shape
+    stored = block_layout_s8(np.asarray(w, np.int8))
+    b_out = fold_rounding(w, bias, shift) if folds(shift, 8) else np.asarray(bias, np.int64)
+    xin = np.asarray(x, np.int16)
+    return (Misaligned(stored, w_offset) if w_offset else stored, b_out.astype(np.int32), np.asarray(bias, np.int32),
+            rows, cols, shift, int(relu), Misaligned(xin, x_offset) if x_offset else xin,
+            np.zeros(rows, np.int16), np.zeros(rows, np.int32))
+
+
+def fc_cases(rng, rows, cols, wmax=127):
+    """(w, x) pairs: every product at its extreme (the accumulator bound), edge values, random."""
+    yield np.full((rows, cols), wmax) * rng.choice([-1, 1], size=(rows, 1)), np.full(cols, 32767)
+    yield rng.integers(-wmax, wmax + 1, size=(rows, cols)), rng.choice(EDGE16, size=cols)
+    yield rng.integers(-wmax, wmax + 1, size=(rows, cols)), rng.integers(-32767, 32768, size=cols)
+
+
+def test_fc_s8_matches_simulator_on_edge_values(run_batch):
+    """Blocks of four rows and the rows after them, the input layer's 3 columns, the GRU's 32, a
+    remainder of groups (36), fan-in 256, every kind of shift (folded, unfolded, at the fold's
+    limits), ReLU or not, and weights or inputs off their word boundary (the general path)."""
+    rng = np.random.default_rng(3)
+    batch, expected, refused = ShimBatch(), [], 0
+    for rows in (4, 5, 8, 13):
+        for cols in (1, 3, 4, 7, 32, 36, 64, 256):
+            for w, x in fc_cases(rng, rows, cols):
+                bias = rng.integers(-(2**29), 2**29, size=rows)
+                for shift in (-3, 0, 1, 9, 22, 30, 31):
+                    relu = bool(rng.integers(2))
+                    offsets = [(0, 0)] + ([(1, 0), (3, 2)] if shift == 9 else [])
+                    for w_off, x_off in offsets:
+                        try:
+                            args = fc_s8_args(w, bias, x, shift, relu, w_off, x_off)
+                        except BiasFoldOverflow:
+                            refused += 1  # the exporter refuses such a layer; nothing to run
+                            continue
+                        batch.add("shim_fc_s8", *args)
+                        sim = fc(w, bias, x[None, :], shift, relu)[0]
+                        acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
+                        expected.append((f"rows={rows} cols={cols} shift={shift} relu={relu} offsets={w_off},{x_off}", sim, acc))
+    assert refused and len(expected) > 20 * refused  # the bound bites only at the extremes
+    for (what, sim, acc), got in zip(expected, run_batch(batch)):
+        assert_same(got[-2], sim, f"fc_s8 {what}")
+        assert_same(got[-1], acc, f"fc_s8 accumulators {what}")
+
+
+def test_fc_s8_exact_at_the_folded_int32_bound(run_batch):
+    """The largest bias the exporter accepts after folding: bias + 2^(s-1) + 256 * 127 * 32767 ==
+    INT32_MAX exactly, and every product at its extreme. One more and it is refused."""
+    rows, cols, shift = 4, 256, 30
+    w, x = np.full((rows, cols), 127), np.full(cols, 32767)
+    top = 2**31 - 1 - 2 ** (shift - 1) - cols * 127 * 32767
+    bias = np.array([top, top - 1, -top, 0])
+    batch = ShimBatch()
+    batch.add("shim_fc_s8", *fc_s8_args(w, bias, x, shift, False))
+    got = run_batch(batch)[0]
+    assert_same(got[-2], fc(w, bias, x[None, :], shift, False)[0], "fc_s8 at the bound")
+    with pytest.raises(BiasFoldOverflow, match="row 0"):
+        fold_rounding(w, bias + np.array([1, 0, 0, 0]), shift, "fc")
+
+
+def test_fc_s16_matches_simulator_on_edge_values(run_batch):
+    rng = np.random.default_rng(16)
+    batch, expected = ShimBatch(), []
+    for cols in (1, 3, 4, 7, 32, 256):
+        for w, x in fc_cases(rng, 5, cols, wmax=32767):
+            bias = rng.integers(-(2**31 - 1), 2**31 - 1, size=5)
+            for shift in (-3, 0, 1, 9, 22):
+                for relu in (False, True):
+                    batch.add("shim_fc_s16", np.asarray(w, np.int16), np.asarray(bias, np.int32), 5, cols, shift, int(relu),
+                              np.asarray(x, np.int16), np.zeros(5, np.int16), np.zeros(5, np.int32))
+                    acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
+                    expected.append((f"cols={cols} shift={shift}", fc(w, bias, x[None, :], shift, relu)[0], acc))
+    for (what, sim, acc), got in zip(expected, run_batch(batch)):
+        assert_same(got[-2], sim, f"fc_s16 {what}")
+        assert_same(got[-1], acc, f"fc_s16 accumulators {what}")
 
 
 @pytest.mark.parametrize("table", ["sigmoid", "tanh"])
-def test_activation_over_every_int16_input(host, table):
-    t = sigmoid_table() if table == "sigmoid" else tanh_table()
+def test_activation_over_every_int16_input(run_batch, table):
+    t = (sigmoid_table() if table == "sigmoid" else tanh_table()).astype(np.int16)
     x = np.arange(-32768, 32768, dtype=np.int16)
-    assert_same(host.act(x, t), act_lookup(x.astype(np.int64), t), table)
+    batch = ShimBatch()
+    for chunk in np.split(x, 64):
+        batch.add("shim_act", chunk, np.zeros_like(chunk), len(chunk), t)
+    got = np.concatenate([r[1] for r in run_batch(batch)])
+    assert_same(got, act_lookup(x.astype(np.int64), t), table)
 
 
-def test_gru_update_matches_simulator_on_edge_values(host):
+def test_gru_update_matches_simulator_on_edge_values(run_batch):
+    """Edge and random values, and gate shifts across the whole accepted range: negative (a
+    multiplication), small, and large enough that every gate input rounds to 0."""
     rng = np.random.default_rng(7)
     hidden = 6
-    for trial in range(200):
+    batch, expected = ShimBatch(), []
+    for trial in range(240):
         pool = EDGE16 if trial % 2 else np.arange(-32767, 32768)
         gi, gh = rng.choice(pool, size=3 * hidden), rng.choice(pool, size=3 * hidden)
         h = rng.choice(pool, size=hidden)
-        f_g = int(rng.integers(6, 18))
-        r, z, n, h_new = host.gru_update(gi, gh, h, f_g - 12, sigmoid_table(), tanh_table())
-        sr, sz, sn, sh = gru_step(gi[None], gh[None], h[None], f_g, sigmoid_table(), tanh_table())
-        for name, c, s in (("r", r, sr), ("z", z, sz), ("n", n, sn), ("h", h_new, sh)):
-            assert_same(c, s[0], f"gru {name} (trial {trial})")
+        gate_shift = [-15, -7, 0, 1, 3, 6, 16, 17, 30, 31, 47][trial % 11] if trial % 3 == 0 else int(rng.integers(-6, 7))
+        f_g = gate_shift + GATE_IN_FRAC
+        batch.add("shim_gru_update", gi.astype(np.int16), gh.astype(np.int16), h.astype(np.int16), hidden, gate_shift,
+                  sigmoid_table().astype(np.int16), tanh_table().astype(np.int16),
+                  *(np.zeros(hidden, np.int16) for _ in range(3)))
+        expected.append((trial, gate_shift, gru_step(gi[None], gh[None], h[None], f_g, sigmoid_table(), tanh_table())))
+    for (trial, gate_shift, sim), got in zip(expected, run_batch(batch)):
+        h_new, r, z, n = got[2], got[5], got[6], got[7]
+        for name, c, s in (("r", r, sim[0]), ("z", z, sim[1]), ("n", n, sim[2]), ("h", h_new, sim[3])):
+            assert_same(c, s[0], f"gru {name} (trial {trial}, gate shift {gate_shift})")
+
+
+def test_weight_layout_is_the_one_the_c_indexes():
+    """block_layout_s8 against the layout's definition, position by position (distinct values)."""
+    for rows, cols in ((8, 32), (5, 7), (4, 3), (9, 36), (3, 4)):
+        w = np.arange(rows * cols).reshape(rows, cols)
+        flat = block_layout_s8(w)
+        assert sorted(flat) == list(range(rows * cols))
+        full, tail, in_word = (cols // 4) * 4, cols % 4, [0, 2, 1, 3]
+        for i in range(rows):
+            for j in range(cols):
+                if i < (rows // 4) * 4:
+                    base, r = (i // 4) * 4 * cols, i % 4
+                    pos = base + (j // 4) * 16 + r * 4 + in_word[j % 4] if j < full else base + full * 4 + r * tail + (j - full)
+                else:
+                    pos = i * cols + ((j // 4) * 4 + in_word[j % 4] if j < full else j)
+                assert flat[pos] == w[i, j], (rows, cols, i, j)
 
 
 def test_input_from_counts(host, tiny_export):

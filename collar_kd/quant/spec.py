@@ -25,6 +25,12 @@ TABLE_POINTS_PER_UNIT = 2**GATE_IN_FRAC / 2**TABLE_SHIFT  # 16 points per 1.0 of
 MAX_FAN_IN = 256  # keeps 8-bit accumulators inside int32 (see the overflow argument)
 # Re-quantization shifts the int8_t shift fields and the 64-bit rounding path handle.
 SHIFT_MIN, SHIFT_MAX = -15, 47
+# 8-bit dense layers whose shift lies in [FOLD_SHIFT_MIN, FOLD_SHIFT_MAX] get the rounding constant
+# 2^(shift-1) added to their stored bias by the exporter, so rq is one arithmetic shift on the
+# device; the exporter proves per row that the folded accumulator still fits int32.
+FOLD_SHIFT_MIN, FOLD_SHIFT_MAX = 1, 31
+# int8 weight matrices are stored in blocks of ROW_BLOCK rows (ckd_fc_s8.c, export/layout.py).
+ROW_BLOCK = 4
 # Weight word lengths of the quantizer and simulator: 2 (ternary: -1, 0, +1) to 8 share the 8-bit
 # integer path (values stored in int8, 32-bit accumulators); 16 has its own. The C export keeps
 # 8 and 16 only.
@@ -64,6 +70,9 @@ C_CONSTANTS = (
     ("CKD_MAX_FAN_IN", MAX_FAN_IN, "largest fan-in whose 8-bit accumulators fit int32"),
     ("CKD_SHIFT_MIN", SHIFT_MIN, "smallest re-quantization shift"),
     ("CKD_SHIFT_MAX", SHIFT_MAX, "largest re-quantization shift"),
+    ("CKD_FOLD_SHIFT_MIN", FOLD_SHIFT_MIN, "8-bit layers with a shift from here ..."),
+    ("CKD_FOLD_SHIFT_MAX", FOLD_SHIFT_MAX, "... to here store their bias with 2^(shift-1) added"),
+    ("CKD_ROW_BLOCK", ROW_BLOCK, "int8 weight rows are stored in blocks of this many"),
 )
 
 

@@ -88,15 +88,25 @@ def arm_flags(profile: DeviceProfile, dsp: bool) -> list[str]:
             *(["-DCKD_USE_DSP"] if dsp and profile.dsp else [])]
 
 
-def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bool = True, trace: bool = False) -> ArmImage:
-    """The verify harness as a bare-metal image for the profile's core, linked against the
-    real part's flash and RAM sizes (an oversized model is a link error)."""
+# What a bare-metal image runs: the verify harness, or the host test shim's calls replayed on the
+# device (collar_kd/verify/target_shim.py).
+HARNESSES = {
+    "verify": [FIRMWARE_DIR / "verify" / "verify_main.c"],
+    "shim": [FIRMWARE_DIR / "verify" / "shim_main.c", FIRMWARE_DIR / "host" / "ckd_host_shim.c"],
+}
+
+
+def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bool = True, trace: bool = False,
+              harness: str = "verify") -> ArmImage:
+    """A harness as a bare-metal image for the profile's core, linked against the real part's
+    flash and RAM sizes (an oversized model is a link error)."""
     require(ARM_GCC)
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    flags = [*arm_flags(profile, dsp), *WARNINGS, *includes(export_dir), *(["-DCKD_TRACE"] if trace else [])]
+    flags = [*arm_flags(profile, dsp), *WARNINGS, *includes(export_dir), f"-I{FIRMWARE_DIR / 'host'}",
+             *(["-DCKD_TRACE"] if trace else [])]
     objects = []
-    sources = [*runtime_sources(export_dir), FIRMWARE_DIR / "verify" / "verify_main.c", FIRMWARE_DIR / "startup" / "startup_cm.c"]
+    sources = [*runtime_sources(export_dir), *HARNESSES[harness], FIRMWARE_DIR / "startup" / "startup_cm.c"]
     for src in sources:
         obj = build_dir / (src.stem + ".o")
         _run([ARM_GCC, *flags, "-c", str(src), "-o", str(obj)], cwd=build_dir)

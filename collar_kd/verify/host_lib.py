@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from collar_kd.export.header import interleave_s8
+from collar_kd.export.layout import block_layout_s8, fold_rounding, folds
 from collar_kd.paths import FIRMWARE_DIR
 from collar_kd.verify.build import build_host_library
 
@@ -44,14 +44,17 @@ class HostC:
             fn.restype, fn.argtypes = restype, argtypes
 
     def fc(self, w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool, bits: int = 8):
-        """w in natural row-major order (the int8 layout is applied here, as the exporter does)."""
+        """w and bias as the simulator holds them: the int8 storage order and the folded rounding
+        constant are applied here, by the exporter's own functions."""
         rows, cols = w.shape
         out = np.zeros(rows, np.int16)
         acc = np.zeros(rows, np.int32)
         b = np.ascontiguousarray(bias, np.int32)
         xin = np.ascontiguousarray(x, np.int16)
         if bits == 8:
-            self.lib.shim_fc_s8(np.ascontiguousarray(interleave_s8(w), np.int8), b, rows, cols, shift, int(relu), xin, out, acc)
+            b_out = np.ascontiguousarray(fold_rounding(w, bias, shift) if folds(shift, 8) else bias, np.int32)
+            self.lib.shim_fc_s8(np.ascontiguousarray(block_layout_s8(np.asarray(w, np.int8)), np.int8), b_out, b, rows, cols,
+                                shift, int(relu), xin, out, acc)
         else:
             self.lib.shim_fc_s16(np.ascontiguousarray(w, np.int16), b, rows, cols, shift, int(relu), xin, out, acc)
         return out, acc

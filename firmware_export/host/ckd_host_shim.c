@@ -1,6 +1,7 @@
 /* ckd_host_shim.c - flat entry points over the runtime's kernels and model, for the Python
  * tests (emlearn-style: the C compiled on the host and driven with the same data as the
  * simulator through ctypes). Not part of the device build. */
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ckd_host_shim.h"
@@ -10,12 +11,15 @@
 #include "ckd_gru.h"
 #include "ckd_model.h"
 
-void shim_fc_s8(const int8_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in,
-                int16_t *out, int32_t *acc)
+/* b_out: the bias as the exporter stores it for a re-quantized layer (rounding folded in where it
+ * folds); b_acc: the plain bias, as stored for the logits layer. */
+void shim_fc_s8(const int8_t *w, const int32_t *b_out, const int32_t *b_acc, int rows, int cols, int shift, int relu,
+                const int16_t *in, int16_t *out, int32_t *acc)
 {
-    const ckd_fc_s8_params_t p = {w, b, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    const ckd_fc_s8_params_t p = {w, b_out, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    const ckd_fc_s8_params_t pa = {w, b_acc, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
     ckd_fc_s8(&p, in, out);
-    ckd_fc_s8_acc(&p, in, acc);
+    ckd_fc_s8_acc(&pa, in, acc);
 }
 
 void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in,
@@ -44,10 +48,10 @@ void shim_gru_update(const int16_t *gi, const int16_t *gh, int16_t *h, int hidde
 void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, int16_t *h)
 {
     static ckd_state_t s;
-    for (int w = 0; w < n; ++w) {
-        cls[w] = ckd_run_window(&s, x + (long)w * CKD_WINDOW * CKD_INPUTS, logits + (long)w * CKD_CLASSES);
-        for (int i = 0; i < CKD_HIDDEN; ++i) {
-            h[(long)w * CKD_HIDDEN + i] = s.h[i];
+    for (size_t w = 0; w < (size_t)n; ++w) {
+        cls[w] = ckd_run_window(&s, x + w * CKD_WINDOW * CKD_INPUTS, logits + w * CKD_CLASSES);
+        for (size_t i = 0; i < CKD_HIDDEN; ++i) {
+            h[w * CKD_HIDDEN + i] = s.h[i];
         }
     }
 }

@@ -5,9 +5,16 @@
 
 #include <stdint.h>
 
+/* The generated weight arrays are word-aligned: ckd_fc_s8 reads a block's weights with LDM. */
+#if defined(__GNUC__)
+#define CKD_ALIGN4 __attribute__((aligned(4)))
+#else
+#define CKD_ALIGN4
+#endif
+
 typedef struct {
-    const int8_t *weights; /* rows x cols, row-major */
-    const int32_t *bias;   /* rows, in the accumulator format */
+    const int8_t *weights; /* rows x cols in the block order of ckd_fc_s8.c; word-aligned for the fast path */
+    const int32_t *bias;   /* rows, in the accumulator format; + 2^(shift-1) if shift is in the folded range */
     uint16_t rows;
     uint16_t cols;
     int8_t shift; /* f_W + f_in - f_out */

@@ -12,7 +12,7 @@ typedef struct {
 } ckd_gru_params_t;
 
 /* gi, gh: 3*hidden values (rows r, z, n) in Q f_g; h: hidden values in Q15, updated in place.
- * r, z, n: optional outputs (NULL in production) for layer-by-layer comparison. */
+ * r, z, n: all three (layer-by-layer comparison) or all NULL (production). */
 void ckd_gru_update(const ckd_gru_params_t *p, const int16_t *gi, const int16_t *gh, int16_t *h,
                     int16_t *r, int16_t *z, int16_t *n);
 

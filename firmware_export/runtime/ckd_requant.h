@@ -49,9 +49,23 @@ static inline int32_t ckd_sat32(int64_t v)
 /* 32-bit forms of the same rule, for values known to fit int32 (every call site is argued in
  * docs/fixed-point.md): floor((v + 2^(s-1)) / 2^s) == (v >> s) + bit (s-1) of v, which cannot
  * overflow. Shifts outside 1..31 take the 64-bit path. */
+#if defined(__ARM_FEATURE_SAT)
+/* SSAT (ARMv7-M, the M3 included) as asm: GCC 12's ACLE macro trips -Wsign-conversion. */
+static inline int32_t ckd_ssat16(int32_t v)
+{
+    int32_t r;
+    __asm__("ssat %0, #16, %1" : "=r"(r) : "r"(v));
+    return r;
+}
+#endif
+
 static inline int16_t ckd_sat16_32(int32_t v)
 {
+#if defined(__ARM_FEATURE_SAT)
+    v = ckd_ssat16(v); /* [-32768, 32767]; then the symmetric bound */
+#else
     v = v > CKD_ACT_MAX ? CKD_ACT_MAX : v;
+#endif
     v = v < -CKD_ACT_MAX ? -CKD_ACT_MAX : v;
     return (int16_t)v;
 }
