@@ -50,32 +50,35 @@ def plugin_library() -> Path:
     return lib
 
 
-def count_instructions(image: ArmImage, inputs: Path, work: Path) -> dict:
-    """Run the verify image on `inputs` under QEMU with the counting plugin."""
-    nm = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(image.elf)], capture_output=True, text=True, check=True).stdout
+def function_ranges(elf: Path, select) -> tuple[list[tuple[int, int, str]], int]:
+    """(start, end, name) of every function `select(name, address, symbols)` accepts, and the
+    address of window_boundary (the per-window marker)."""
+    nm = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(elf)], capture_output=True, text=True, check=True).stdout
     syms = {p[-1]: p for p in (line.split() for line in nm.splitlines())}
-    lo, hi = int(syms["__model_text_start"][0], 16), int(syms["__model_text_end"][0], 16)
     mark = int(syms["window_boundary"][0], 16) & ~1  # Thumb symbols have bit 0 set
     ranges = []
     for p in (line.split() for line in nm.splitlines()):
-        if len(p) == 4 and p[2] in "tTwW" and lo <= (int(p[0], 16) & ~1) < hi:
+        if len(p) == 4 and p[2] in "tTwW":
             a = int(p[0], 16) & ~1
-            ranges.append((a, a + int(p[1], 16), p[3]))
+            if select(p[3], a, syms):
+                ranges.append((a, a + int(p[1], 16), p[3]))
+    return ranges, mark
+
+
+def run_counted(elf: Path, profile, ranges, mark: int, args: list[str], work: Path, sentinel: str) -> dict:
+    """Run an image under QEMU with the counting plugin over `ranges`; per-window totals are the
+    differences between successive passes over the marker."""
     (work / "ranges.txt").write_text("".join(f"{a:x} {b:x} {n}\n" for a, b, n in ranges))
-    elf = work / "bench.elf"
-    shutil.copy2(image.elf, elf)
-    shutil.copy2(inputs, work / "inputs.bin")
     counts = work / "counts.txt"
     counts.unlink(missing_ok=True)
-    profile = image.profile
     qemu = require("qemu-system-arm")
-    semihost = f"enable=on,target=native,arg={elf.name},arg=inputs.bin,arg=outputs.bin"
+    semihost = ",".join(["enable=on", "target=native", f"arg={elf.name}", *[f"arg={a}" for a in args]])
     cmd = [qemu, "-M", profile.qemu_machine, "-cpu", profile.cpu, "-nographic", "-monitor", "none", "-serial", "none",
            "-plugin", f"{plugin_library()},ranges={work / 'ranges.txt'},mark={mark},out={counts}",
            "-semihosting-config", semihost, "-kernel", str(elf)]
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
-    if "CKD-VERIFY-DONE" not in proc.stdout:
-        raise RuntimeError(f"bench image did not finish: {proc.stdout}{proc.stderr}")
+    if sentinel not in proc.stdout:
+        raise RuntimeError(f"counted image did not finish: {proc.stdout}{proc.stderr}")
     per_function, marks = {}, []
     for line in counts.read_text().splitlines():
         kind, *rest = line.split()
@@ -84,8 +87,21 @@ def count_instructions(image: ArmImage, inputs: Path, work: Path) -> dict:
         elif kind == "mark":
             marks.append(int(rest[0]))
     per_window = np.diff(marks)
-    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window),
-            "outputs": work / "outputs.bin"}
+    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window)}
+
+
+def count_instructions(image: ArmImage, inputs: Path, work: Path) -> dict:
+    """Run the verify image on `inputs` under QEMU, counting the model's functions (ckd_*.o,
+    grouped by the linker script between __model_text_start and __model_text_end)."""
+    def in_model(name, address, syms):
+        return int(syms["__model_text_start"][0], 16) <= address < int(syms["__model_text_end"][0], 16)
+
+    ranges, mark = function_ranges(image.elf, in_model)
+    elf = work / "bench.elf"
+    shutil.copy2(image.elf, elf)
+    shutil.copy2(inputs, work / "inputs.bin")
+    c = run_counted(elf, image.profile, ranges, mark, ["inputs.bin", "outputs.bin"], work, "CKD-VERIFY-DONE")
+    return {**c, "outputs": work / "outputs.bin"}
 
 
 def summarize(counts: dict) -> dict:
