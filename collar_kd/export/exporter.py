@@ -184,11 +184,13 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
 
 
 def write_c(q: QuantizedStudent, out: Path, model_id: str, target: str) -> None:
-    """The runtime sources, the generated integer spec and the model headers."""
+    """The runtime sources, the generated integer spec, the model headers and the build files."""
     (out / "runtime").mkdir(parents=True, exist_ok=True)
     for src in sorted((FIRMWARE_DIR / "runtime").glob("ckd_*.[ch]")):
         shutil.copy2(src, out / "runtime" / src.name)
     (out / "runtime" / "ckd_spec.h").write_text(spec_header())
+    # what a firmware tree expects: a CMake library, a Zephyr module, an example main loop
+    shutil.copytree(FIRMWARE_DIR / "integration", out, dirs_exist_ok=True)
     (out / "ckd_model_params.h").write_text(params_header(q, model_id, target))
     (out / "ckd_model_weights.h").write_text(weights_header(q))
 

@@ -3,6 +3,8 @@ ckd_model_weights.h (const weight/bias arrays, activation tables, layer paramete
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from collar_kd.export.layout import block_layout_s8, fold_rounding, folds
@@ -43,6 +45,7 @@ def params_header(q: QuantizedStudent, model_id: str, target: str) -> str:
         "#define CKD_MODEL_PARAMS_H",
         "",
         f"#define CKD_MODEL_ID 0x{model_id}u",
+        f"#define CKD_WEIGHTS_CRC32 0x{weights_crc32(q):08x}u /* CRC-32 of the weight arrays as stored: ckd_weights_ok() */",
         f"#define CKD_TARGET {c_string(target)}",
         f"#define CKD_WEIGHT_BITS {q.weight_bits}",
         "#define CKD_INPUTS 3",
@@ -66,8 +69,35 @@ def params_header(q: QuantizedStudent, model_id: str, target: str) -> str:
     return "\n".join(lines)
 
 
+def stored_arrays(q: QuantizedStudent) -> list[tuple[str, str, np.ndarray]]:
+    """(C type, name, values as stored) of every constant array of the model, in the order they
+    are written and check-summed: per layer weights then bias, then the two activation tables."""
+    wtype = "int8_t" if q.weight_bits == 8 else "int16_t"
+    shifts = {**q.shifts, "fc2": 0}
+    out = []
+    for name in LAYERS:
+        w = q.weights[name]
+        stored = block_layout_s8(w) if q.weight_bits == 8 else w
+        bias = fold_rounding(w, q.biases[name], shifts[name], name) if folds(shifts[name], q.weight_bits) else q.biases[name]
+        out += [(wtype, f"ckd_w_{name}", np.asarray(stored)), ("int32_t", f"ckd_b_{name}", np.asarray(bias))]
+    out += [("int16_t", f"ckd_{t}_table", np.asarray(q.tables[t])) for t in ("sigmoid", "tanh")]
+    return out
+
+
+_LITTLE = {"int8_t": "<i1", "int16_t": "<i2", "int32_t": "<i4"}
+
+
+def weights_crc32(q: QuantizedStudent) -> int:
+    """CRC-32 (IEEE 802.3, as zlib) of the stored arrays' bytes, little-endian, in order: what
+    ckd_weights_crc32() computes over the flash image at start-up."""
+    crc = 0
+    for ctype, _, values in stored_arrays(q):
+        crc = zlib.crc32(values.astype(_LITTLE[ctype]).tobytes(), crc)
+    return crc
+
+
 def weights_header(q: QuantizedStudent) -> str:
-    wtype, ptype = ("int8_t", "ckd_fc_s8_params_t") if q.weight_bits == 8 else ("int16_t", "ckd_fc_s16_params_t")
+    ptype = "ckd_fc_s8_params_t" if q.weight_bits == 8 else "ckd_fc_s16_params_t"
     relu = {"inp": 1, "ih": 0, "hh": 0, "fc1": 1, "fc2": 0}
     shift = {"inp": "CKD_SHIFT_INP", "ih": "CKD_SHIFT_IH", "hh": "CKD_SHIFT_HH", "fc1": "CKD_SHIFT_FC1", "fc2": "0"}
     out = [
@@ -83,17 +113,16 @@ def weights_header(q: QuantizedStudent) -> str:
         '#include "ckd_model_params.h"',
         "",
     ]
-    shifts = {**q.shifts, "fc2": 0}
+    arrays = {name: (ctype, values) for ctype, name, values in stored_arrays(q)}
     for name in LAYERS:
-        w = q.weights[name]
-        stored = block_layout_s8(w) if q.weight_bits == 8 else w
-        bias = fold_rounding(w, q.biases[name], shifts[name], name) if folds(shifts[name], q.weight_bits) else q.biases[name]
+        wtype, stored = arrays[f"ckd_w_{name}"]
         out.append(_array(wtype, f"ckd_w_{name}", stored, attribute=" CKD_ALIGN4"))
-        out.append(_array("int32_t", f"ckd_b_{name}", bias, per_line=8))
-        rows, cols = w.shape
+        out.append(_array("int32_t", f"ckd_b_{name}", arrays[f"ckd_b_{name}"][1], per_line=8))
+        rows, cols = q.weights[name].shape
         out.append(f"static const {ptype} ckd_fc_{name} = {{ckd_w_{name}, ckd_b_{name}, {rows}u, {cols}u, {shift[name]}, {relu[name]}u}};\n")
-    tables = q.tables
-    out.append(_array("int16_t", "ckd_sigmoid_table", tables["sigmoid"]).replace("[257]", "[CKD_ACT_TABLE_SIZE]"))
-    out.append(_array("int16_t", "ckd_tanh_table", tables["tanh"]).replace("[257]", "[CKD_ACT_TABLE_SIZE]"))
+    for t in ("sigmoid", "tanh"):
+        out.append(_array("int16_t", f"ckd_{t}_table", arrays[f"ckd_{t}_table"][1]).replace("[257]", "[CKD_ACT_TABLE_SIZE]"))
+    out.append("/* Every array above, in check-summed order (ckd_weights_crc32). */")
+    out.append("#define CKD_WEIGHT_ARRAYS(X) " + " ".join(f"X({name})" for _, name, _ in stored_arrays(q)) + "\n")
     out.append("#endif /* CKD_MODEL_WEIGHTS_H */\n")
     return "\n".join(out)

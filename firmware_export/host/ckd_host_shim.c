@@ -10,6 +10,7 @@
 #include "ckd_fc.h"
 #include "ckd_gru.h"
 #include "ckd_model.h"
+#include "ckd_stream.h"
 
 /* b_out: the bias as the exporter stores it for a re-quantized layer (rounding folded in where it
  * folds); b_acc: the plain bias, as stored for the logits layer. */
@@ -65,4 +66,33 @@ int shim_input_from_counts(int32_t counts, int shift)
 int shim_state_bytes(void)
 {
     return (int)sizeof(ckd_state_t);
+}
+
+/* A recording of n raw samples (counts) through the streaming API: the class and logits of every
+ * window it completes, in order; returns how many. */
+int shim_stream(const int32_t *counts, int n, int stride, int counts_shift, int32_t *cls, int32_t *logits)
+{
+    static ckd_stream_t st;
+    static ckd_state_t s;
+    if (ckd_stream_init(&st, (uint32_t)stride, counts_shift) != 0) {
+        return -1;
+    }
+    int windows = 0;
+    for (size_t i = 0; i < (size_t)n; ++i) {
+        const int c = ckd_stream_push(&st, &s, counts + i * CKD_INPUTS, logits + (size_t)windows * CKD_CLASSES);
+        if (c >= 0) {
+            cls[windows++] = c;
+        }
+    }
+    return windows;
+}
+
+int shim_weights_ok(void)
+{
+    return ckd_weights_ok();
+}
+
+int shim_weights_crc32(void)
+{
+    return (int)ckd_weights_crc32();
 }

@@ -13,5 +13,8 @@ void shim_gru_update(const int16_t *gi, const int16_t *gh, int16_t *h, int hidde
 void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, int16_t *h);
 int shim_input_from_counts(int32_t counts, int shift);
 int shim_state_bytes(void);
+int shim_stream(const int32_t *counts, int n, int stride, int counts_shift, int32_t *cls, int32_t *logits);
+int shim_weights_ok(void);
+int shim_weights_crc32(void);
 
 #endif /* CKD_HOST_SHIM_H */

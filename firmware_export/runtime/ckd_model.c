@@ -1,6 +1,8 @@
 /* ckd_model.c - input layer -> GRU -> MLP head, per docs/fixed-point.md. */
 #include "ckd_model.h"
 
+#include <stddef.h>
+
 #include "ckd_act.h"
 #include "ckd_fc.h"
 #include "ckd_gru.h"
@@ -87,4 +89,31 @@ int16_t ckd_input_from_counts(int32_t counts, int counts_shift)
 uint32_t ckd_model_id(void)
 {
     return CKD_MODEL_ID;
+}
+
+/* CRC-32 (IEEE 802.3, reflected, as zlib), bit by bit: no table in flash, run once at start-up. */
+static uint32_t ckd_crc32_update(uint32_t crc, const void *data, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    for (size_t i = 0; i < n; ++i) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; ++k) {
+            crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+        }
+    }
+    return crc;
+}
+
+uint32_t ckd_weights_crc32(void)
+{
+    uint32_t crc = 0xFFFFFFFFu;
+#define CKD_CRC_ADD(array) crc = ckd_crc32_update(crc, (array), sizeof(array));
+    CKD_WEIGHT_ARRAYS(CKD_CRC_ADD)
+#undef CKD_CRC_ADD
+    return ~crc;
+}
+
+int ckd_weights_ok(void)
+{
+    return ckd_weights_crc32() == CKD_WEIGHTS_CRC32;
 }
