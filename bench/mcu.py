@@ -33,6 +33,7 @@ from collar_kd.pipeline.export_run import export_run  # noqa: E402
 from collar_kd.paths import FIRMWARE_DIR  # noqa: E402
 from collar_kd.pipeline.train_run import run_training  # noqa: E402
 from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint, require, stack_usage  # noqa: E402
+from collar_kd.verify.cycles import energy, estimate_cycles  # noqa: E402
 from collar_kd.verify.instructions import count_instructions, function_ranges, run_counted  # noqa: E402
 from collar_kd.verify.build import STACK_BYTES, HEAP_BYTES, _run, arm_flags  # noqa: E402
 
@@ -132,6 +133,14 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
     matrix_instr = sum(c["per_function_total"][f] for f in matrix_fns) / c["windows"]
     per_window = c["per_window"]
     state = manifest["footprint"]["state_bytes"]
+    cyc = estimate_cycles(c["mix"], profile.cpu)
+    cycles = {k: v / c["windows"] for k, v in (("estimate", cyc.estimate), ("low", cyc.low), ("high", cyc.high))}
+    power = None
+    if profile.energy:
+        e = profile.energy
+        power = {bound: energy(cycles[bound], profile.clock_hz, e["active_current_ua_per_mhz"], e["supply_v"],
+                               e["windows_per_day"], e["battery_mah"]) for bound in ("estimate", "high")}
+        power["assumptions"] = e["source"]
     flash = fp["text"] + fp["rodata"] + fp["data"]
     ram = fp["data"] + fp["bss"] + state
     return {
@@ -141,6 +150,7 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
         "flash_bytes": flash, "flash_detail": {"text": fp["text"], "rodata": fp["rodata"], "data": fp["data"]},
         "ram_bytes": ram, "ram_detail": {"data": fp["data"], "bss": fp["bss"], "state": state},
         "stack_bytes_bound": stack["bound_bytes"], "stack_frames": stack["frames"],
+        "stack_deepest_path_bytes": stack["deepest_path_bytes"], "stack_calls_outside_the_model": stack["calls_outside_the_model"],
         "ram_with_stack_bytes": ram + stack["bound_bytes"],
         "instructions_per_window": {"min": int(per_window.min()), "mean": float(per_window.mean()), "max": int(per_window.max())},
         "instructions_per_step_mean": float(per_window.mean()) / t,
@@ -151,7 +161,9 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
         "gru_matrix_macs_per_window": gru_matrix_macs,
         "matrix_instructions_per_window": matrix_instr,
         "matrix_macs_per_instruction": dense_macs / matrix_instr,
-        "estimated_ms_per_window_at_1_ipc": 1000.0 * float(per_window.mean()) / profile.clock_hz,
+        "estimated_cycles_per_window": {**cycles, "unknown_mnemonics": cyc.unknown,
+                                        "how": "an ESTIMATE: the exact instruction mix x the Cortex-M TRM timings (collar_kd/verify/cycles.py)"},
+        "estimated_energy": power,
         "windows_counted": c["windows"],
         "bit_exact_on_this_image": exact,
         "export_refused_for_budget": refused,
@@ -206,7 +218,10 @@ def main() -> None:
             "every_image_bit_exact": {"measured": {r["config"]: r["bit_exact_on_this_image"] for r in results},
                                       "met": all(r["bit_exact_on_this_image"] for r in results)},
         },
-        "cycles_note": "no cycle-accurate Cortex-M simulator here: instruction counts are exact, times are estimates at 1 instruction/cycle",
+        "cycles_note": ("no cycle-accurate Cortex-M simulator here: instruction counts are exact; cycles, times and energy are "
+                        "ESTIMATES from the counted instruction mix and the Cortex-M4/M3 TRM timings (zero wait states, no "
+                        "interrupts; see collar_kd/verify/cycles.py), with low/high bounds; energy uses each profile's "
+                        "current-per-MHz, supply, window rate and battery, which are datasheet figures and assumptions"),
         "wall_time_s": round(time.time() - started, 1),
         "machine": machine(),
     }
@@ -216,6 +231,11 @@ def main() -> None:
         print(f"  {r['config']:24s} flash {r['flash_bytes']:6d} B  RAM {r['ram_bytes']:5d} B + stack {r['stack_bytes_bound']:4d} B  "
               f"{r['instructions_per_window']['mean']:11,.0f} instr/window  {r['multiplications_per_instruction']:.3f} mult/instr  "
               f"matrix {r['matrix_macs_per_instruction']:.3f} MAC/instr  exact={r['bit_exact_on_this_image']}")
+        cyc, pw = r["estimated_cycles_per_window"], r["estimated_energy"]
+        if pw:
+            print(f"  {'':24s} estimated {cyc['estimate']:,.0f} cycles/window ({cyc['low']:,.0f}..{cyc['high']:,.0f}): "
+                  f"{pw['estimate']['ms_per_window']:.2f} ms, {pw['estimate']['uj_per_window']:.0f} uJ per window, "
+                  f"{pw['estimate']['mah_per_day']:.3f} mAh/day ({pw['estimate'].get('battery_percent_per_day', 0):.4f}% of the battery)")
     for name, p in peers.items():
         for kernel, k in (p.get("kernels", {}) if isinstance(p, dict) else {}).items():
             print(f"  CMSIS-NN {kernel} on {name}: {k['instructions_per_window']:,.0f} instr/window, "

@@ -139,6 +139,9 @@ def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
     assert a["per_window"].min() > 1000
     assert set(a["per_function_total"]) >= {"ckd_step", "ckd_gru_update", "ckd_fc_s8"}
     assert all(name.startswith("ckd_") for name in a["per_function_total"])
+    # the instruction mix (for the cycle estimate) accounts for every counted instruction
+    assert sum(n for _, n, _ in a["mix"]) == sum(a["per_function_total"].values())
+    assert any(d.startswith("smlad") for _, _, d in a["mix"])
 
 
 def test_export_after_qat_and_16_bit_weights_verify(tiny_run, tmp_path):

@@ -32,6 +32,13 @@ class DeviceProfile:
     model_flash_budget_bytes: int
     model_ram_budget_bytes: int
     sample_rate_hz: float
+    # For the energy estimate of `make bench-mcu` (optional): active_current_ua_per_mhz, supply_v,
+    # windows_per_day, battery_mah and where the figures come from (source).
+    energy: dict | None = None
+
+
+ENERGY_FIELDS = {"active_current_ua_per_mhz": (int, float), "supply_v": (int, float), "windows_per_day": (int, float),
+                 "battery_mah": (int, float), "source": str}
 
 
 _TYPES = {"name": str, "description": str, "cpu": str, "qemu_machine": str, "gcc_flags": list, "clock_hz": int,
@@ -56,7 +63,7 @@ def load_device(name_or_path: str) -> DeviceProfile:
     if not isinstance(doc, dict):
         raise ConfigError(f"{path}: a device profile is a JSON object")
     names = [f.name for f in fields(DeviceProfile)]
-    missing = [k for k in names if k not in doc]
+    missing = [k for k in names if k not in doc and k != "energy"]
     if missing:
         raise ConfigError(f"{path}: device profile lacks {', '.join(missing)}")
     unknown = [k for k in doc if k not in names]
@@ -71,4 +78,11 @@ def load_device(name_or_path: str) -> DeviceProfile:
     for key in ("clock_hz", "flash_bytes", "ram_bytes", "model_flash_budget_bytes", "model_ram_budget_bytes", "sample_rate_hz"):
         if not doc[key] > 0:
             raise ConfigError(f"{path}: field '{key}' must be positive, not {doc[key]}")
+    energy = doc.get("energy")
+    if energy is not None:
+        if not isinstance(energy, dict) or set(energy) != set(ENERGY_FIELDS):
+            raise ConfigError(f"{path}: field 'energy' must be an object with {', '.join(ENERGY_FIELDS)}")
+        for key, kind in ENERGY_FIELDS.items():
+            if not isinstance(energy[key], kind) or isinstance(energy[key], bool) or (kind is not str and not energy[key] > 0):
+                raise ConfigError(f"{path}: field 'energy.{key}' must be {'text' if kind is str else 'a positive number'}")
     return DeviceProfile(**{**doc, "gcc_flags": tuple(doc["gcc_flags"])})

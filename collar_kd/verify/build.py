@@ -84,7 +84,7 @@ class ArmImage:
 
 
 def arm_flags(profile: DeviceProfile, dsp: bool) -> list[str]:
-    return [*profile.gcc_flags, "-O2", "-ffunction-sections", "-fdata-sections", "-fstack-usage",
+    return [*profile.gcc_flags, "-O2", "-ffunction-sections", "-fdata-sections", "-fstack-usage", "-fcallgraph-info=su",
             *(["-DCKD_USE_DSP"] if dsp and profile.dsp else [])]
 
 
@@ -152,18 +152,42 @@ def model_footprint(image: ArmImage) -> dict[str, int]:
     return sizes
 
 
+OUTSIDE_CALL_ALLOWANCE = 32
+_CI_EDGE = re.compile(r'^edge: \{ sourcename: "([^"]+)" targetname: "([^"]+)"')
+
+
 def stack_usage(image: ArmImage) -> dict:
-    """Worst-case stack of ckd_run_window from GCC's -fstack-usage files: the frames of every
-    model function summed (no recursion, so the sum bounds every call path)."""
-    frames = {}
+    """Worst-case stack of the model's entry points, from GCC's -fstack-usage frames and
+    -fcallgraph-info call graph (no recursion: the deepest call path is a bound). A function outside
+    the model (the memset GCC calls to zero the state) has no frame size here: each is listed and
+    costed OUTSIDE_CALL_ALLOWANCE bytes (newlib's memset pushes at most a few registers)."""
+    frames, calls = {}, {}
     for obj in image.objects:
-        su = obj.with_suffix(".su")
-        if obj.name.startswith("ckd_") and su.exists():
-            for line in su.read_text().splitlines():
-                parts = line.split("\t")
-                if len(parts) >= 3:
-                    func = parts[0].rsplit(":", 1)[-1]
-                    frames[func] = int(parts[1])
-                    if parts[2].strip() not in ("static", "dynamic,bounded"):
-                        raise CollarKDError(f"{su}: {func} has {parts[2]} stack usage")
-    return {"bound_bytes": sum(frames.values()), "frames": frames}
+        su, ci = obj.with_suffix(".su"), obj.with_suffix(".ci")
+        if not obj.name.startswith("ckd_") or not su.exists():
+            continue
+        for line in su.read_text().splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                func = parts[0].rsplit(":", 1)[-1]
+                frames[func] = int(parts[1])
+                if parts[2].strip() not in ("static", "dynamic,bounded"):
+                    raise CollarKDError(f"{su}: {func} has {parts[2]} stack usage")
+        if ci.exists():
+            for line in ci.read_text().splitlines():
+                if m := _CI_EDGE.match(line):  # static functions are titled "file:name"
+                    calls.setdefault(m[1].rsplit(":", 1)[-1], set()).add(m[2].rsplit(":", 1)[-1])
+
+    outside: set[str] = set()
+
+    def deepest(func: str, seen: tuple = ()) -> int:
+        if func in seen:
+            raise CollarKDError(f"recursion in the model's C: {' -> '.join((*seen, func))}")
+        if func not in frames:
+            outside.add(func)
+            return OUTSIDE_CALL_ALLOWANCE
+        return frames[func] + max((deepest(c, (*seen, func)) for c in calls.get(func, ())), default=0)
+
+    paths = {f: deepest(f) for f in frames}
+    return {"bound_bytes": max(paths.values(), default=0), "frames": frames, "deepest_path_bytes": paths,
+            "calls_outside_the_model": sorted(outside), "sum_of_all_frames": sum(frames.values())}

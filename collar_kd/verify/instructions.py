@@ -9,6 +9,7 @@ into the cache directory) and never committed.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 import tarfile
@@ -25,9 +26,19 @@ PLUGIN_DIR = PROJECT_ROOT / "build" / "qemu-plugin"
 def plugin_library() -> Path:
     """Build the counting plugin against qemu-plugin.h from Debian's qemu source package (GPL:
     fetched here at build time, never committed), for the installed QEMU version."""
-    lib = PLUGIN_DIR / "libinsn_count.so"
+    source = FIRMWARE_DIR / "bench" / "insn_count_plugin.c"
+    lib = PLUGIN_DIR / f"libinsn_count-{hashlib.sha256(source.read_bytes()).hexdigest()[:12]}.so"  # rebuilt when it changes
     if lib.exists():
         return lib
+    header = PLUGIN_DIR / "include" / "qemu-plugin.h"
+    if not header.exists():
+        _fetch_plugin_header()
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{PLUGIN_DIR / 'include'}",
+                    str(source), "-o", str(lib)], check=True)
+    return lib
+
+
+def _fetch_plugin_header() -> None:
     PLUGIN_DIR.mkdir(parents=True, exist_ok=True)
     src = subprocess.run(["dpkg-query", "-W", "-f=${source:Package}=${source:Version}", "qemu-system-arm"],
                          capture_output=True, text=True, check=True).stdout.strip()
@@ -45,9 +56,6 @@ def plugin_library() -> Path:
         member = next(m for m in tar.getmembers() if m.name.endswith("include/qemu/qemu-plugin.h"))
         member.name = "qemu-plugin.h"
         tar.extract(member, PLUGIN_DIR / "include")
-    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", f"-I{PLUGIN_DIR / 'include'}",
-                    str(FIRMWARE_DIR / "bench" / "insn_count_plugin.c"), "-o", str(lib)], check=True)
-    return lib
 
 
 def function_ranges(elf: Path, select) -> tuple[list[tuple[int, int, str]], int]:
@@ -79,15 +87,19 @@ def run_counted(elf: Path, profile, ranges, mark: int, args: list[str], work: Pa
     proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
     if sentinel not in proc.stdout:
         raise RuntimeError(f"counted image did not finish: {proc.stdout}{proc.stderr}")
-    per_function, marks = {}, []
+    per_function, marks, mix = {}, [], []
     for line in counts.read_text().splitlines():
-        kind, *rest = line.split()
+        kind, *rest = line.split(maxsplit=2)
         if kind == "range":
             per_function[rest[0]] = int(rest[1])
         elif kind == "mark":
             marks.append(int(rest[0]))
+        elif kind == "insn":
+            count, disas = rest[1].split("\t", 1)
+            mix.append((int(rest[0], 16), int(count), disas.strip()))
     per_window = np.diff(marks)
-    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window)}
+    # the mix covers the whole run: from before the first marker to after the last
+    return {"per_window": per_window, "per_function_total": per_function, "windows": len(per_window), "mix": mix}
 
 
 def count_instructions(image: ArmImage, inputs: Path, work: Path) -> dict:

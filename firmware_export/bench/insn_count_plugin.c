@@ -5,7 +5,9 @@
  *           e.g. one per function of the model; instructions outside every range are not counted
  *   mark    the address of a marker instruction (the harness's window_boundary()); every time it
  *           executes, the sum of all counters is recorded, so differences are per-window counts
- *   out     where to write "range NAME COUNT" and "mark TOTAL" lines at exit
+ *   out     where to write "range NAME COUNT" and "mark TOTAL" lines at exit, and one
+ *           "insn ADDR COUNT<TAB>DISASSEMBLY" line per instruction executed inside the ranges (the
+ *           instruction mix, from which collar_kd/verify/cycles.py estimates cycles)
  *
  * Built against qemu-plugin.h from Debian's qemu source package (GPL, fetched at build time by
  * bench/mcu.py, never committed). The counters are inline adds: exact and repeatable.
@@ -28,6 +30,27 @@ typedef struct {
 } range_t;
 
 static range_t ranges[MAX_RANGES];
+
+/* One counter per instruction address inside the ranges (open addressing; retranslated blocks
+ * find their instruction's existing counter). */
+#define MAX_INSNS 65536
+typedef struct {
+    uint64_t addr, count;
+    char *disas;
+} insn_t;
+static insn_t *insns;
+
+static insn_t *insn_slot(uint64_t addr)
+{
+    uint64_t h = (addr >> 1) * 0x9E3779B97F4A7C15ull;
+    for (size_t probe = 0; probe < MAX_INSNS; ++probe) {
+        insn_t *e = &insns[(h + probe) % MAX_INSNS];
+        if (e->disas == NULL || e->addr == addr) {
+            return e;
+        }
+    }
+    return NULL;
+}
 static int n_ranges;
 static uint64_t mark_addr = UINT64_MAX;
 static uint64_t *marks;
@@ -60,6 +83,14 @@ static void on_translate(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
         for (int r = 0; r < n_ranges; ++r) {
             if (va >= ranges[r].lo && va < ranges[r].hi) {
                 qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &ranges[r].count, 1);
+                insn_t *e = insn_slot(va);
+                if (e != NULL) {
+                    if (e->disas == NULL) {
+                        e->addr = va;
+                        e->disas = qemu_plugin_insn_disas(insn);
+                    }
+                    qemu_plugin_register_vcpu_insn_exec_inline(insn, QEMU_PLUGIN_INLINE_ADD_U64, &e->count, 1);
+                }
                 break;
             }
         }
@@ -79,6 +110,11 @@ static void on_exit_cb(qemu_plugin_id_t id, void *userdata)
     }
     for (size_t i = 0; i < n_marks; ++i) {
         fprintf(f, "mark %" PRIu64 "\n", marks[i]);
+    }
+    for (size_t i = 0; i < MAX_INSNS; ++i) {
+        if (insns[i].disas != NULL && insns[i].count != 0) {
+            fprintf(f, "insn %" PRIx64 " %" PRIu64 "\t%s\n", insns[i].addr, insns[i].count, insns[i].disas);
+        }
     }
     fclose(f);
 }
@@ -104,7 +140,8 @@ QEMU_PLUGIN_EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const qemu_info_
 {
     (void)info;
     marks = calloc(MAX_MARKS, sizeof *marks);
-    if (marks == NULL) {
+    insns = calloc(MAX_INSNS, sizeof *insns);
+    if (marks == NULL || insns == NULL) {
         return -1;
     }
     for (int i = 0; i < argc; ++i) {
