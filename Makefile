@@ -11,7 +11,7 @@ help:
 	@echo "make test            run the test suite"
 	@echo "make verify          export a small model and prove the C bit-exact on host (ASan/UBSan), Cortex-M4 and Cortex-M3 (QEMU)"
 	@echo "make verify EXPORT=DIR  the same for an existing export"
-	@echo "make toolchain       install arm-none-eabi-gcc, newlib and qemu-system-arm (Debian packages)"
+	@echo "make toolchain       install arm-none-eabi-gcc, newlib, qemu-system-arm and cmake (Debian packages)"
 	@echo "make bench-accuracy  leave-one-animal-out on ../shared/datasets/wasp_cow_walking -> bench/results/accuracy.json"
 	@echo "make bench-peers     aeon's MiniRocket and Hydra on the same windows and folds (own venv) -> bench/results/peers.json"
 	@echo "make bench-predict   collar-kd predict on all shared WASP data (float and simulator) and a 62.5 Hz day: throughput, memory; smoothing on LOAO -> bench/results/predict.json"
@@ -19,7 +19,8 @@ help:
 	@echo "make bench-data-free data-free student (DAFL, and with collar-physics priors) vs KD, bench-accuracy's fold teachers -> bench/results/data_free.json"
 	@echo "make bench-quant     MCC after fixed-point quantization (needs bench-accuracy's fold models) -> bench/results/quant.json"
 	@echo "make bench-methods  every distillation method (kd, qat-kd, speq, ensemble, feed, data-free), float and 8-bit -> bench/results/methods.{json,md}"
-	@echo "make bench-mcu       flash, RAM, stack, exact instructions per window on Cortex-M4/M3 (QEMU) -> bench/results/mcu.json"
+	@echo "make bench-mcu       flash, RAM, stack, exact instructions, estimated cycles and energy per window on Cortex-M4/M3 (QEMU),"
+	@echo "                     beside CMSIS-NN's kernels (../shared/peers) and the forest baseline via emlearn -> bench/results/mcu.json"
 
 setup:
 	$(PIP) install --quiet -e '.[test]'
@@ -57,11 +58,12 @@ bench-methods:
 bench-mcu: toolchain
 	$(PYTHON) bench/mcu.py
 
-# The cross-compiler and emulator for `make verify` (Debian packages; about 40 s).
+# The cross-compiler and emulator for `make verify`, and CMake for the export's library target
+# (Debian packages; about 40 s).
 toolchain:
-	@command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null || \
+	@command -v arm-none-eabi-gcc >/dev/null && command -v qemu-system-arm >/dev/null && command -v cmake >/dev/null || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null; }
+	      gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm cmake >/dev/null; }
 
 VERIFY_DIR ?= build/verify
 ifdef EXPORT

@@ -15,6 +15,8 @@ instruction per cycle and is labelled so.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import WORK, machine, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
+from collar_kd.evaluation.baseline import ForestBaseline  # noqa: E402
 from collar_kd.export import vectors  # noqa: E402
 from collar_kd.export.devices import load_device  # noqa: E402
 from collar_kd.export.exporter import ExportOptions, ModelDoesNotFit  # noqa: E402
@@ -51,6 +54,123 @@ PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
 CMSIS_SOURCES = ["FullyConnectedFunctions/arm_fully_connected_s16.c", "FullyConnectedFunctions/arm_fully_connected_s8.c",
                  "NNSupportFunctions/arm_nn_vec_mat_mult_t_s16.c", "NNSupportFunctions/arm_nn_vec_mat_mult_t_s8.c"]
 PEER_WINDOWS = 20
+
+
+# The forest baseline on the device: as every run trains it, and two smaller ones a user might flash
+# instead. (name, trees, max_depth)
+FORESTS = [("as-trained-200-trees", 200, None), ("20-trees-depth-8", 20, 8), ("10-trees-depth-6", 10, 6)]
+FOREST_SEEDS = (0, 1, 2)
+
+
+def forest_data():
+    """bench-accuracy's windows of ../shared/datasets/wasp_cow_walking (10 Hz, 5 s: 50 samples, as the
+    GRU here), or None when the dataset is missing."""
+    from accuracy import SETTINGS as ACC
+    from collar_kd.data import load_recordings, windows_for
+    from collar_kd.paths import WASP_DATASET
+
+    if not WASP_DATASET.is_dir():
+        return None
+    cfg = load_config(None, {k: v for k, v in ACC.items() if k.startswith("data.")} | {"data.path": str(WASP_DATASET)})
+    rec, cmap = load_recordings(cfg.data, seed=0)
+    return windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride), cfg
+
+
+def forest_loao_mcc(win, trees: int, depth, seed: int) -> float:
+    from sklearn.metrics import matthews_corrcoef
+
+    pred = np.zeros_like(win.y)
+    for animal in np.unique(win.animal):
+        test = win.animal == animal
+        f = ForestBaseline.fit(win.x[~test], win.y[~test], len(win.classes), trees, seed, "sqrt", 1, max_depth=depth)
+        pred[test] = f.predict(win.x[test])
+    return float(matthews_corrcoef(win.y, pred))
+
+
+def measure_forests(tag_export: Path) -> dict:
+    """Each forest trained on every animal, converted by emlearn, run under QEMU on both cores after
+    the window statistics in float C: flash, RAM, instructions and estimated energy per window, and
+    its leave-one-animal-out MCC on the same windows (3 seeds)."""
+    from collar_kd.export.forest import write_forest_c
+    from collar_kd.verify.build import build_forest_arm
+    from collar_kd.quant.quantizer import QuantizedStudent
+
+    data = forest_data()
+    if data is None:
+        return {"missing": "../shared/datasets/wasp_cow_walking not found: the forest was not measured"}
+    win, cfg = data
+    frac_x = QuantizedStudent.load(tag_export / "quantized_student.npz").frac["x"]
+    golden = tag_export / "golden" / "inputs.bin"
+    out = {"data": {"dataset": "wasp_cow_walking", "windows": int(len(win.y)), "window_length": int(win.length),
+                    "sample_rate_hz": float(win.sample_rate), "classes": list(win.classes)},
+           "windows_counted": "the GRU's golden windows of the ear-tag export (same int16 inputs)", "forests": []}
+    for name, trees, depth in FORESTS:
+        mccs = [forest_loao_mcc(win, trees, depth, s) for s in FOREST_SEEDS]
+        forest = ForestBaseline.fit(win.x, win.y, len(win.classes), trees, 0, "sqrt", 1, max_depth=depth)
+        src = WORK / "mcu" / f"forest-{name}" / "src"
+        shutil.rmtree(src, ignore_errors=True)
+        info = write_forest_c(forest, src, frac_x)
+        entry = {"name": name, "trees": trees, "max_depth": depth, **info,
+                 "loao_mcc": {"mean": float(np.mean(mccs)), "sd": float(np.std(mccs, ddof=1)) if len(mccs) > 1 else None, "per_seed": mccs},
+                 "targets": {}}
+        for target in ("eartag", "collar"):
+            profile = load_device(target)
+            big = {**json.loads((FIRMWARE_DIR.parent / "data" / "devices" / f"{target}.json").read_text()),
+                   "name": f"{target}-4MB", "flash_bytes": 4 * 1024 * 1024}
+            big_path = WORK / "mcu" / f"{target}-4MB.json"
+            big_path.write_text(json.dumps(big))
+            work = WORK / "mcu" / f"forest-{name}" / target
+            image = build_forest_arm(src, load_device(str(big_path)), work, max_window=int(win.length))
+            fp = model_footprint(image)
+            stack = stack_usage(image)
+            nm = subprocess.run(["arm-none-eabi-nm", "-S", str(image.elf)], capture_output=True, text=True, check=True).stdout
+            context = next(int(p[1], 16) for p in (line.split() for line in nm.splitlines()) if len(p) == 4 and p[3] == "ctx")
+            flash = fp["text"] + fp["rodata"] + fp["data"]
+            ranges, mark = function_ranges(image.elf, lambda n, a, syms: True)
+            reach = reachable(image.elf, ranges, ("ckd_window_features_q", "ckd_forest_classify"))
+            shutil.copy2(golden, work / "in.bin")
+            c = run_counted(image.elf, image.profile, reach, mark, ["windows", "in.bin", "cls.bin"], work, "CKD-FOREST-DONE")
+            per_window = c["per_window"][0::2]  # marks before and after each window's features + trees
+            cyc = estimate_cycles(c["mix"], profile.cpu)
+            cycles = cyc.estimate / len(per_window)
+            e = profile.energy
+            entry["targets"][target] = {
+                "cpu": profile.cpu, "flash_bytes": flash, "flash_detail": fp,
+                "fits_model_flash_budget": flash <= profile.model_flash_budget_bytes,
+                "fits_part_flash": flash <= profile.flash_bytes,
+                "ram_bytes": fp["data"] + fp["bss"] + context, "stack_bytes_bound": stack["bound_bytes"],
+                "ram_with_stack_bytes": fp["data"] + fp["bss"] + context + stack["bound_bytes"],
+                "ram_detail": {"feature_context": context, "data": fp["data"], "bss": fp["bss"]},
+                "instructions_per_window": {"mean": float(per_window.mean()), "min": int(per_window.min()), "max": int(per_window.max())},
+                "estimated_cycles_per_window": cycles,
+                "estimated_energy": energy(cycles, profile.clock_hz, e["active_current_ua_per_mhz"], e["supply_v"],
+                                           e["windows_per_day"], e["battery_mah"]) if e else None,
+                "unknown_mnemonics": cyc.unknown,
+            }
+        out["forests"].append(entry)
+    return out
+
+
+def reachable(elf: Path, ranges: list, roots: tuple[str, ...]) -> list:
+    """The functions `roots` call, directly or not (BL/B to a symbol), from the disassembly: the
+    features, the trees and the float and math library routines they use (soft float on the M3)."""
+    text = subprocess.run(["arm-none-eabi-objdump", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
+    calls, current = {}, None
+    for line in text.splitlines():
+        if line.endswith(">:") and " <" in line:
+            current = line.split("<", 1)[1][:-2]
+            calls[current] = set()
+        elif current and "\tb" in line and "<" in line:
+            target = line.rsplit("<", 1)[1].rstrip(">").split("+")[0]
+            if target != current:
+                calls[current].add(target)
+    seen, todo = set(), list(roots)
+    while todo:
+        f = todo.pop()
+        if f not in seen:
+            seen.add(f)
+            todo += sorted(calls.get(f, ()))
+    return [r for r in ranges if r[2] in seen]
 
 
 def measure_cmsis(target: str, dsp: bool, shapes: dict) -> dict:
@@ -196,11 +316,13 @@ def main() -> None:
                 k["macs_per_instruction"] = ours["dense_macs_per_window"] / k["instructions_per_window"]
                 k["collar_kd_speedup"] = k["instructions_per_window"] / ours["matrix_instructions_per_window"]
     cmsis_s16 = peers.get("cortex-m4", {}).get("kernels", {}).get("arm_fully_connected_s16")
+    forests = measure_forests(WORK / "mcu" / "eartag-8bit-dsp" / "export")
     doc = {
         "what": "cost of model + runtime on the MCU, measured under QEMU with an instruction-counting plugin",
         "student": {k.split(".")[1]: v for k, v in STUDENT.items() if k.startswith("student")},
         "configs": results,
         "peers_cmsis_nn": peers,
+        "forest_on_device": forests,
         "targets": {
             "m4_dense_macs_per_instruction_ge_0.55": {"measured": round(tag["matrix_macs_per_instruction"], 3),
                                                       "met": tag["matrix_macs_per_instruction"] >= 0.55},
@@ -242,6 +364,14 @@ def main() -> None:
                   f"{k['macs_per_instruction']:.3f} MAC/instr; collar-kd is {k['collar_kd_speedup']:.2f}x faster")
     if "missing" in peers:
         print(f"  {peers['missing']}")
+    for f in forests.get("forests", []):
+        for target, t in f["targets"].items():
+            pw = t["estimated_energy"] or {}
+            print(f"  forest {f['name']:22s} on {target}: LOAO MCC {f['loao_mcc']['mean']:.3f}, flash {t['flash_bytes']:,} B "
+                  f"({'fits' if t['fits_model_flash_budget'] else 'over'} the model budget), RAM+stack {t['ram_with_stack_bytes']:,} B, "
+                  f"{t['instructions_per_window']['mean']:,.0f} instr/window, ~{pw.get('uj_per_window', float('nan')):.0f} uJ")
+    if "missing" in forests:
+        print(f"  {forests['missing']}")
     for k, v in doc["targets"].items():
         print(f"  target {k}: {v['measured']} {'met' if v['met'] else 'MISSED'}")
 

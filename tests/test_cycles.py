@@ -37,8 +37,9 @@ def test_cortex_m3_multiplies_cost_more():
 
 
 def test_unknown_instructions_are_named_not_hidden():
-    c = estimate_cycles([(0, 7, "vmla.f32 s0, s1, s2"), (2, 1, "nop")], "cortex-m4")
+    c = estimate_cycles([(0, 7, "vmla.f32 s0, s1, s2"), (2, 1, "nop")], "cortex-m3")  # the M3 has no FPU
     assert c.unknown == {"vmla": 7} and c.estimate == 8
+    assert estimate_cycles([(0, 7, "vmla.f32 s0, s1, s2"), (2, 1, "nop")], "cortex-m4").estimate == 7 * 3 + 1
     with pytest.raises(ValueError, match="no timing table"):
         instruction_cycles("nop", "cortex-m0")
 

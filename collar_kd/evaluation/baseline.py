@@ -46,8 +46,11 @@ class ForestBaseline:
         self.trees, self.n_classes = trees, n_classes
 
     @classmethod
-    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, trees: int, seed: int, weighting: str, threads: int):
-        """weighting: 'balanced', 'sqrt' (square root of the balanced weights) or 'none'."""
+    def fit(cls, x: np.ndarray, y: np.ndarray, n_classes: int, trees: int, seed: int, weighting: str, threads: int,
+            max_depth: int | None = None):
+        """weighting: 'balanced', 'sqrt' (square root of the balanced weights) or 'none'.
+        max_depth: None grows every tree fully (the run's baseline); the device benchmark also
+        measures smaller forests."""
         weight = None
         if weighting != "none":
             counts = np.bincount(y, minlength=n_classes)
@@ -56,6 +59,7 @@ class ForestBaseline:
         rf = RandomForestClassifier(
             n_estimators=trees,
             min_samples_leaf=2,
+            max_depth=max_depth,
             class_weight=weight,
             random_state=seed,
             n_jobs=threads,

@@ -100,14 +100,20 @@ def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bo
               harness: str = "verify") -> ArmImage:
     """A harness as a bare-metal image for the profile's core, linked against the real part's
     flash and RAM sizes (an oversized model is a link error)."""
+    flags = [*includes(export_dir), f"-I{FIRMWARE_DIR / 'host'}", *(["-DCKD_TRACE"] if trace else [])]
+    return link_arm_image([*runtime_sources(export_dir), *HARNESSES[harness]], flags, profile, build_dir, dsp)
+
+
+def link_arm_image(sources: list[Path], flags: list[str], profile: DeviceProfile, build_dir: Path, dsp: bool,
+                   name: str = "verify", libs: tuple[str, ...] = ()) -> ArmImage:
+    """Compile `sources` (with the strict warning set) and the startup code for the profile's core,
+    and link them with the project's linker script sized to the part."""
     require(ARM_GCC)
     build_dir = Path(build_dir).resolve()
     build_dir.mkdir(parents=True, exist_ok=True)
-    flags = [*arm_flags(profile, dsp), *WARNINGS, *includes(export_dir), f"-I{FIRMWARE_DIR / 'host'}",
-             *(["-DCKD_TRACE"] if trace else [])]
+    flags = [*arm_flags(profile, dsp), *WARNINGS, *flags]
     objects = []
-    sources = [*runtime_sources(export_dir), *HARNESSES[harness], FIRMWARE_DIR / "startup" / "startup_cm.c"]
-    for src in sources:
+    for src in [*sources, FIRMWARE_DIR / "startup" / "startup_cm.c"]:
         obj = build_dir / (src.stem + ".o")
         _run([ARM_GCC, *flags, "-c", str(src), "-o", str(obj)], cwd=build_dir)
         objects.append(obj)
@@ -115,10 +121,10 @@ def build_arm(export_dir: Path, profile: DeviceProfile, build_dir: Path, dsp: bo
     template = (FIRMWARE_DIR / "linker" / "ckd_mcu.ld.in").read_text()
     ld.write_text(template.replace("@FLASH_BYTES@", str(profile.flash_bytes)).replace("@RAM_BYTES@", str(profile.ram_bytes))
                   .replace("@STACK_BYTES@", str(STACK_BYTES)).replace("@HEAP_BYTES@", str(HEAP_BYTES)))
-    elf = build_dir / "verify.elf"
-    map_file = build_dir / "verify.map"
+    elf = build_dir / f"{name}.elf"
+    map_file = build_dir / f"{name}.map"
     _run([ARM_GCC, *profile.gcc_flags, "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-T", str(ld),
-          "-Wl,--gc-sections", f"-Wl,-Map={map_file}", *map(str, objects), "-o", str(elf)], cwd=build_dir)
+          "-Wl,--gc-sections", f"-Wl,-Map={map_file}", *map(str, objects), *libs, "-o", str(elf)], cwd=build_dir)
     return ArmImage(elf, map_file, objects, profile, dsp and profile.dsp)
 
 
@@ -191,3 +197,22 @@ def stack_usage(image: ArmImage) -> dict:
     paths = {f: deepest(f) for f in frames}
     return {"bound_bytes": max(paths.values(), default=0), "frames": frames, "deepest_path_bytes": paths,
             "calls_outside_the_model": sorted(outside), "sum_of_all_frames": sum(frames.values())}
+
+
+def build_forest_host(src_dir: Path, build_dir: Path) -> Path:
+    """The random-forest harness written by collar_kd/export/forest.py, for the host (ASan + UBSan)."""
+    from collar_kd.export.forest import FOREST_SOURCES
+
+    build_dir = Path(build_dir)
+    build_dir.mkdir(parents=True, exist_ok=True)
+    exe = build_dir / "forest_host"
+    _run(["gcc", *WARNINGS, *SANITIZE, f"-I{src_dir}", *(str(Path(src_dir) / s) for s in FOREST_SOURCES), "-lm", "-o", str(exe)])
+    return exe
+
+
+def build_forest_arm(src_dir: Path, profile: DeviceProfile, build_dir: Path, max_window: int = 128) -> ArmImage:
+    """The same for a Cortex-M, its feature context sized to windows of up to max_window samples."""
+    from collar_kd.export.forest import FOREST_SOURCES
+
+    return link_arm_image([Path(src_dir) / s for s in FOREST_SOURCES], [f"-I{src_dir}", f"-DCKD_WF_MAX_T={max_window}"],
+                          profile, build_dir, dsp=False, name="forest", libs=("-lm",))

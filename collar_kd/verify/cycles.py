@@ -15,6 +15,8 @@ says what it assumed:
   the mix: the executions of a conditional branch minus those of the instruction after it (an
   estimate, exact when nothing else jumps there); the bounds take none / all taken;
 - IT: 1 cycle (0 when folded: the lower bound);
+- the Cortex-M4F's FPU (TRM section 7.2.3): VADD, VSUB, VMUL, VABS, VNEG, VCMP, VCVT, VMOV, VMRS 1;
+  VMLA, VMLS, VNMLA, VFMA, VFMS 3; VDIV, VSQRT 14; VLDR, VSTR 2; VLDM, VSTM, VPUSH, VPOP 1 + N;
 - flash wait states, bus contention and interrupts are not modelled.
 
 The result is an estimate with bounds, labelled so wherever it is written.
@@ -34,8 +36,12 @@ _DATA = {
     "sxtb", "sxth", "uxtb", "uxth", "sxtb16", "uxtb16", "sxtab", "sxtah", "uxtab", "uxtah", "sxtab16", "uxtab16",
     "bfi", "bfc", "ubfx", "sbfx", "ssat", "usat", "ssat16", "usat16", "sel", "pkhbt", "pkhtb", "qadd", "qsub", "qdadd",
     "qdsub", "sadd16", "ssub16", "sadd8", "ssub8", "uadd16", "usub16", "uadd8", "usub8", "qadd16", "qsub16", "qadd8",
-    "qsub8", "shadd16", "shsub16", "uqadd16", "uqsub16", "sasx", "ssax", "qasx", "qsax", "usad8", "usada8",
+    "qsub8", "shadd16", "shsub16", "uqadd16", "uqsub16", "sasx", "ssax", "qasx", "qsax", "usad8", "usada8", "rrxs",
 }
+_FPU_M4 = {**dict.fromkeys(("vadd", "vsub", "vmul", "vnmul", "vabs", "vneg", "vcmp", "vcmpe", "vcvt", "vcvtr", "vmov", "vmrs",
+                            "vmsr"), (1, 1)),
+           **dict.fromkeys(("vmla", "vmls", "vnmla", "vnmls", "vfma", "vfms", "vfnma", "vfnms"), (3, 3)),
+           **dict.fromkeys(("vdiv", "vsqrt"), (14, 14)), **dict.fromkeys(("vldr", "vstr"), (2, 2))}
 _MAC_M4 = re.compile(r"^(mul|muls|mla|mls|smull|umull|smlal|umlal|smla..|smlaw.|smul..|smulw.|smlad|smladx|smlsd|smlsdx|"
                      r"smuad|smuadx|smusd|smusdx|smlald|smlaldx|smlsld|smlsldx|smmul|smmulr|smmla|smmlar|smmls|smmlsr|umaal|smlal..)$")
 _M3_MUL = {"mul": (1, 1), "muls": (1, 1), "mla": (2, 2), "mls": (2, 2), "smull": (3, 5), "umull": (3, 5),
@@ -75,9 +81,9 @@ def _registers(disas: str) -> int:
     n = 0
     for part in m[1].split(","):
         part = part.strip()
-        if "-" in part:
+        if "-" in part:  # a range such as s16-s23 or d8-d9 (a d register is two words)
             a, b = (int(re.sub(r"\D", "", x) or 0) for x in part.split("-"))
-            n += b - a + 1
+            n += (b - a + 1) * (2 if part.startswith("d") else 1)
         elif part:
             n += 1
     return n
@@ -100,6 +106,12 @@ def instruction_cycles(disas: str, core: str) -> tuple[float, float, float, bool
         refill = name in ("pop", "ldm", "ldmia", "ldmfd") and re.search(r"\bpc\b", disas)
         base = 1 + n
         return (base + 2, base + 1, base + 3, False) if refill else (base, base, base, False)
+    if core == "cortex-m4" and name in ("vldm", "vldmia", "vldmdb", "vstm", "vstmia", "vstmdb", "vpush", "vpop"):
+        n = 1 + _registers(disas)
+        return n, n, n, False
+    if core == "cortex-m4" and name in _FPU_M4:
+        lo, hi = _FPU_M4[name]
+        return (lo + hi) / 2, lo, hi, False
     if name in ("ldrd", "strd"):
         return 3.0, 3.0, 3.0, False
     if _LOAD_STORE_ONE.match(name):

@@ -1,5 +1,6 @@
 """The exported C, compiled on the host and wrapped as a Python object (the emlearn idea), so
-one test can drive the C and the simulator with the same data."""
+one test can drive the C and the simulator with the same data. Kernel-level calls go through
+collar_kd/verify/target_shim.py, which runs the same calls on the host or on a Cortex-M."""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from collar_kd.export.layout import block_layout_s8, fold_rounding, folds
 from collar_kd.paths import FIRMWARE_DIR
 from collar_kd.verify.build import build_host_library
 
@@ -42,36 +42,6 @@ class HostC:
         for name, (restype, argtypes) in shim_signatures().items():
             fn = getattr(self.lib, name)
             fn.restype, fn.argtypes = restype, argtypes
-
-    def fc(self, w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool, bits: int = 8):
-        """w and bias as the simulator holds them: the int8 storage order and the folded rounding
-        constant are applied here, by the exporter's own functions."""
-        rows, cols = w.shape
-        out = np.zeros(rows, np.int16)
-        acc = np.zeros(rows, np.int32)
-        b = np.ascontiguousarray(bias, np.int32)
-        xin = np.ascontiguousarray(x, np.int16)
-        if bits == 8:
-            b_out = np.ascontiguousarray(fold_rounding(w, bias, shift) if folds(shift, 8) else bias, np.int32)
-            self.lib.shim_fc_s8(np.ascontiguousarray(block_layout_s8(np.asarray(w, np.int8)), np.int8), b_out, b, rows, cols,
-                                shift, int(relu), xin, out, acc)
-        else:
-            self.lib.shim_fc_s16(np.ascontiguousarray(w, np.int16), b, rows, cols, shift, int(relu), xin, out, acc)
-        return out, acc
-
-    def act(self, x: np.ndarray, table: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.int16)
-        y = np.zeros_like(x)
-        self.lib.shim_act(x, y, len(x), np.ascontiguousarray(table, np.int16))
-        return y
-
-    def gru_update(self, gi, gh, h, gate_shift, sig, tanh_t):
-        hidden = len(h)
-        h = np.array(h, np.int16)
-        r, z, n = (np.zeros(hidden, np.int16) for _ in range(3))
-        self.lib.shim_gru_update(np.ascontiguousarray(gi, np.int16), np.ascontiguousarray(gh, np.int16), h, hidden,
-                                 gate_shift, np.ascontiguousarray(sig, np.int16), np.ascontiguousarray(tanh_t, np.int16), r, z, n)
-        return r, z, n, h
 
     def run_windows(self, xq: np.ndarray, n_classes: int, hidden: int):
         xq = np.ascontiguousarray(xq, np.int16)
