@@ -38,7 +38,8 @@ def _run(cmd, cwd):
     assert "CKD-FOREST-DONE" in proc.stdout, proc.stdout + proc.stderr
 
 
-def test_forest_c_equals_emlearns_host_prediction_and_the_python_forest(forest_c, tiny_export, tmp_path):
+def test_forest_c_equals_emlearns_host_prediction_and_the_python_forest(forest_c, tiny_export, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # emlearn compiles its host classifier under ./tmp
     forest, src, info, xq, windows = forest_c
     assert info["trees"] == len(forest.trees) and info["decision_nodes"] > 0
     exe = build_forest_host(src, tmp_path)
@@ -59,7 +60,8 @@ def test_forest_c_equals_emlearns_host_prediction_and_the_python_forest(forest_c
 
 @pytest.mark.skipif(not HAVE_QEMU, reason="arm-none-eabi-gcc / qemu-system-arm not installed (make toolchain)")
 @pytest.mark.parametrize("target", ["eartag", "collar"])
-def test_forest_on_cortex_m_is_bit_exact_with_emlearns_host_prediction(forest_c, tmp_path, target):
+def test_forest_on_cortex_m_is_bit_exact_with_emlearns_host_prediction(forest_c, tmp_path, target, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # emlearn compiles its host classifier under ./tmp
     forest, src, _, _, windows = forest_c
     model, center, scale = emlearn_model(forest)
     scaled = scale_features(window_features(windows), center, scale)
@@ -68,7 +70,12 @@ def test_forest_on_cortex_m_is_bit_exact_with_emlearns_host_prediction(forest_c,
     shutil.copy2(image.elf, tmp_path / "forest.elf")
     proc = run_qemu(load_device(target), tmp_path / "forest.elf", ["scaled", "f.bin", "cls.bin"], tmp_path)
     assert "CKD-FOREST-DONE" in proc.stdout, proc.stdout + proc.stderr
-    np.testing.assert_array_equal(np.frombuffer((tmp_path / "cls.bin").read_bytes(), "<i4"), model.predict(scaled))
+    device = np.frombuffer((tmp_path / "cls.bin").read_bytes(), "<i4")
+    np.testing.assert_array_equal(device, model.predict(scaled))
+    # and with the same C built for the host, fed the very same float32 bits
+    host = build_forest_host(src, tmp_path / "host")
+    _run([str(host), "scaled", "f.bin", "host.bin"], tmp_path)
+    np.testing.assert_array_equal(device, np.frombuffer((tmp_path / "host.bin").read_bytes(), "<i4"))
 
 
 def test_importing_emlearn_leaves_numpy_error_handling_alone():
