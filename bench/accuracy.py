@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +29,7 @@ from common import WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
+from collar_kd.pipeline.workers import Workers  # noqa: E402
 from collar_kd.evaluation.statistics import paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.pipeline.train_run import run_training, seed_statistics  # noqa: E402
 from collar_kd.progress import Quiet  # noqa: E402
@@ -68,10 +68,9 @@ def run_dir(seed: int) -> Path:
     return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
 
 
-def run_seed(args: tuple[dict, int]) -> dict:
-    settings, seed = args
+def run_seed(settings: dict, seed: int, workers: Workers) -> dict:
     cfg = load_config(None, {**settings, "seed": seed})
-    return run_training(cfg, run_dir(seed), progress=Quiet(), force=True)
+    return run_training(cfg, run_dir(seed), progress=Quiet(), force=True, workers=workers)
 
 
 def fixed_point_confusions(metrics: dict, seeds: list[int], root: Path) -> np.ndarray:
@@ -106,6 +105,8 @@ def target(description: str, measured: float, met: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="1-epoch models, two seeds: checks the benchmark runs end to end")
+    ap.add_argument("--workers", type=int, default=2, help="folds run at once as Ray tasks (1: one after another)")
+    ap.add_argument("--ray-address", default=None, help="an existing Ray cluster for the folds")
     args = ap.parse_args()
     root = require_wasp()
     settings = dict(SETTINGS)
@@ -116,9 +117,10 @@ def main() -> None:
         seeds = seeds[:2]
     cfg = load_config(None, settings)
     started = time.time()
-    print(f"bench: seeds {seeds} side by side, one thread each; this takes a while (no progress bars)", flush=True)
-    with ProcessPoolExecutor(max_workers=len(seeds)) as pool:
-        runs = dict(zip(seeds, pool.map(run_seed, [(settings, s) for s in seeds])))
+    workers = Workers(args.workers, args.ray_address).check()
+    print(f"bench: seeds {seeds}, the folds of each on {args.ray_address or f'{args.workers} worker(s)'}, one thread each; "
+          "this takes a while (no progress bars)", flush=True)
+    runs = {s: run_seed(settings, s, workers) for s in seeds}
     train_wall = time.time() - started
     metrics = runs[seeds[0]]
     st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)

@@ -158,6 +158,10 @@ def train(
     extra_seed: Optional[list[int]] = typer.Option(None, "--extra-seed", help="Repeat the cross-validation with this training "
                                                    "seed too (repeatable): means, spread and paired differences with 95% intervals."),
     no_final: bool = typer.Option(False, "--no-final", help="Skip the final models on all animals (evaluation only)."),
+    workers: int = typer.Option(1, help="Run the folds as this many Ray tasks at once on a local Ray instance started for "
+                                "the run (pip install 'collar-kd[cluster]'); the results are the same as with 1."),
+    ray_address: Optional[str] = typer.Option(None, help="Send the folds to this existing Ray cluster instead (RAY_ADDRESS "
+                                              "is honoured too)."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
 ) -> None:
@@ -180,7 +184,9 @@ def train(
     cfg = load_config(config, overrides)
     _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data, layout=layout)
     cfg.validate()
-    metrics = run_training(cfg, out, progress=_progress(quiet), force=force)
+    from collar_kd.pipeline.workers import Workers
+
+    metrics = run_training(cfg, out, progress=_progress(quiet), force=force, workers=Workers(workers, ray_address).check())
     for w in _read_warnings(out):
         typer.echo(f"collar-kd: warning: {w}", err=True)
     if not quiet:
@@ -311,6 +317,9 @@ def export_cmd(
                                                 "profile's; must equal the model's rate (otherwise train with --sample-rate)."),
     allow_changed_data: bool = typer.Option(False, "--allow-changed-data", help="Export even though the run's training "
                                             "data changed since `train` (the formats are then calibrated on the new data)."),
+    onnx: Optional[Path] = typer.Option(None, help="Also write the float teacher and student as ONNX into this directory, "
+                                        "checked with onnxruntime against PyTorch on the run's windows (pip install "
+                                        "'collar-kd[onnx]')."),
     force: bool = typer.Option(False, help="Replace an existing export directory."),
 ) -> None:
     """Quantize a run's student to dynamic fixed point and write integer-only C, golden vectors
@@ -321,7 +330,8 @@ def export_cmd(
     m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
                                                qat_epochs=qat_epochs, windows=windows, student=student,
                                                count_instructions=count_instructions,
-                                               allow_changed_data=allow_changed_data, device_rate_hz=device_rate),
+                                               allow_changed_data=allow_changed_data, device_rate_hz=device_rate,
+                                               onnx_dir=onnx),
                    force=force)
     for note in m["precision_notes"]:
         typer.echo(f"note: {note}")
@@ -330,6 +340,9 @@ def export_cmd(
                f"flash {fp['flash_bytes']:,} B, RAM {fp['ram_bytes']:,} B ({fp['how'].split(':')[0]})")
     if m["instructions_per_window"]:
         typer.echo(f"  {m['instructions_per_window']['mean']:,.0f} instructions per window ({m['instructions_note']})")
+    for name, o in (m.get("onnx") or {}).get("models", {}).items():
+        typer.echo(f"  {onnx / o['file']}: ONNX opset {o['opset']}, logits within {o['max_abs_logit_difference']:.2g} of "
+                   f"PyTorch on {o['windows_checked']:,} windows")
 
 
 @app.command()

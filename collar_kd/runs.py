@@ -180,11 +180,16 @@ def build_model(name: str, arch: dict) -> torch.nn.Module:
 
 def save_model(model: torch.nn.Module, path: Path) -> None:
     """Save a state dict; a model with a non-finite weight is an error, never an artifact."""
-    for name, value in model.state_dict().items():
+    save_state(model.state_dict(), path)
+
+
+def save_state(state: dict, path: Path) -> None:
+    """save_model for a state dict already taken (a fold's weights, returned by its job)."""
+    for name, value in state.items():
         if value.is_floating_point() and not bool(torch.isfinite(value).all()):
             raise TrainingDiverged(f"{path.name}: weight '{name}' is not finite after training; nothing was saved "
                                    "(check the settings: kd.temperature, learning rates, augmentation)")
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
 
 
 def load_run_models(run_dir: Path) -> tuple[dict, dict]:

@@ -38,6 +38,7 @@ class ExportOptions:
     count_instructions: bool = False  # run the golden windows under QEMU with the counting plugin
     allow_changed_data: bool = False  # calibrate even if the run's training data changed since training
     device_rate_hz: float | None = None  # the device's sensor runs at this rate instead of its profile's
+    onnx_dir: Path | None = None  # also write the float teacher and student as ONNX here, checked with onnxruntime
 
     def check(self) -> None:
         """Every numeric option in range (NaN and negative counts included), before any work."""

@@ -9,12 +9,14 @@ the manifest. Everything goes into a temporary directory renamed into place at t
 from __future__ import annotations
 
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 
 import collar_kd
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.targets import cached_targets
 from collar_kd.export.devices import DeviceProfile, load_device
+from collar_kd.export.onnx_models import write_onnx
 from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, check_rate, choose_precision, golden_windows,
                                        run_config, run_windows, write_c, write_golden)
 from collar_kd.quant.qat import qat_finetune
@@ -39,7 +41,9 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     model_id = q.model_id()
     check_fits(q, profile, estimate_footprint(q))  # before linking: an oversized model is refused, not a linker error
     golden = golden_windows(q, x, opts.windows, opts.seed)
-    with atomic_directory(out, force=force, inputs={"run": run_dir, "run's data": run_config(run_dir).data.path}) as tmp, \
+    inputs = {"run": run_dir, "run's data": run_config(run_dir).data.path}
+    onnx_out = atomic_directory(opts.onnx_dir, force=force, inputs={**inputs, "export": out}) if opts.onnx_dir else nullcontext()
+    with atomic_directory(out, force=force, inputs=inputs) as tmp, onnx_out as onnx_tmp, \
             tempfile.TemporaryDirectory() as build:
         write_c(q, tmp, model_id, profile.name)
         footprint, image = measure_footprint(q, tmp, profile, Path(build))
@@ -49,6 +53,14 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
                                    model.mults_per_window(q.window_length), qat_report)
         if opts.count_instructions:
             manifest.update(measure_instructions(image, tmp, profile, int(model_id, 16)))
+        if onnx_tmp is not None:
+            # both atomic: a model that fails its check leaves neither directory behind
+            floats = {"teacher": load_model(run_dir, "teacher")[0], opts.student: model}
+            manifest["onnx"] = {"dir": str(opts.onnx_dir), "models": write_onnx(floats, x, onnx_tmp)}
+            write_json(onnx_tmp / "onnx_manifest.json", {"run_dir": str(run_dir), "classes": q.classes,
+                                                         "window_length": q.window_length, "sample_rate_hz": q.sample_rate_hz,
+                                                         "input": "windows: float32 (batch, window_length, 3), g",
+                                                         "models": manifest["onnx"]["models"]})
         write_json(tmp / "manifest.json", manifest)
     return manifest
 

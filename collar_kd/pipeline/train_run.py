@@ -30,13 +30,16 @@ from collar_kd.methods import METHODS, StudentJob, get_method, resolve_settings,
 from collar_kd.methods.base import as_dict
 from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
-from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, write_json
+from collar_kd.pipeline.workers import Workers, run_jobs
+from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, save_state, write_json
 from collar_kd.training.loop import class_weights, fit, seed_everything
 
 
-def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False) -> dict:
-    """Train and evaluate per `cfg`, write RUN_DIR `out`; returns the metrics document."""
+def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False, workers: Workers | None = None) -> dict:
+    """Train and evaluate per `cfg`, write RUN_DIR `out`; returns the metrics document. `workers`
+    runs the folds as Ray tasks (collar_kd/pipeline/workers.py); the results do not depend on it."""
     progress = progress or Quiet()
+    workers = (workers or Workers()).check()
     started = time.time()
     settings = resolve_method(cfg)
     record_data_paths_absolutely(cfg)
@@ -57,10 +60,10 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
                                               "calibration": cfg.method.calibration, **as_dict(settings)},
                                    "kd": as_dict(cfg.kd)}}
         if cfg.cv == "loao":
-            metrics.update(cross_validate(cfg, win, progress, tmp, extra))
+            metrics.update(cross_validate(cfg, win, progress, tmp, extra, workers))
             method_doc["folds"] = metrics.pop("method_reports")
             if cfg.extra_seeds:
-                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp, extra)
+                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp, extra, workers)
         arch = architecture(cfg, win)
         if cfg.final_models:
             method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
@@ -177,14 +180,15 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     return models, result.report
 
 
-def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path, extra=None) -> dict:
+def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path, extra=None,
+                      workers: Workers | None = None) -> dict:
     """The cross-validation again with every extra seed (same data, same folds); the spread over
     seeds and the key paired differences, with bootstrap intervals over animals."""
     folds = {cfg.seed: first["folds"]}
     for s in cfg.extra_seeds:
         progress.log(f"cross-validation with seed {s}")
         seed_everything(s, cfg.threads)
-        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra)["folds"]
+        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra, workers)["folds"]
     seed_everything(cfg.seed, cfg.threads)
     return seed_statistics(folds, evaluated_models(cfg))
 
@@ -201,41 +205,64 @@ def unlabelled_windows(cfg: TrainConfig, labelled: Windows) -> Windows | None:
     return replace(extra, y=np.full(len(extra.x), -1, dtype=np.int64))  # the labels go no further
 
 
-def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extra: Windows | None = None) -> dict:
+def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extra: Windows | None = None,
+                   workers: Workers | None = None) -> dict:
+    """Leave-one-animal-out: one job per animal (run_fold), one after another or as Ray tasks;
+    the results, and so the run directory, are the same either way."""
     animals = sorted(np.unique(win.animal).tolist())
     if len(animals) < 2:
         raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
     rows = evaluated_models(cfg)
+    keys = [f"fold-{i:02d}-{animal}" for i, animal in enumerate(animals)]
+    workers = workers or Workers()
+    fold_progress = progress if not workers.distributed else Quiet()  # Ray: one bar over the folds instead
+    jobs = [(i, animal, len(animals)) for i, animal in enumerate(animals)]
+    names = [f"fold {i + 1} (held-out animal {animal})" for i, animal in enumerate(animals)]
+    results = run_jobs(run_fold, jobs, (cfg, win, extra, rows, fold_progress), names, workers, progress,
+                       cpus_per_job=cfg.threads)
     pooled_true, pooled_pred = [], {m: [] for m in rows}
     folds, method_reports = [], {}
-    for i, animal in enumerate(animals):
-        test = win.animal == animal
-        train, held = win.subset(~test), win.subset(test)
-        progress.log(f"fold {i + 1}/{len(animals)}: held-out animal {animal} ({len(held)} windows)")
-        key = f"fold-{i:02d}-{animal}"
-        # Unlabelled recordings of the held-out animal would make the strict row transductive: left out.
-        extra_x = None if extra is None else extra.x[extra.animal != animal]
-        # The held-out windows reach the transductive student as x only: their labels stay here.
-        models, method_reports[key] = train_all(cfg, train, key, progress, unlabelled_x=extra_x,
-                                                transductive_x=held.x if TRANSDUCTIVE in rows else None)
+    for key, r in zip(keys, results):
         if cfg.save_fold_models:
             (run_dir / "folds" / key).mkdir(parents=True, exist_ok=True)
-            for name in NEURAL_MODELS:
-                save_model(models[name], run_dir / "folds" / key / f"{name}.safetensors")
-        preds = predict_classes(models, held.x)
-        pooled_true.append(held.y)
-        fold = {"animal": animal, "key": key, "train_windows": len(train), "test_windows": len(held),
-                "test_support": held.class_support(), "train_support": train.class_support()}
+            for name, state in r["states"].items():
+                save_state(state, run_dir / "folds" / key / f"{name}.safetensors")
+        pooled_true.append(r["y"])
         for m in rows:
-            pooled_pred[m].append(preds[m])
-            fm = classification_metrics(held.y, preds[m], win.classes)
-            fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
-        folds.append(fold)
+            pooled_pred[m].append(r["preds"][m])
+        folds.append(r["fold"])
+        method_reports[key] = r["report"]
     y = np.concatenate(pooled_true)
     result = {m: classification_metrics(y, np.concatenate(pooled_pred[m]), win.classes) for m in rows}
     result["folds"] = folds
     result["method_reports"] = method_reports
     return result
+
+
+def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple, progress, i: int, animal: str,
+             n_folds: int) -> dict:
+    """One fold: every model trained on the other animals, evaluated on `animal`. Seeds itself, so
+    it gives the same result wherever and in whatever order it runs. Returns the fold's metrics, its
+    predictions and, for the run directory, the networks' weights (saved by the caller)."""
+    seed_everything(cfg.seed, cfg.threads)
+    test = win.animal == animal
+    train, held = win.subset(~test), win.subset(test)
+    progress.log(f"fold {i + 1}/{n_folds}: held-out animal {animal} ({len(held)} windows)")
+    key = f"fold-{i:02d}-{animal}"
+    # Unlabelled recordings of the held-out animal would make the strict row transductive: left out.
+    extra_x = None if extra is None else extra.x[extra.animal != animal]
+    # The held-out windows reach the transductive student as x only: their labels stay here.
+    models, report = train_all(cfg, train, key, progress, unlabelled_x=extra_x,
+                               transductive_x=held.x if TRANSDUCTIVE in rows else None)
+    preds = predict_classes(models, held.x)
+    fold = {"animal": animal, "key": key, "train_windows": len(train), "test_windows": len(held),
+            "test_support": held.class_support(), "train_support": train.class_support()}
+    for m in rows:
+        fm = classification_metrics(held.y, preds[m], win.classes)
+        fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
+    states = {name: {k: v.detach().clone() for k, v in models[name].state_dict().items()}
+              for name in NEURAL_MODELS} if cfg.save_fold_models else {}
+    return {"fold": fold, "preds": {m: preds[m] for m in rows}, "y": held.y, "report": report, "states": states}
 
 
 # The comparisons a farm researcher asks about: does distillation pay, against what.
