@@ -14,9 +14,10 @@
  * layout; both give identical bits because the sums are exact.
  *
  * Rounding: for CKD_FOLD_SHIFT_MIN <= shift <= CKD_FOLD_SHIFT_MAX the exporter has stored
- * bias + 2^(shift-1), so rq(acc, shift) is one arithmetic shift, then a saturation (SSAT, or USAT
- * for a ReLU layer, which clamps to [0, 32767] in one instruction). Other shifts keep the plain
- * bias and take the 64-bit rule of ckd_requant.h. ckd_fc_s8_acc (logits) takes a plain bias.
+ * bias + 2^(shift-1), so rq(acc, shift) is one arithmetic shift, then SSAT to 16 bits and one
+ * clamp to -32767 (or to 0 for a ReLU layer); on the DSP path the clamp is done for two outputs at
+ * once (SSUB16 + SEL). Other shifts keep the plain bias and take the 64-bit rule of
+ * ckd_requant.h. ckd_fc_s8_acc (logits) takes a plain bias.
  */
 #include <string.h>
 
@@ -38,8 +39,6 @@
 #endif
 
 #if defined(CKD_USE_DSP) && defined(__ARM_FEATURE_DSP)
-#include <arm_acle.h>
-
 /* One group of four columns for the four rows of a block, as one asm statement so that the
  * schedule is exactly this: LDRD the activation pairs (x0, x1), (x2, x3); LDRD two rows' weight words
  * (w0, w2, w1, w3); SXTB16 gives (w0, w1), SXTB16 ROR 8 gives (w2, w3); one SMLAD each. 19
