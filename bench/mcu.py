@@ -36,9 +36,9 @@ from collar_kd.pipeline.export_run import export_run  # noqa: E402
 from collar_kd.paths import FIRMWARE_DIR  # noqa: E402
 from collar_kd.pipeline.train_run import run_training  # noqa: E402
 from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint, require, stack_usage  # noqa: E402
-from collar_kd.verify.cycles import energy, estimate_cycles  # noqa: E402
+from collar_kd.verify.build import arm_flags, link_arm_image  # noqa: E402
+from collar_kd.verify.cycles import estimate_cycles, profile_energy  # noqa: E402
 from collar_kd.verify.instructions import count_instructions, function_ranges, run_counted  # noqa: E402
-from collar_kd.verify.build import STACK_BYTES, HEAP_BYTES, _run, arm_flags  # noqa: E402
 
 # The student the accuracy benchmark uses: hidden 32, head 32, 50-sample windows.
 STUDENT = {"student.hidden": 32, "student.head": 32, "data.window": "2s", "data.stride": "1s"}
@@ -115,12 +115,10 @@ def measure_forests(tag_export: Path) -> dict:
                  "targets": {}}
         for target in ("eartag", "collar"):
             profile = load_device(target)
-            big = {**json.loads((FIRMWARE_DIR.parent / "data" / "devices" / f"{target}.json").read_text()),
-                   "name": f"{target}-4MB", "flash_bytes": 4 * 1024 * 1024}
-            big_path = WORK / "mcu" / f"{target}-4MB.json"
-            big_path.write_text(json.dumps(big))
             work = WORK / "mcu" / f"forest-{name}" / target
-            image = build_forest_arm(src, load_device(str(big_path)), work, max_window=int(win.length))
+            # linked against 4 MB of flash, so that a forest too big for the part is still measured
+            big = load_device(str(profile_variant(target, "4MB", flash_bytes=4 * 1024 * 1024)))
+            image = build_forest_arm(src, big, work, max_window=int(win.length))
             fp = model_footprint(image)
             stack = stack_usage(image)
             nm = subprocess.run(["arm-none-eabi-nm", "-S", str(image.elf)], capture_output=True, text=True, check=True).stdout
@@ -133,7 +131,6 @@ def measure_forests(tag_export: Path) -> dict:
             per_window = c["per_window"][0::2]  # marks before and after each window's features + trees
             cyc = estimate_cycles(c["mix"], profile.cpu)
             cycles = cyc.estimate / len(per_window)
-            e = profile.energy
             entry["targets"][target] = {
                 "cpu": profile.cpu, "flash_bytes": flash, "flash_detail": fp,
                 "fits_model_flash_budget": flash <= profile.model_flash_budget_bytes,
@@ -143,8 +140,7 @@ def measure_forests(tag_export: Path) -> dict:
                 "ram_detail": {"feature_context": context, "data": fp["data"], "bss": fp["bss"]},
                 "instructions_per_window": {"mean": float(per_window.mean()), "min": int(per_window.min()), "max": int(per_window.max())},
                 "estimated_cycles_per_window": cycles,
-                "estimated_energy": energy(cycles, profile.clock_hz, e["active_current_ua_per_mhz"], e["supply_v"],
-                                           e["windows_per_day"], e["battery_mah"]) if e else None,
+                "estimated_energy": profile_energy(cycles, profile),
                 "unknown_mnemonics": cyc.unknown,
             }
         out["forests"].append(entry)
@@ -178,27 +174,13 @@ def measure_cmsis(target: str, dsp: bool, shapes: dict) -> dict:
     student's dense shapes, on the same QEMU machine with the same instruction counter."""
     profile = load_device(target)
     work = WORK / "mcu" / f"cmsis-{target}-{'dsp' if dsp else 'portable'}"
-    work.mkdir(parents=True, exist_ok=True)
-    defines = [f"-D{k}={v}" for k, v in shapes.items()]
-    flags = [*[f for f in arm_flags(profile, dsp) if f != "-DCKD_USE_DSP"], *(["-DARM_MATH_DSP"] if dsp and profile.dsp else []),
-             "-std=c11", f"-I{PEERS / 'cmsis-nn' / 'Include'}", f"-I{PEERS / 'cmsis-core' / 'Include'}", *defines]
-    sources = [*(PEERS / "cmsis-nn" / "Source" / s for s in CMSIS_SOURCES), Path(__file__).parent / "cmsis_nn" / "fc_shapes_main.c",
-               FIRMWARE_DIR / "startup" / "startup_cm.c"]
-    objects = []
-    for src in sources:
-        obj = work / (src.stem + ".o")
-        _run(["arm-none-eabi-gcc", *flags, "-c", str(src), "-o", str(obj)], cwd=work)
-        objects.append(obj)
-    ld = work / "image.ld"
-    ld.write_text((FIRMWARE_DIR / "linker" / "ckd_mcu.ld.in").read_text().replace("@FLASH_BYTES@", str(profile.flash_bytes))
-                  .replace("@RAM_BYTES@", str(profile.ram_bytes)).replace("@STACK_BYTES@", str(STACK_BYTES))
-                  .replace("@HEAP_BYTES@", str(HEAP_BYTES)))
-    elf = work / "fc_shapes.elf"
-    _run(["arm-none-eabi-gcc", *profile.gcc_flags, "--specs=nano.specs", "--specs=rdimon.specs", "-nostartfiles", "-T", str(ld),
-          "-Wl,--gc-sections", *map(str, objects), "-o", str(elf)], cwd=work)
+    flags = [*(["-DARM_MATH_DSP"] if dsp and profile.dsp else []), "-std=c11", f"-I{PEERS / 'cmsis-nn' / 'Include'}",
+             f"-I{PEERS / 'cmsis-core' / 'Include'}", *(f"-D{k}={v}" for k, v in shapes.items())]
+    sources = [*(PEERS / "cmsis-nn" / "Source" / s for s in CMSIS_SOURCES), Path(__file__).parent / "cmsis_nn" / "fc_shapes_main.c"]
+    elf = link_arm_image(sources, flags, profile, work, dsp, name="fc_shapes", strict=False).elf  # third-party code
     ranges, mark = function_ranges(elf, lambda name, address, syms: name.startswith("arm_"))
     out = {"cpu": profile.cpu, "qemu_machine": profile.qemu_machine, "dsp": dsp and profile.dsp,
-           "cflags": " ".join(f for f in flags if not f.startswith(("-I", "-D")) or f == "-DARM_MATH_DSP"),
+           "cflags": " ".join(f for f in [*arm_flags(profile, dsp), *flags] if not f.startswith("-I")),
            "source": "../shared/peers/cmsis-nn (ARM-software/CMSIS-NN, see its README), built here, not copied", "kernels": {}}
     for kernel in ("s16", "s8"):
         c = run_counted(elf, profile, ranges, mark, [kernel, str(PEER_WINDOWS)], work, "CKD-PEER-DONE")
@@ -213,15 +195,22 @@ def measure_cmsis(target: str, dsp: bool, shapes: dict) -> dict:
     return out
 
 
-def unbudgeted(target: str) -> Path:
-    """The device profile with the model budget raised to the whole part, so that a model the
-    exporter refuses for the budget can still be measured (the refusal is recorded)."""
+def profile_variant(target: str, suffix: str, **changes) -> Path:
+    """A copy of a shipped device profile with some fields changed, written under the bench's work
+    directory: what is measured beyond what the real part or budget allows."""
     doc = json.loads((FIRMWARE_DIR.parent / "data" / "devices" / f"{target}.json").read_text())
-    doc.update(name=f"{target}-unbudgeted", model_flash_budget_bytes=doc["flash_bytes"], model_ram_budget_bytes=doc["ram_bytes"])
-    path = WORK / "mcu" / f"{target}-unbudgeted.json"
+    doc.update(name=f"{target}-{suffix}", **changes)
+    path = WORK / "mcu" / f"{target}-{suffix}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc))
     return path
+
+
+def unbudgeted(target: str) -> Path:
+    """The device profile with the model budget raised to the whole part, so that a model the
+    exporter refuses for the budget can still be measured (the refusal is recorded)."""
+    doc = load_device(target)
+    return profile_variant(target, "unbudgeted", model_flash_budget_bytes=doc.flash_bytes, model_ram_budget_bytes=doc.ram_bytes)
 
 
 def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
@@ -257,10 +246,8 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
     cycles = {k: v / c["windows"] for k, v in (("estimate", cyc.estimate), ("low", cyc.low), ("high", cyc.high))}
     power = None
     if profile.energy:
-        e = profile.energy
-        power = {bound: energy(cycles[bound], profile.clock_hz, e["active_current_ua_per_mhz"], e["supply_v"],
-                               e["windows_per_day"], e["battery_mah"]) for bound in ("estimate", "high")}
-        power["assumptions"] = e["source"]
+        power = {bound: profile_energy(cycles[bound], profile) for bound in ("estimate", "high")}
+        power["assumptions"] = profile.energy["source"]
     flash = fp["text"] + fp["rodata"] + fp["data"]
     ram = fp["data"] + fp["bss"] + state
     return {

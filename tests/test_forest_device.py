@@ -17,7 +17,7 @@ from collar_kd.export.forest import emlearn_model, read_features_output, scale_f
 from collar_kd.verify.build import build_forest_arm, build_forest_host
 from collar_kd.quant.quantizer import QuantizedStudent
 from collar_kd.runs import load_forest
-from collar_kd.verify.runner import run_qemu
+from collar_kd.verify.build import run_qemu
 
 HAVE_QEMU = bool(shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm"))
 

@@ -115,7 +115,7 @@ def write_forest_c(forest: ForestBaseline, out: Path, frac_x: int) -> dict:
         "    return ckd_forest_predict(scaled, CKD_WF_FEATURES);\n}\n")
     nodes, roots, leaves = model.forest_
     return {"trees": len(roots), "decision_nodes": len(nodes), "leaves": len(leaves), "leaf_bits": LEAF_BITS,
-            "emlearn": _emlearn().__version__ if hasattr(_emlearn(), "__version__") else "installed"}
+            "emlearn": getattr(_emlearn(), "__version__", "installed")}
 
 
 FOREST_SOURCES = ("ckd_window_features.c", "ckd_forest.c", "forest_main.c")  # what a forest build compiles

@@ -113,16 +113,17 @@ def weights_header(q: QuantizedStudent) -> str:
         '#include "ckd_model_params.h"',
         "",
     ]
-    arrays = {name: (ctype, values) for ctype, name, values in stored_arrays(q)}
+    stored = stored_arrays(q)
+    arrays = {name: (ctype, values) for ctype, name, values in stored}
     for name in LAYERS:
-        wtype, stored = arrays[f"ckd_w_{name}"]
-        out.append(_array(wtype, f"ckd_w_{name}", stored, attribute=" CKD_ALIGN4"))
+        wtype, weights = arrays[f"ckd_w_{name}"]
+        out.append(_array(wtype, f"ckd_w_{name}", weights, attribute=" CKD_ALIGN4"))
         out.append(_array("int32_t", f"ckd_b_{name}", arrays[f"ckd_b_{name}"][1], per_line=8))
         rows, cols = q.weights[name].shape
         out.append(f"static const {ptype} ckd_fc_{name} = {{ckd_w_{name}, ckd_b_{name}, {rows}u, {cols}u, {shift[name]}, {relu[name]}u}};\n")
     for t in ("sigmoid", "tanh"):
         out.append(_array("int16_t", f"ckd_{t}_table", arrays[f"ckd_{t}_table"][1]).replace("[257]", "[CKD_ACT_TABLE_SIZE]"))
     out.append("/* Every array above, in check-summed order (ckd_weights_crc32). */")
-    out.append("#define CKD_WEIGHT_ARRAYS(X) " + " ".join(f"X({name})" for _, name, _ in stored_arrays(q)) + "\n")
+    out.append("#define CKD_WEIGHT_ARRAYS(X) " + " ".join(f"X({name})" for _, name, _ in stored) + "\n")
     out.append("#endif /* CKD_MODEL_WEIGHTS_H */\n")
     return "\n".join(out)

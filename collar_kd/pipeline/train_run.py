@@ -186,8 +186,7 @@ def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run
     seeds and the key paired differences, with bootstrap intervals over animals."""
     folds = {cfg.seed: first["folds"]}
     for s in cfg.extra_seeds:
-        progress.log(f"cross-validation with seed {s}")
-        seed_everything(s, cfg.threads)
+        progress.log(f"cross-validation with seed {s}")  # every fold seeds itself (run_fold)
         folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra, workers)["folds"]
     seed_everything(cfg.seed, cfg.threads)
     return seed_statistics(folds, evaluated_models(cfg))
@@ -213,7 +212,6 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
     if len(animals) < 2:
         raise ConfigError("cv: leave-one-animal-out needs at least two animals; the data has one (use --cv none)")
     rows = evaluated_models(cfg)
-    keys = [f"fold-{i:02d}-{animal}" for i, animal in enumerate(animals)]
     workers = workers or Workers()
     fold_progress = progress if not workers.distributed else Quiet()  # Ray: one bar over the folds instead
     jobs = [(i, animal, len(animals)) for i, animal in enumerate(animals)]
@@ -222,7 +220,8 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
                        cpus_per_job=cfg.threads)
     pooled_true, pooled_pred = [], {m: [] for m in rows}
     folds, method_reports = [], {}
-    for key, r in zip(keys, results):
+    for r in results:
+        key = r["fold"]["key"]
         if cfg.save_fold_models:
             (run_dir / "folds" / key).mkdir(parents=True, exist_ok=True)
             for name, state in r["states"].items():

@@ -176,3 +176,12 @@ def energy(cycles_per_window: float, clock_hz: float, current_ua_per_mhz: float,
     if battery_mah:
         out["battery_percent_per_day"] = 100.0 * mah_per_day / battery_mah
     return out
+
+
+def profile_energy(cycles_per_window: float, profile) -> dict | None:
+    """energy() with a device profile's clock and `energy` figures; None if it has none."""
+    e = profile.energy
+    if not e:
+        return None
+    return energy(cycles_per_window, profile.clock_hz, e["active_current_ua_per_mhz"], e["supply_v"], e["windows_per_day"],
+                  e["battery_mah"])

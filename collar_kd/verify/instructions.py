@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from collar_kd.paths import FIRMWARE_DIR, PROJECT_ROOT
-from collar_kd.verify.build import ArmImage, require
+from collar_kd.verify.build import ArmImage, run_qemu
 
 PLUGIN_DIR = PROJECT_ROOT / "build" / "qemu-plugin"
 
@@ -79,12 +79,8 @@ def run_counted(elf: Path, profile, ranges, mark: int, args: list[str], work: Pa
     (work / "ranges.txt").write_text("".join(f"{a:x} {b:x} {n}\n" for a, b, n in ranges))
     counts = work / "counts.txt"
     counts.unlink(missing_ok=True)
-    qemu = require("qemu-system-arm")
-    semihost = ",".join(["enable=on", "target=native", f"arg={elf.name}", *[f"arg={a}" for a in args]])
-    cmd = [qemu, "-M", profile.qemu_machine, "-cpu", profile.cpu, "-nographic", "-monitor", "none", "-serial", "none",
-           "-plugin", f"{plugin_library()},ranges={work / 'ranges.txt'},mark={mark},out={counts}",
-           "-semihosting-config", semihost, "-kernel", str(elf)]
-    proc = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=600)
+    plugin = ("-plugin", f"{plugin_library()},ranges={work / 'ranges.txt'},mark={mark},out={counts}")
+    proc = run_qemu(profile, elf, args, work, extra=plugin, timeout=600)
     if sentinel not in proc.stdout:
         raise RuntimeError(f"counted image did not finish: {proc.stdout}{proc.stderr}")
     per_function, marks, mix = {}, [], []

@@ -22,9 +22,8 @@ from collar_kd.export.devices import DeviceProfile, device_names, load_device
 from collar_kd.quant.quantizer import QuantizedStudent
 from collar_kd.sim import FixedPointSimulator
 from collar_kd.sim.simulator import STEP_TENSORS
-from collar_kd.verify.build import build_arm, build_host, require
+from collar_kd.verify.build import QEMU_TIMEOUT_S, build_arm, build_host, run_qemu
 
-QEMU_TIMEOUT_S = 300
 HOST = "host"
 
 
@@ -51,14 +50,6 @@ def _describe(target: str, profile: DeviceProfile | None, dsp: bool) -> str:
     if profile is None:
         return f"host {platform.machine()} gcc ASan+UBSan"
     return f"{profile.cpu} on QEMU {profile.qemu_machine}{' with DSP (SMLAD)' if dsp else ' portable C'}"
-
-
-def run_qemu(profile: DeviceProfile, elf: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    qemu = require("qemu-system-arm")
-    semihost = ",".join(["enable=on", "target=native", f"arg={elf.name}", *[f"arg={a}" for a in args]])
-    cmd = [qemu, "-M", profile.qemu_machine, "-cpu", profile.cpu, "-nographic", "-monitor", "none",
-           "-serial", "none", "-semihosting-config", semihost, "-kernel", str(elf)]
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=QEMU_TIMEOUT_S)
 
 
 def _execute(target: str, export_dir: Path, build_dir: Path, args: list[str], trace: bool, dsp: bool):

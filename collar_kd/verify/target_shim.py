@@ -13,7 +13,7 @@ import numpy as np
 
 from collar_kd.errors import CollarKDError
 from collar_kd.export.devices import load_device
-from collar_kd.verify.build import build_arm
+from collar_kd.verify.build import build_arm, run_qemu
 from collar_kd.verify.host_lib import HostC, shim_signatures
 
 _KIND = {np.dtype(np.int8): 1, np.dtype(np.int16): 2, np.dtype(np.int32): 3}
@@ -103,9 +103,6 @@ class TargetShim:
     """The shim built for a device profile (dsp or portable C) and run under QEMU."""
 
     def __init__(self, export_dir: Path, target: str, build_dir: Path, dsp: bool = True):
-        from collar_kd.verify.runner import run_qemu  # the runner imports the build helpers too
-
-        self._run_qemu = run_qemu
         self.profile = load_device(target)
         self.build_dir = Path(build_dir)
         self.image = build_arm(export_dir, self.profile, self.build_dir, dsp=dsp, harness="shim")
@@ -114,7 +111,7 @@ class TargetShim:
         calls, results = self.build_dir / "calls.bin", self.build_dir / "results.bin"
         calls.write_bytes(batch.encode())
         results.unlink(missing_ok=True)
-        proc = self._run_qemu(self.profile, self.image.elf, [calls.name, results.name], self.build_dir)
+        proc = run_qemu(self.profile, self.image.elf, [calls.name, results.name], self.build_dir)
         if f"CKD-SHIM-DONE calls={len(batch.calls)}" not in proc.stdout:
             raise CollarKDError(f"shim on {self.profile.name} did not finish: {proc.stdout[-500:]}{proc.stderr[-500:]}")
         return batch.decode(results.read_bytes())

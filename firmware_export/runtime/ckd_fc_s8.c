@@ -30,12 +30,10 @@
 
 #if defined(__GNUC__)
 #define CKD_ALWAYS_INLINE inline __attribute__((always_inline))
-#define CKD_ALIGNED4(p) __builtin_assume_aligned((p), 4)
 #define CKD_UNROLL8 _Pragma("GCC unroll 8")
 #else
 #define CKD_UNROLL8
 #define CKD_ALWAYS_INLINE inline
-#define CKD_ALIGNED4(p) (p)
 #endif
 
 #if defined(CKD_USE_DSP) && defined(__ARM_FEATURE_DSP)
@@ -221,6 +219,7 @@ static CKD_ALWAYS_INLINE void ckd_fc_s8_blocks(const ckd_fc_s8_params_t *p, cons
         bias += 4;
     }
 }
+
 void ckd_fc_s8(const ckd_fc_s8_params_t *p, const int16_t *in, int16_t *out)
 {
     const int shift = p->shift, relu = p->relu;

@@ -46,9 +46,8 @@ static inline int32_t ckd_sat32(int64_t v)
     return (int32_t)v;
 }
 
-/* 32-bit forms of the same rule, for values known to fit int32 (every call site is argued in
- * docs/fixed-point.md): floor((v + 2^(s-1)) / 2^s) == (v >> s) + bit (s-1) of v, which cannot
- * overflow. Shifts outside 1..31 take the 64-bit path. */
+/* 32-bit saturation, for values known to fit int32 (every call site is argued in
+ * docs/fixed-point.md). */
 #if defined(__ARM_FEATURE_SAT)
 /* SSAT (ARMv7-M, the M3 included) as asm: GCC 12's ACLE macro trips -Wsign-conversion. */
 static inline int32_t ckd_ssat16(int32_t v)
@@ -68,19 +67,6 @@ static inline int16_t ckd_sat16_32(int32_t v)
 #endif
     v = v < -CKD_ACT_MAX ? -CKD_ACT_MAX : v;
     return (int16_t)v;
-}
-
-static inline int32_t ckd_rq32(int32_t v, int shift)
-{
-    return (v >> shift) + ((v >> (shift - 1)) & 1);
-}
-
-static inline int16_t ckd_requant16(int32_t v, int shift)
-{
-    if (shift >= 1 && shift <= 31) {
-        return ckd_sat16_32(ckd_rq32(v, shift));
-    }
-    return ckd_sat16(ckd_rq(v, shift));
 }
 
 #endif /* CKD_REQUANT_H */
