@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 from typer.core import TyperGroup, _click
 
-from collar_kd.errors import CollarKDError
+from collar_kd.errors import CollarKDError, ConfigError
 
 EXIT_INPUT, EXIT_BUG, EXIT_TERMINATED = 2, 1, 143
 
@@ -116,6 +116,16 @@ def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_p
     return cfg
 
 
+def _angles(text: str | None) -> list[float] | None:
+    """'15,15,180' -> [15.0, 15.0, 180.0] (checked further by the config)."""
+    if text is None:
+        return None
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--augment-rotation-axes: 'X,Y,Z' in degrees, such as '15,15,180', not '{text}'") from None
+
+
 @app.command()
 def train(
     data: Optional[str] = typer.Option(None, help="Data file or directory, or 'synthetic' (the default: built-in generator)."),
@@ -139,6 +149,8 @@ def train(
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
     augment_rotation: Optional[float] = typer.Option(None, help="Rotate training windows at random by up to this many degrees per axis."),
+    augment_rotation_axes: Optional[str] = typer.Option(None, help="Or a limit per sensor axis, 'X,Y,Z' degrees (collar "
+                                                        "physics: '15,15,180' turns the box freely about z, tilts it a little)."),
     augment_scale: Optional[float] = typer.Option(None, help="Scale training windows' amplitude by 1 + U(-s, s)."),
     augment_noise: Optional[float] = typer.Option(None, help="Add Gaussian sensor noise of this standard deviation (g) to training windows."),
     augment_shift: Optional[int] = typer.Option(None, help="Shift training windows in time by up to this many samples."),
@@ -162,6 +174,8 @@ def train(
                                 "the run (pip install 'collar-kd[cluster]'); the results are the same as with 1."),
     ray_address: Optional[str] = typer.Option(None, help="Send the folds to this existing Ray cluster instead (RAY_ADDRESS "
                                               "is honoured too)."),
+    device: Optional[str] = typer.Option(None, help="Where the networks train: auto (CUDA if PyTorch sees a GPU; the "
+                                         "default) | cpu | cuda. Quantization and export always run on the CPU."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
 ) -> None:
@@ -176,10 +190,10 @@ def train(
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
-        "kd.teaching": teaching, "transductive": True if transductive else None,
+        "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
-        "final_models": False if no_final else None,
+        "final_models": False if no_final else None, "device": device,
     }
     cfg = load_config(config, overrides)
     _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data, layout=layout)
@@ -240,6 +254,8 @@ def predict(
     score: bool = typer.Option(False, "--score", help="Also read the data's labels and report MCC and accuracy."),
     chunk_rows: int = typer.Option(50_000, help="CSV rows read at a time (bounds memory on long recordings)."),
     seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1)."),
+    device: str = typer.Option("auto", help="Where the float models compute: auto | cpu | cuda (the simulator of "
+                               "--export always runs on the CPU)."),
     force: bool = typer.Option(False),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
@@ -247,7 +263,9 @@ def predict(
     time budgets per animal, an ethogram and budget plots."""
     from collar_kd.field.smoothing import Smoothing
     from collar_kd.pipeline.predict_run import PredictOptions, predict_run
+    from collar_kd.training.device import use_device
 
+    use_device(device)
     cfg = _data_config(data, fmt, None, None, None, csv_rate, units, counts_per_g, layout=layout)
     if cfg.format == "synthetic":
         from collar_kd.runs import read_json

@@ -18,6 +18,7 @@ from typing import Any
 from collar_kd.errors import ConfigError
 from collar_kd.quant.spec import CALIBRATIONS, WEIGHT_BITS
 from collar_kd.training.augment import Augmentation
+from collar_kd.training.device import DEVICES
 
 
 @dataclass
@@ -133,6 +134,11 @@ class TrainConfig:
     # Training windows are rotated at random by up to this many degrees about each axis, every
     # epoch: collars sit differently on every animal, and leave-one-animal-out punishes that.
     augment_rotation_deg: float = 0.0
+    # Or a limit per sensor axis [x, y, z] in degrees, in place of augment_rotation_deg (empty: not
+    # used). Collar physics: the box is strapped on at any angle about its own face normal and
+    # tilts only a little about the other two; on the WASP collars that is [15, 15, 180] (the
+    # per-cow mean gravity vectors differ by a turn about z; see docs/methods.md).
+    augment_rotation_axes_deg: list[float] = field(default_factory=list)
     # More augmentations of collar physics (collar_kd/training/augment.py), every model, every epoch:
     augment_scale: float = 0.0  # amplitude times 1 + U(-s, s) per window (sensor gain)
     augment_noise_g: float = 0.0  # Gaussian sensor noise, standard deviation in g
@@ -141,9 +147,13 @@ class TrainConfig:
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
+    # Where the networks train and predict (collar_kd/training/device.py): "auto" (CUDA if PyTorch
+    # sees a GPU), "cpu" or "cuda". Quantization, the simulator and export always use the CPU.
+    device: str = "auto"
 
     def augmentation(self) -> Augmentation:
-        return Augmentation(self.augment_rotation_deg, self.augment_scale, self.augment_noise_g, self.augment_shift)
+        axes = tuple(float(v) for v in self.augment_rotation_axes_deg) if self.augment_rotation_axes_deg else None
+        return Augmentation(self.augment_rotation_deg, self.augment_scale, self.augment_noise_g, self.augment_shift, axes)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -153,12 +163,22 @@ class TrainConfig:
             raise ConfigError(f"class_weighting: must be 'balanced', 'sqrt' or 'none', not '{self.class_weighting}'")
         if not 0.0 <= self.augment_rotation_deg <= 180.0:
             raise ConfigError(f"augment_rotation_deg: must be in [0, 180], not {self.augment_rotation_deg}")
+        axes = self.augment_rotation_axes_deg
+        if axes:
+            if len(axes) != 3 or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                                     or not 0.0 <= v <= 180.0 for v in axes):
+                raise ConfigError(f"augment_rotation_axes_deg: three angles [x, y, z] in degrees, each in [0, 180], not {axes}")
+            if self.augment_rotation_deg > 0:
+                raise ConfigError("augment_rotation_axes_deg: give either it or augment_rotation_deg (one limit for every "
+                                  f"axis), not both (got {axes} and {self.augment_rotation_deg})")
         if not 0.0 <= self.augment_scale < 1.0:
             raise ConfigError(f"augment_scale: must be in [0, 1), not {self.augment_scale}")
         if not 0.0 <= self.augment_noise_g <= 1.0:
             raise ConfigError(f"augment_noise_g: must be in [0, 1] g, not {self.augment_noise_g}")
         if not 0 <= self.augment_shift <= 1000:
             raise ConfigError(f"augment_shift: must be 0 to 1000 samples, not {self.augment_shift}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"device: must be one of {', '.join(DEVICES)}, not '{self.device}'")
         if self.cv not in ("loao", "none"):
             raise ConfigError(f"cv: must be 'loao' or 'none', not '{self.cv}'")
         if not 0.0 <= self.kd.alpha <= 1.0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numpy as np
 import pytest
 import torch
@@ -91,3 +92,46 @@ def test_a_diverging_loss_stops_training_and_nothing_is_saved(tiny_synthetic, tm
     with pytest.raises(TrainingDiverged, match="loss became nan in epoch 1, step 1"):
         run_training(cfg, tmp_path / "run")
     assert not (tmp_path / "run").exists() and not list(tmp_path.glob(".run*"))
+
+
+def test_rotation_with_a_limit_per_axis():
+    """[0, 0, 180]: turns about z only, so z and the length of every sample stay; [15, 15, 180]:
+    z moves by at most the two small tilts; an axis limited to 0 never moves."""
+    from collar_kd.training.augment import Augmentation
+
+    x = torch.randn(64, 20, 3, generator=torch.Generator().manual_seed(1))
+    gen = torch.Generator().manual_seed(2)
+    about_z = Augmentation(rotation_axes_deg=(0.0, 0.0, 180.0))(x, gen)
+    assert torch.allclose(about_z[..., 2], x[..., 2], atol=1e-6)
+    assert torch.allclose(about_z.norm(dim=2), x.norm(dim=2), atol=1e-5)
+    assert float((about_z[..., :2] - x[..., :2]).abs().max()) > 1.0  # it did turn
+    unit_z = torch.tensor([0.0, 0.0, 1.0]).expand(500, 1, 3)
+    tilted = Augmentation(rotation_axes_deg=(15.0, 15.0, 180.0))(unit_z, torch.Generator().manual_seed(3))
+    # z' = cos(ax) cos(ay) for a unit z vector: at least cos(15 deg)^2
+    assert float(tilted[..., 2].min()) >= math.cos(math.radians(15)) ** 2 - 1e-6
+    assert float(tilted[..., 2].min()) < 0.97  # and it did tilt
+    assert Augmentation(rotation_axes_deg=(0.0, 0.0, 10.0)).active and not Augmentation(rotation_axes_deg=(0.0, 0.0, 0.0)).active
+
+
+@pytest.mark.parametrize("value,msg", [([15, 15], "three angles"), ([15, 15, 181], "three angles"),
+                                       ([15, "a", 2], "three angles"), ([1, 2, float("inf")], "three angles")])
+def test_bad_rotation_limits_per_axis_name_the_setting(value, msg):
+    from collar_kd.config import load_config
+    from collar_kd.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=f"augment_rotation_axes_deg: {msg}"):
+        load_config(None, {"augment_rotation_axes_deg": value})
+    with pytest.raises(ConfigError, match="either it or augment_rotation_deg"):
+        load_config(None, {"augment_rotation_axes_deg": [1, 2, 3], "augment_rotation_deg": 30.0})
+
+
+def test_rotation_limits_per_axis_on_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from collar_kd.cli import app
+
+    r = CliRunner().invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--augment-rotation-axes", "15,x,180"])
+    assert r.exit_code == 2 and "--augment-rotation-axes: 'X,Y,Z' in degrees" in r.output
+    r = CliRunner().invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--augment-rotation-axes", "15,15"])
+    assert r.exit_code == 2 and "augment_rotation_axes_deg: three angles" in r.output
+    assert not (tmp_path / "r").exists()

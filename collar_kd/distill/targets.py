@@ -16,6 +16,7 @@ from torch import nn
 
 from collar_kd.config import TEACHING
 from collar_kd.errors import ConfigError
+from collar_kd.training.device import to_compute
 from collar_kd.training.loop import Targets, predict_logits
 
 
@@ -32,7 +33,7 @@ def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
 
 
 def cached_targets(logits: np.ndarray) -> Targets:
-    table = torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32))
+    table = to_compute(torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)))
     return lambda xb, idx: table[idx]
 
 
@@ -42,11 +43,14 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
 
     @torch.no_grad()
     def targets(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        for t in teachers:  # onto the batch's device (a no-op after the first batch); fit moves them back
+            t.to(xb.device)
         if len(teachers) == 1:
             return teachers[0](xb)
         p = torch.stack([torch.softmax(t(xb) / temperature, dim=1) for t in teachers]).mean(dim=0)
         return temperature * torch.log(p.clamp_min(1e-30))
 
+    targets.modules = teachers  # type: ignore[attr-defined]
     return targets
 
 

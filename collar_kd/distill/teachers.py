@@ -23,6 +23,7 @@ from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.models import TEACHER_ARCHS
 from collar_kd.progress import Quiet
+from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import class_weights, fit, predict_logits
 
 
@@ -144,9 +145,12 @@ class TeacherPool:
         if spec not in self._features:
             model = self.get(spec)  # may train it: outside no_grad
             model.eval()
+            model.to(compute_device())
             with torch.no_grad():
-                parts = [model.features(torch.from_numpy(np.ascontiguousarray(self.x[i : i + batch_size], dtype=np.float32))).half()
+                parts = [model.features(to_compute(torch.from_numpy(np.ascontiguousarray(self.x[i : i + batch_size],
+                                                                                         dtype=np.float32)))).half().cpu()
                          for i in range(0, len(self.x), batch_size)]
+            model.to("cpu")
             self._features[spec] = torch.cat(parts)
         return self._features[spec]
 

@@ -20,6 +20,7 @@ from collar_kd.config import KDConfig
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.targets import cached_targets, consistent_targets, teaching_mode
 from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
+from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import fit, predict_logits
 
 
@@ -83,7 +84,7 @@ class BatchNormStatistics:
         self.terms.append(torch.norm(mean - module.running_mean, 2) + torch.norm(var - module.running_var, 2))
 
     def take(self) -> torch.Tensor:
-        total = torch.stack(self.terms).sum() if self.terms else torch.zeros(())
+        total = torch.stack(self.terms).sum() if self.terms else torch.zeros((), device=compute_device())
         self.terms = []
         return total
 
@@ -127,9 +128,11 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None)
     history = []
     bn = BatchNormStatistics(teacher) if m.bn_statistics_weight > 0 else None
     try:
+        gen.to(compute_device())
+        teacher.to(compute_device())
         gen.train()
         for step in range(m.generator_steps):
-            z = torch.randn(m.generator_batch, m.generator_latent, generator=noise)
+            z = to_compute(torch.randn(m.generator_batch, m.generator_latent, generator=noise))
             xg = gen(z)
             parts = dafl_losses(teacher, xg, bn)
             loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
@@ -151,6 +154,8 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None)
             bn.close()
         for p, f in zip(teacher.parameters(), frozen):
             p.requires_grad_(f)
+        gen.to("cpu")  # models live on the CPU between computations (training/device.py)
+        teacher.to("cpu")
     return gen, history
 
 

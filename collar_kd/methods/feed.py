@@ -20,6 +20,7 @@ from collar_kd.distill.teachers import parse_teacher_spec
 from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
 from collar_kd.methods.ensemble import TeacherSet
 from collar_kd.models import GRUStudent
+from collar_kd.training.device import to_compute
 from collar_kd.training.loop import optimize
 
 
@@ -44,12 +45,13 @@ def feature_distance(student_map: torch.Tensor, teacher_map: torch.Tensor) -> to
 def _stage(job: StudentJob, student: GRUStudent, teacher_maps: list[torch.Tensor], transforms: list[FeatureTransform],
            epochs: int, seed: int, advance) -> list[float]:
     cfg = job.cfg
-    yt = torch.from_numpy(job.y.astype("int64"))
+    yt = to_compute(torch.from_numpy(job.y.astype("int64")))
+    weights, teacher_maps = to_compute(job.weights), [to_compute(m) for m in teacher_maps]
     beta = job.settings.weight
 
     def batch_loss(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         seq = student.hidden_sequence(xb)
-        ce = F.cross_entropy(student.classify(seq[:, -1]), yt[idx], weight=job.weights)
+        ce = F.cross_entropy(student.classify(seq[:, -1]), yt[idx], weight=weights)
         feat = sum(feature_distance(t(seq), maps[idx]) for t, maps in zip(transforms, teacher_maps)) / len(transforms)
         return ce + beta * feat
 

@@ -18,6 +18,7 @@ from collar_kd.errors import ConfigError
 from collar_kd.methods.base import MethodResult, StudentJob, check_positive, copy_student, register
 from collar_kd.quant.qat import ACT_GROUPS, FakeQuantStudent
 from collar_kd.quant.quantizer import quantize_student
+from collar_kd.training.device import to_compute
 from collar_kd.training.loop import optimize
 
 
@@ -67,10 +68,10 @@ def train_speq(job: StudentJob) -> MethodResult:
     fq = FakeQuantStudent(student, q)
     teacher = SelfTeacher(fq, m.bits, cfg.seed + 7)
     loss = ScheduledLoss(cfg.kd, cosine_term)
-    yt = torch.from_numpy(job.y.astype("int64"))
+    yt, weights = to_compute(torch.from_numpy(job.y.astype("int64"))), to_compute(job.weights)
 
     def batch_loss(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        return loss(fq(xb), yt[idx], teacher(xb), job.weights)
+        return loss(fq(xb), yt[idx], teacher(xb), weights)
 
     with job.task("SPEQ student", m.epochs) as advance:
         history = optimize([fq], job.x, batch_loss, m.epochs, cfg.student.batch_size, m.lr, cfg.seed,

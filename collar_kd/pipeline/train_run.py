@@ -32,6 +32,7 @@ from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
 from collar_kd.pipeline.workers import Workers, run_jobs
 from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, save_state, write_json
+from collar_kd.training.device import use_device
 from collar_kd.training.loop import class_weights, fit, seed_everything
 
 
@@ -40,6 +41,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     runs the folds as Ray tasks (collar_kd/pipeline/workers.py); the results do not depend on it."""
     progress = progress or Quiet()
     workers = (workers or Workers()).check()
+    device = use_device(cfg.device)  # before any work: --device cuda without a GPU exits 2 here
     started = time.time()
     settings = resolve_method(cfg)
     record_data_paths_absolutely(cfg)
@@ -67,7 +69,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
         arch = architecture(cfg, win)
         if cfg.final_models:
             method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
-        write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started, warnings)
+        write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started, warnings, str(device))
         write_plots_and_report(tmp, rec, win, metrics, arch, warnings)
     return metrics
 
@@ -244,6 +246,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
     it gives the same result wherever and in whatever order it runs. Returns the fold's metrics, its
     predictions and, for the run directory, the networks' weights (saved by the caller)."""
     seed_everything(cfg.seed, cfg.threads)
+    use_device(cfg.device)  # a Ray task is a process of its own
     test = win.animal == animal
     train, held = win.subset(~test), win.subset(test)
     progress.log(f"fold {i + 1}/{n_folds}: held-out animal {animal} ({len(held)} windows)")
@@ -259,7 +262,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
     for m in rows:
         fm = classification_metrics(held.y, preds[m], win.classes)
         fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
-    states = {name: {k: v.detach().clone() for k, v in models[name].state_dict().items()}
+    states = {name: {k: v.detach().cpu().clone() for k, v in models[name].state_dict().items()}
               for name in NEURAL_MODELS} if cfg.save_fold_models else {}
     return {"fold": fold, "preds": {m: preds[m] for m in rows}, "y": held.y, "report": report, "states": states}
 
@@ -333,7 +336,7 @@ def pop_timings(doc) -> dict:
 
 
 def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windows, arch: dict, metrics: dict,
-                        method_doc: dict, seconds: float, warnings: list[str]) -> None:
+                        method_doc: dict, seconds: float, warnings: list[str], device: str = "cpu") -> None:
     (tmp / "models").mkdir(exist_ok=True)
     write_json(tmp / "models" / "models.json", arch)
     timings = pop_timings(method_doc)  # method.json and metrics.json: pure functions of data, settings, seed
@@ -345,7 +348,7 @@ def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windo
         "torch": torch.__version__, "numpy": np.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": round(seconds, 2), "method_timings_s": timings,
-        "seed": cfg.seed, "data_fingerprint": rec.fingerprint(), "data_source": rec.source,
+        "seed": cfg.seed, "device": device, "data_fingerprint": rec.fingerprint(), "data_source": rec.source,
         "classes": list(win.classes), "models": arch, "warnings": warnings,
     })
 

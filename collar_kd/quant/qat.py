@@ -32,7 +32,7 @@ def fake_quant(v: torch.Tensor, frac: int, limit: int) -> torch.Tensor:
 
 def table_act(p: torch.Tensor, table: np.ndarray) -> torch.Tensor:
     """The interpolated Q15 table on a Q12 pre-activation (differentiable: piecewise linear)."""
-    t = torch.tensor(table.astype(np.float32) / 2.0**GATE_OUT_FRAC)
+    t = torch.tensor(table.astype(np.float32) / 2.0**GATE_OUT_FRAC, device=p.device)
     u = (torch.clamp(p, TABLE_MIN, -TABLE_MIN - 2.0**-GATE_IN_FRAC) - TABLE_MIN) * TABLE_POINTS_PER_UNIT
     i = torch.clamp(torch.floor(u).long(), 0, TABLE_INTERVALS - 1)
     w = u - i.to(u.dtype)
@@ -70,7 +70,7 @@ class FakeQuantStudent(torch.nn.Module):
         x = fake_quant(x, f["x"], ACT_MAX)  # the sensor side: always the input format
         a = aq(F.relu(self._fc("inp", s.inp.weight, s.inp.bias, x)), f["a"], "a")
         gi_all = aq(self._fc("ih", g.weight_ih_l0, g.bias_ih_l0, a), f["g"], "g")
-        h = torch.zeros(x.shape[0], hidden)
+        h = x.new_zeros(x.shape[0], hidden)
         for t in range(x.shape[1]):
             gi = gi_all[:, t]
             gh = aq(self._fc("hh", g.weight_hh_l0, g.bias_hh_l0, h), f["g"], "g")

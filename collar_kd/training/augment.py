@@ -1,5 +1,7 @@
 """Augmentations that fit collar physics, applied to every training batch (a fresh draw each
-time a window is seen): the collar sits differently on every animal (rotation about all axes),
+time a window is seen): the collar sits differently on every animal (rotation about all axes,
+or with a limit per sensor axis: a sensor box strapped on at any angle about its own face
+normal, tilted a little about the others),
 sensors differ in gain (amplitude scaling) and noise, and a behaviour does not start on a window
 boundary (a small time shift, filled by repeating the edge sample)."""
 
@@ -10,9 +12,13 @@ from dataclasses import dataclass
 import torch
 
 
-def random_rotations(n: int, max_deg: float, gen: torch.Generator) -> torch.Tensor:
-    """n rotation matrices, angles uniform in +-max_deg about x, then y, then z."""
-    a = (torch.rand(n, 3, generator=gen) * 2 - 1) * (max_deg * torch.pi / 180)
+def random_rotations(n: int, max_deg: float | tuple[float, float, float], gen: torch.Generator) -> torch.Tensor:
+    """n rotation matrices, angles uniform in +-max_deg about x, then y, then z (one limit for
+    all three axes, or one per axis)."""
+    if isinstance(max_deg, (int, float)):
+        a = (torch.rand(n, 3, generator=gen) * 2 - 1) * (max_deg * torch.pi / 180)
+    else:
+        a = (torch.rand(n, 3, generator=gen) * 2 - 1) * (torch.tensor(max_deg, dtype=torch.float64) * torch.pi / 180).float()
     c, s = torch.cos(a), torch.sin(a)
     one, zero = torch.ones(n), torch.zeros(n)
     rx = torch.stack([one, zero, zero, zero, c[:, 0], -s[:, 0], zero, s[:, 0], c[:, 0]], 1).view(n, 3, 3)
@@ -27,14 +33,20 @@ class Augmentation:
     scale: float = 0.0  # amplitude times 1 + U(-scale, scale), per window
     noise_g: float = 0.0  # Gaussian sensor noise, standard deviation in g
     shift: int = 0  # shift in time by up to this many samples either way
+    # Or a limit per sensor axis (x, y, z), in place of rotation_deg: on the WASP collars, the
+    # sensor box sits at any angle about its z axis from cow to cow, tilted only a little about x and y.
+    rotation_axes_deg: tuple[float, float, float] | None = None
 
     @property
     def active(self) -> bool:
-        return self.rotation_deg > 0 or self.scale > 0 or self.noise_g > 0 or self.shift > 0
+        return self.rotation_deg > 0 or bool(self.rotation_axes_deg and any(self.rotation_axes_deg)) or self.scale > 0 or self.noise_g > 0 or self.shift > 0
 
     def __call__(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n = len(xb)
-        if self.rotation_deg > 0:
+        if self.rotation_axes_deg is not None:
+            if any(self.rotation_axes_deg):
+                xb = xb @ random_rotations(n, tuple(self.rotation_axes_deg), gen).transpose(1, 2)
+        elif self.rotation_deg > 0:
             xb = xb @ random_rotations(n, self.rotation_deg, gen).transpose(1, 2)
         if self.scale > 0:
             xb = xb * (1.0 + self.scale * (torch.rand(n, 1, 1, generator=gen) * 2 - 1))

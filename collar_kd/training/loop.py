@@ -15,6 +15,7 @@ from torch import nn
 
 from collar_kd.errors import TrainingDiverged
 from collar_kd.training.augment import Augmentation
+from collar_kd.training.device import compute_device, to_compute
 
 # loss(student_logits, labels, teacher_logits or None, class_weights or None)
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
@@ -55,7 +56,8 @@ def optimize(
     x, so per-window targets can be looked up; xb is the batch as augmented). With `augment`,
     every training window is augmented afresh each time it is seen. on_progress(f) is told the
     fraction of training done before every step (loss schedules use it). Returns the mean loss
-    of every epoch."""
+    of every epoch. The modules compute on the chosen device (training/device.py) and are back
+    on the CPU when it returns; augmentation and shuffling stay on the CPU generator."""
     xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     params = [p for m in modules for p in m.parameters()]
     gen = torch.Generator().manual_seed(seed)
@@ -64,6 +66,7 @@ def optimize(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps, eta_min=lr * 0.05)
     history, step = [], 0
     for m in modules:
+        m.to(compute_device())
         m.train()
     for epoch in range(epochs):
         order = torch.randperm(len(xt), generator=gen)
@@ -75,6 +78,7 @@ def optimize(
             xb = xt[idx]
             if augment is not None and augment.active:
                 xb = augment(xb, gen)
+            xb = to_compute(xb)
             if on_progress is not None:
                 on_progress(step / steps)
             opt.zero_grad()
@@ -95,6 +99,7 @@ def optimize(
             on_epoch(epoch, history[-1])
     for m in modules:
         m.eval()
+        m.to("cpu")
     return history
 
 
@@ -116,15 +121,24 @@ def fit(
     """Train `model` on labelled windows with loss_fn(logits, labels, teacher_logits, weights);
     targets(xb, idx) gives the teacher logits of a batch (see distill.targets). A loss with a
     schedule (see distill.losses) follows training progress by itself."""
-    yt = torch.from_numpy(y.astype(np.int64))
+    yt, weights = to_compute(torch.from_numpy(y.astype(np.int64))), to_compute(weights)
     if on_progress is None:
         on_progress = getattr(loss_fn, "set_progress", None)
-    return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if targets is None else targets(xb, idx), weights),
-                    epochs, batch_size, lr, seed, on_epoch, augment, on_progress)
+    try:
+        return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if targets is None else targets(xb, idx), weights),
+                        epochs, batch_size, lr, seed, on_epoch, augment, on_progress)
+    finally:
+        for m in getattr(targets, "modules", ()):  # teachers that labelled batches on the device: back to the CPU
+            m.to("cpu")
 
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Logits of `model` on windows `x`, computed on the chosen device; the model is on the CPU
+    afterwards."""
     model.eval()
-    out = [model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32))) for i in range(0, len(x), batch_size)]
+    model.to(compute_device())
+    out = [model(to_compute(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32)))).cpu()
+           for i in range(0, len(x), batch_size)]
+    model.to("cpu")
     return torch.cat(out).numpy() if out else np.zeros((0, 0), dtype=np.float32)
