@@ -92,7 +92,8 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
 @pytest.mark.parametrize("method,key,value,message", [
     ("kd", "method.weight_bits", 9, "method.weight_bits"),
     ("feed", "method.mode", "diagonal", "method.mode"),
-    ("ensemble", "method.teachers", ["resnet"], "method.teachers: 'resnet'"),
+    ("ensemble", "method.teachers", ["resnet:x"], "method.teachers: 'resnet:x'"),
+    ("ensemble", "method.teachers", ["forest:0", "tree"], "method.teachers: 'tree'"),
     ("feed", "method.teachers", ["vgg:0"], "method.teachers: 'vgg:0'"),
     ("speq", "method.bits", [1, 8], "method.bits"),
     ("qat-kd", "method.lr", float("nan"), "method.lr"),
@@ -362,3 +363,69 @@ def test_data_free_with_physics_priors_records_them(fold):
     result = train_student(job_for(fold, cfg))
     assert result.report["loss_weights"]["gravity"] == 1.0
     assert all("gravity" in h and "jerk" in h for h in result.report["generator_loss"])
+
+
+def test_the_forest_teaches_through_soft_labels_it_never_saw_the_animal_of(fold):
+    """A forest teacher's soft labels on the training windows are cross-fitted over animals (a
+    fully grown forest labels its own training windows almost one-hot), by construction: each
+    group of animals is labelled by a forest fitted without it. 'arch' alone takes the run's seed."""
+    from collar_kd.distill.teachers import FOREST, forest_logits
+    from collar_kd.evaluation.baseline import ForestBaseline
+
+    assert parse_teacher_spec("forest", run_seed=7) == TeacherSpec(FOREST, 7)
+    assert parse_teacher_spec("resnet", run_seed=3) == TeacherSpec("resnet", 3)
+    cfg, win = fold["cfg"], fold["win"]
+    animals = np.array([f"a{i % 3}" for i in range(len(win.y))])  # three "animals" dealt through the windows
+    pool = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", animals=animals)
+    spec = TeacherSpec(FOREST, 0)
+    got = pool.logits(spec)
+    for g, names in enumerate([["a0"], ["a1"], ["a2"]]):
+        held = np.isin(animals, names)
+        inner = ForestBaseline.fit(win.x[~held], win.y[~held], len(win.classes), cfg.rf_trees, 0, cfg.class_weighting, 1)
+        assert np.array_equal(got[held], forest_logits(inner, win.x[held]))
+    full = forest_logits(pool.forest(spec), win.x)
+    assert not np.array_equal(got, full)  # not the in-sample labels
+    assert np.isfinite(got).all() and np.allclose(np.exp(got).sum(axis=1), 1.0, atol=0.01)
+    # A forest is no network: consistent teaching and feature maps are refused with the setting named.
+    with pytest.raises(ConfigError, match="method.teachers: 'forest:0' is a forest"):
+        pool.get(spec)
+
+
+def test_ensemble_of_resnet_and_forest_reports_the_combined_teacher(tmp_path, tiny_synthetic):
+    from collar_kd.pipeline.train_run import run_training
+
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "method.name": "ensemble",
+                             "method.teachers": ["resnet", "forest"], "final_models": False, "extra_seeds": [1]})
+    metrics = run_training(cfg, tmp_path / "run")
+    assert "kd_teacher" in metrics and metrics["kd_teacher"]["mcc"] is not None
+    # The combined teacher's classes: the mean of the ResNet's and the forest's probabilities.
+    assert "kd_teacher - student" in metrics["seeds"]["paired_differences"]
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    fold = next(iter(method["folds"].values()))
+    assert fold["teachers"] == ["resnet:0", "forest:0"]
+    assert "Teachers of the distilled student, combined" in (tmp_path / "run" / "report.md").read_text()
+    r = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r2"), "--method", "ensemble",
+                            "--teaching", "consistent", "--config", str(_toml(tmp_path, tiny_synthetic, '["resnet", "forest"]')),
+                            "--quiet", "--cv", "none"])
+    assert r.exit_code == 2 and "method.teachers: 'forest:0' is a forest" in r.output and not (tmp_path / "r2").exists()
+
+
+def _toml(tmp_path, settings, teachers):
+    from tests.conftest import tiny_toml
+
+    path = tiny_toml(settings, tmp_path)
+    path.write_text(path.read_text() + f"[method]\nteachers = {teachers}\n")
+    return path
+
+
+def test_the_combined_teacher_averages_probabilities(fold):
+    from collar_kd.distill.teachers import CombinedTeacher
+    from collar_kd.training.loop import predict_logits
+
+    win, pool = fold["win"], fold["pool"]
+    net, forest = pool.get("resnet:0"), pool.forest(TeacherSpec("forest", 0))
+    z = predict_logits(net, win.x).astype(np.float64)
+    p_net = np.exp(z - z.max(axis=1, keepdims=True))
+    p_net /= p_net.sum(axis=1, keepdims=True)
+    both = CombinedTeacher([net, forest]).predict_proba(win.x)
+    assert np.allclose(both, (p_net + forest.predict_proba(win.x)) / 2)

@@ -17,7 +17,7 @@ from torch import nn
 from collar_kd.config import TEACHING
 from collar_kd.errors import ConfigError
 from collar_kd.training.device import to_compute
-from collar_kd.training.loop import Targets, predict_logits
+from collar_kd.training.loop import Targets
 
 
 def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
@@ -71,6 +71,6 @@ def soft_targets(pool, specs: list, teaching: str, temperature: float, augmentin
     if mode in ("cached", "crossfit"):
         logits = [pool.logits(s) if mode == "cached" else pool.crossfit_logits(s, crossfit_groups) for s in specs]
         if extra_x is not None:
-            logits = [np.concatenate([z, predict_logits(pool.get(s), extra_x)]) for z, s in zip(logits, specs)]
+            logits = [np.concatenate([z, pool.labels_unseen(s, extra_x)]) for z, s in zip(logits, specs)]
         return cached_targets(ensemble_logits(logits, temperature)), mode
     return consistent_targets([pool.get(s) for s in specs], temperature), mode

@@ -1,7 +1,11 @@
 """Teachers for one fold: each (architecture, seed) trained once on the fold's training windows,
 its logits and last feature map computed once and reused by every method that asks.
 
-A teacher is named "arch:seed" (arch resnet | fcn); sizes come from the [teacher] section.
+A teacher is named "arch:seed" (arch resnet | fcn | forest); network sizes come from the [teacher]
+section, the forest is the run's baseline recipe (rf_trees, class weighting) with that seed. A
+forest is no network: it teaches through soft labels computed once (cached or crossfit teaching)
+and, since a fully grown forest labels its own training windows almost one-hot, its soft labels
+on the training windows are always cross-fitted over animals (crossfit_logits).
 With a directory, trained teachers are kept there as safetensors and reloaded (benchmarks
 run many methods over the same folds).
 """
@@ -21,6 +25,7 @@ from torch import nn
 from collar_kd.config import KDConfig
 from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
+from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.models import TEACHER_ARCHS
 from collar_kd.progress import Quiet
 from collar_kd.training.device import compute_device, to_compute
@@ -36,12 +41,49 @@ class TeacherSpec:
         return f"{self.arch}:{self.seed}"
 
 
-def parse_teacher_spec(text: str) -> TeacherSpec:
+FOREST = "forest"  # the window-statistics random forest, as a teacher
+FOREST_PROBABILITY_FLOOR = 1e-3  # log(p) of a forest that gave a class no vote: finite soft labels
+
+
+def parse_teacher_spec(text: str, run_seed: int | None = None) -> TeacherSpec:
+    """'arch:seed', or 'arch' alone for the run's own seed (`run_seed`; so that a run repeated with
+    another seed, --extra-seed, also trains its teachers afresh)."""
     arch, sep, seed = str(text).partition(":")
-    if not sep or arch not in TEACHER_ARCHS or not seed.strip().lstrip("-").isdigit():
-        raise ConfigError(f"method.teachers: '{text}' is not 'arch:seed' with arch one of {', '.join(TEACHER_ARCHS)} "
-                          "(for example 'resnet:0' or 'fcn:1')")
+    archs = (*TEACHER_ARCHS, FOREST)
+    if not sep and arch in archs and run_seed is not None:
+        return TeacherSpec(arch, int(run_seed))
+    if not sep or arch not in archs or not seed.strip().lstrip("-").isdigit():
+        raise ConfigError(f"method.teachers: '{text}' is not 'arch:seed' or 'arch' (the run's seed) with arch one of "
+                          f"{', '.join(archs)} (for example 'resnet', 'resnet:0', 'fcn:1' or 'forest')")
     return TeacherSpec(arch, int(seed))
+
+
+class CombinedTeacher:
+    """What a student distilled from several teachers learned from, as one classifier: the mean
+    of the teachers' class probabilities (at T = 1). Evaluated on the held-out animal beside the
+    ResNet alone (metrics row `kd_teacher`)."""
+
+    def __init__(self, members: list):
+        self.members = members  # networks and forests
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        probs = []
+        for m in self.members:
+            if isinstance(m, ForestBaseline):
+                probs.append(m.predict_proba(x))
+            else:
+                z = predict_logits(m, x).astype(np.float64)
+                z -= z.max(axis=1, keepdims=True)
+                probs.append(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+        return np.mean(probs, axis=0)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.predict_proba(x).argmax(axis=1)
+
+
+def forest_logits(forest: ForestBaseline, x: np.ndarray) -> np.ndarray:
+    """Log-probabilities of the forest's vote: logits whose softmax is its class probabilities."""
+    return np.log(np.maximum(forest.predict_proba(x), FOREST_PROBABILITY_FLOOR)).astype(np.float32)
 
 
 def build_teacher(spec: TeacherSpec, n_classes: int, filters: list[int], kernels: list[int]) -> nn.Module:
@@ -74,9 +116,34 @@ class TeacherPool:
 
     def get(self, spec: TeacherSpec | str) -> nn.Module:
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
+        if spec.arch == FOREST:
+            raise ConfigError(f"method.teachers: '{spec}' is a forest, not a network: it teaches through soft labels "
+                              "computed once (kd.teaching cached or crossfit), not on the augmented batch (consistent) "
+                              "nor through feature maps (feed)")
         if spec not in self.models:
             self.models[spec] = self._load(spec) or self._train(spec)
         return self.models[spec]
+
+    def forest(self, spec: TeacherSpec, x: np.ndarray | None = None, y: np.ndarray | None = None) -> ForestBaseline:
+        """The forest teacher `spec` on the pool's windows (or on x, y: an inner forest, not kept)."""
+        started = time.time()
+        x, y, keep = (self.x, self.y, True) if x is None else (x, y, False)
+        if keep and spec in self.models:
+            return self.models[spec]
+        c = self.cfg
+        model = ForestBaseline.fit(x, y, self.n_classes, c.rf_trees, spec.seed, c.class_weighting, c.threads)
+        self.seconds[spec] = round(self.seconds.get(spec, 0.0) + time.time() - started, 2)
+        if keep:
+            self.models[spec] = model
+        return model
+
+    def labels_unseen(self, spec: TeacherSpec | str, x: np.ndarray) -> np.ndarray:
+        """Logits of the full teacher `spec` on windows it never saw (unlabelled ones)."""
+        spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
+        return forest_logits(self.forest(spec), x) if spec.arch == FOREST else predict_logits(self.get(spec), x)
+
+    def combined(self, specs: list[TeacherSpec]) -> CombinedTeacher:
+        return CombinedTeacher([self.forest(s) if s.arch == FOREST else self.get(s) for s in specs])
 
     def cache_path(self, spec: TeacherSpec) -> Path | None:
         return None if self.directory is None else Path(self.directory) / f"teacher-{spec.arch}-{spec.seed}.safetensors"
@@ -109,6 +176,8 @@ class TeacherPool:
     def logits(self, spec: TeacherSpec | str) -> np.ndarray:
         """Teacher logits on the training windows (as they are, unaugmented), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
+        if spec.arch == FOREST:
+            return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
         if spec not in self._logits:
             self._logits[spec] = predict_logits(self.get(spec), self.x).astype(np.float32)
         return self._logits[spec]
@@ -130,6 +199,9 @@ class TeacherPool:
         out = np.zeros((len(self.x), self.n_classes), dtype=np.float32)
         for g in range(min(groups, len(animals))):
             held = np.isin(self.animals, animals[g::groups])
+            if spec.arch == FOREST:
+                out[held] = forest_logits(self.forest(spec, self.x[~held], self.y[~held]), self.x[held])
+                continue
             inner = TeacherPool(self.cfg, self.x[~held], self.y[~held], self.n_classes,
                                 class_weights(self.y[~held], self.n_classes, self.cfg.class_weighting),
                                 f"{self.key} inner {g + 1}/{groups}", self.progress)

@@ -50,6 +50,8 @@ class StudentJob:
     # Windows without labels the student may also learn from, through the teacher's soft labels
     # only (kd and ensemble use them): extra recordings, or the held-out animal (transductive).
     unlabelled_x: np.ndarray | None = None
+    # Set by a method that distils several teachers: them combined, evaluated as the row kd_teacher.
+    combined_teacher: object | None = None
 
     def new_student(self) -> GRUStudent:
         """A fresh student, same initial weights for every method (seeded by the run's seed)."""

@@ -14,21 +14,24 @@ from collar_kd.methods.plain import distill_student, rounded
 
 @dataclass
 class TeacherSet:
-    # Teachers as "arch:seed" (arch resnet | fcn), sizes from [teacher].
+    # Teachers as "arch:seed" or "arch" (the run's seed), arch resnet | fcn | forest; network sizes
+    # from [teacher], the forest is the baseline's recipe. ["resnet", "forest"]: the ResNet and the
+    # window-statistics forest, which fail on different animals (docs/methods.md).
     teachers: list[str] = field(default_factory=lambda: ["resnet:0", "fcn:0", "fcn:1"])
 
     def check(self) -> None:
         if not self.teachers:
             raise ConfigError("method.teachers: needs at least one teacher ('arch:seed')")
         for spec in self.teachers:
-            parse_teacher_spec(spec)
+            parse_teacher_spec(spec, run_seed=0)  # the form only: 'arch' alone takes the run's seed later
 
 
 @register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet, learns_from_unlabelled=True)
 def train_ensemble(job: StudentJob) -> MethodResult:
     cfg = job.cfg
-    specs = [parse_teacher_spec(s) for s in job.settings.teachers]
+    specs = [parse_teacher_spec(s, cfg.seed) for s in job.settings.teachers]
     student, history, mode = distill_student(job, specs, "ensemble-KD student")
+    job.combined_teacher = job.teachers.combined(specs)  # evaluated as the row kd_teacher
     return MethodResult(student, {
         "teachers": [str(s) for s in specs],
         "teacher_seconds": {str(s): job.teachers.seconds.get(s) for s in specs},

@@ -18,10 +18,9 @@ from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import make_loss
-from collar_kd.distill.teachers import TeacherPool
+from collar_kd.distill.teachers import FOREST, TeacherPool, TeacherSpec
 from collar_kd.errors import ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
-from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.predict import predict_classes
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
@@ -148,11 +147,14 @@ def train_plain_student(cfg: TrainConfig, x, y, n_classes: int, weights, key: st
 
 
 TRANSDUCTIVE = "student_kd_transductive"
+KD_TEACHER = "kd_teacher"  # the teachers a student was distilled from, combined (methods with several)
 
 
 def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
-    """The rows of a cross-validation: every model, and the transductive student when asked for."""
-    return MODEL_NAMES + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
+    """The rows of a cross-validation: every model, the combined teacher of a method that distils
+    several, and the transductive student when asked for."""
+    return MODEL_NAMES + ((KD_TEACHER,) if cfg.method.name == "ensemble" else ()) \
+        + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
 
 
 def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=None,
@@ -171,14 +173,16 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
                      no_kd_student=student, unlabelled_x=unlabelled_x)
     result = train_student(job)
     models["student_kd"] = result.student
+    if job.combined_teacher is not None:
+        models[KD_TEACHER] = job.combined_teacher
     if transductive_x is not None:
         job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}
     result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
-    models["baseline_rf"] = ForestBaseline.fit(win.x, win.y, n_classes, cfg.rf_trees, cfg.seed,
-                                               cfg.class_weighting, cfg.threads)
+    # The baseline is the forest teacher of the run's seed where a method trained one already (same recipe).
+    models["baseline_rf"] = pool.forest(TeacherSpec(FOREST, cfg.seed))
     return models, result.report
 
 
@@ -269,7 +273,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
 
 # The comparisons a farm researcher asks about: does distillation pay, against what.
 KEY_PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"),
-             (TRANSDUCTIVE, "student_kd"))
+             (KD_TEACHER, "student"), ("student_kd", KD_TEACHER), (TRANSDUCTIVE, "student_kd"))
 
 
 def seed_statistics(folds_by_seed: dict[int, list[dict]], models) -> dict:
@@ -355,7 +359,7 @@ def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windo
 
 def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict,
                            warnings: list[str]) -> None:
-    rows = [m for m in (*MODEL_NAMES, TRANSDUCTIVE) if m in metrics]
+    rows = [m for m in (*MODEL_NAMES, KD_TEACHER, TRANSDUCTIVE) if m in metrics]
     for m in rows:
         plot_confusion(metrics[m]["confusion"], win.classes, f"{LABELS[m]} ({metrics['evaluated_on']})",
                        tmp / f"confusion-{m}.png")
@@ -396,7 +400,7 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         notes += ["", "Paired differences (bootstrap over animals: how sure we can be on the next animal):", ""]
         notes += [f"- {sentence}" for sentence in st["in_words"]]
     if "folds" in metrics:
-        rows = [m for m in (*MODEL_NAMES, TRANSDUCTIVE) if m in metrics]
+        rows = [m for m in (*MODEL_NAMES, KD_TEACHER, TRANSDUCTIVE) if m in metrics]
         notes += ["", f"Per fold (held-out animal: test windows per class; MCC {' / '.join(rows)}):", ""]
         for f in metrics["folds"]:
             mccs = " / ".join("n/a" if f[m]["mcc"] is None else f"{f[m]['mcc']:.3f}" for m in rows)
