@@ -174,6 +174,9 @@ def train(
                                 "the run (pip install 'collar-kd[cluster]'); the results are the same as with 1."),
     ray_address: Optional[str] = typer.Option(None, help="Send the folds to this existing Ray cluster instead (RAY_ADDRESS "
                                               "is honoured too)."),
+    recipe: Optional[str] = typer.Option(None, help="Shipped defaults for a kind of data, under --config and these options: "
+                                         "auto (collar for real data, none for synthetic; the default) | collar | none | "
+                                         "a TOML path (data/recipes/)."),
     device: Optional[str] = typer.Option(None, help="Where the networks train: auto (CUDA if PyTorch sees a GPU; the "
                                          "default) | cpu | cuda. Quantization and export always run on the CPU."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
@@ -193,7 +196,9 @@ def train(
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
-        "final_models": False if no_final else None, "device": device,
+        "final_models": False if no_final else None, "device": device, "recipe": recipe,
+        # What the data are decides the recipe (real collars or the synthetic demo): known before loading.
+        "data.path": data, "data.format": fmt or (None if data is None else "synthetic" if data == "synthetic" else "csv"),
     }
     cfg = load_config(config, overrides)
     _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data, layout=layout)

@@ -150,6 +150,11 @@ class TrainConfig:
     # Where the networks train and predict (collar_kd/training/device.py): "auto" (CUDA if PyTorch
     # sees a GPU), "cpu" or "cuda". Quantization, the simulator and export always use the CPU.
     device: str = "auto"
+    # Shipped defaults for a kind of data, applied under the config file and the command line
+    # (data/recipes/NAME.toml, or a TOML path): "auto" takes "collar" for real data (every format
+    # but synthetic) and none for the synthetic demo; "none" takes the plain defaults above. The
+    # run records the recipe it applied (config.json, report.md).
+    recipe: str = "auto"
 
     def augmentation(self) -> Augmentation:
         axes = tuple(float(v) for v in self.augment_rotation_axes_deg) if self.augment_rotation_axes_deg else None
@@ -289,23 +294,44 @@ def _coerce(value: Any, current: Any, annotation: Any, name: str) -> Any:
     return value
 
 
+def _read_settings_file(path: Path, what: str) -> dict:
+    if not path.is_file():
+        raise ConfigError(f"{path}: {what} not found")
+    try:
+        doc = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot parse {what}: {e}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the {what} must be a table/object")
+    return doc
+
+
+def recipe_path(name: str) -> Path:
+    """A shipped recipe by name (data/recipes/NAME.toml) or a TOML/JSON path."""
+    from collar_kd.paths import RECIPES_DIR
+
+    shipped = RECIPES_DIR / f"{name}.toml"
+    if shipped.is_file():
+        return shipped
+    if Path(name).suffix in (".toml", ".json"):
+        return Path(name)
+    known = sorted(p.stem for p in RECIPES_DIR.glob("*.toml"))
+    raise ConfigError(f"recipe: '{name}' is neither a shipped recipe ({', '.join(['auto', 'none', *known])}) nor a "
+                      ".toml/.json path")
+
+
+def chosen_recipe(name: str, data_format: str) -> str:
+    """'auto' -> 'collar' for real data, 'none' for the synthetic demo; other names as given."""
+    if name == "auto":
+        return "none" if data_format == "synthetic" else "collar"
+    return name
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """Defaults <- config file <- overrides (dotted keys such as 'kd.alpha'; None values ignored)."""
-    cfg = TrainConfig()
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
-        try:
-            doc = tomllib.loads(path.read_text()) if path.suffix == ".toml" else json.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: cannot parse config: {e}") from None
-        if not isinstance(doc, dict):
-            raise ConfigError(f"{path}: the config must be a table/object")
-        try:
-            merge_settings(cfg, doc, "")
-        except ConfigError as e:
-            raise ConfigError(f"{path}: {e}") from None
+    """Defaults <- recipe <- config file <- overrides (dotted keys such as 'kd.alpha'; None values
+    ignored). The recipe (TrainConfig.recipe) depends on the data's format, so it is chosen once
+    the file and the overrides have said what the data are."""
+    doc = _read_settings_file(Path(path), "config file") if path is not None else {}
     nested: dict[str, Any] = {}
     for dotted, value in (overrides or {}).items():
         if value is None:
@@ -315,7 +341,31 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
         for p in parents:
             node = node.setdefault(p, {})
         node[leaf] = value
+    probe = TrainConfig()
+    for source, prefix in ((doc, f"{path}: " if path is not None else ""), (nested, "")):
+        try:
+            merge_settings(probe, {k: source[k] for k in ("recipe", "data") if k in source}, "")
+        except ConfigError as e:
+            raise ConfigError(f"{prefix}{e}") from None
+    cfg = TrainConfig()
+    recipe = chosen_recipe(probe.recipe, probe.data.format)
+    if recipe != "none":
+        rpath = recipe_path(recipe)
+        try:
+            merge_settings(cfg, _read_settings_file(rpath, "recipe"), "")
+        except ConfigError as e:
+            raise ConfigError(f"recipe '{recipe}' ({rpath}): {e}") from None
+    recipe_method = cfg.method.name
+    if path is not None:
+        try:
+            merge_settings(cfg, doc, "")
+        except ConfigError as e:
+            raise ConfigError(f"{path}: {e}") from None
     merge_settings(cfg, nested, "")
+    if cfg.method.name != recipe_method:  # another method chosen: the recipe's method settings are not its
+        own = {**doc.get("method", {}), **nested.get("method", {})}
+        cfg.method.options = {k: v for k, v in cfg.method.options.items() if k in own}
+    cfg.recipe = recipe  # what was applied, for config.json and the report
     cfg.validate()
     return cfg
 

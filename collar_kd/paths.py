@@ -8,3 +8,4 @@ FIRMWARE_DIR = PROJECT_ROOT / "firmware_export"
 # Real, unlicensed collar data lives beside the project, never inside it.
 SHARED_DATASETS = PROJECT_ROOT.parent / "shared" / "datasets"
 WASP_DATASET = SHARED_DATASETS / "wasp_cow_walking"
+RECIPES_DIR = PROJECT_DATA / "recipes"  # shipped defaults for kinds of data (collar.toml: real collars)

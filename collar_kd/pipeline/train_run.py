@@ -133,6 +133,7 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
         "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
                  "bouts_shorter_than_a_window": win.skipped_bouts},
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
+        "recipe": cfg.recipe,
     }
 
 
@@ -370,6 +371,8 @@ def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: di
 def _report_notes(metrics: dict, arch: dict) -> list[str]:
     notes = [
         f"Evaluated on: {metrics['evaluated_on']}.",
+        f"Recipe: {metrics.get('recipe', 'none')} (shipped defaults for this kind of data, under the config file and the "
+        "command line: data/recipes/; 'none' is the plain defaults).",
         f"Classes: {', '.join(metrics['classes'])}. Window: {metrics['window']['length']} samples "
         f"({metrics['window']['seconds']:g} s at {metrics['window']['sample_rate_hz']:g} Hz), "
         f"stride {metrics['window']['stride']} samples.",

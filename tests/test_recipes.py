@@ -1,0 +1,75 @@
+"""Recipes: shipped defaults for a kind of data, under the config file and the command line.
+Real collar data gets data/recipes/collar.toml unless told otherwise; the synthetic demo none."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from collar_kd.cli import app
+from collar_kd.config import load_config
+from collar_kd.errors import ConfigError
+from collar_kd.paths import RECIPES_DIR
+
+
+def test_real_data_gets_the_collar_recipe_and_the_demo_none():
+    import tomllib
+
+    collar = tomllib.loads((RECIPES_DIR / "collar.toml").read_text())
+    for fmt in ("csv", "wasp", "bouts"):
+        cfg = load_config(None, {"data.format": fmt, "data.path": "somewhere"})
+        assert cfg.recipe == "collar"
+        assert cfg.augment_rotation_deg == collar["augment_rotation_deg"]
+        assert cfg.method.name == collar["method"]["name"]
+        assert cfg.method.options == {k: v for k, v in collar["method"].items() if k != "name"}
+    demo = load_config(None, {})
+    assert demo.recipe == "none" and demo.augment_rotation_deg == 0.0 and demo.method.name == "kd" and not demo.method.options
+    plain = load_config(None, {"data.format": "wasp", "recipe": "none"})
+    assert plain.recipe == "none" and plain.augment_rotation_deg == 0.0 and plain.method.name == "kd"
+
+
+def test_the_config_file_and_the_command_line_override_the_recipe(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('augment_rotation_deg = 30.0\n[data]\nformat = "wasp"\npath = "x"\n')
+    cfg = load_config(f, {})
+    assert cfg.recipe == "collar" and cfg.augment_rotation_deg == 30.0
+    cfg = load_config(f, {"augment_rotation_deg": 10.0})
+    assert cfg.augment_rotation_deg == 10.0
+    # Another method: the recipe's settings of its method do not follow it.
+    cfg = load_config(f, {"method.name": "kd"})
+    assert cfg.method.name == "kd" and cfg.method.options == {}
+    cfg = load_config(f, {"method.name": "feed", "method.teachers": ["resnet:0"]})
+    assert cfg.method.options == {"teachers": ["resnet:0"]}
+
+
+def test_a_recipe_by_path_and_bad_recipes_name_the_setting(tmp_path):
+    r = tmp_path / "mine.toml"
+    r.write_text("augment_scale = 0.1\n")
+    assert load_config(None, {"recipe": str(r)}).augment_scale == 0.1
+    with pytest.raises(ConfigError, match="recipe: 'fancy' is neither a shipped recipe"):
+        load_config(None, {"recipe": "fancy"})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("augment_scale = 7.0\n")
+    with pytest.raises(ConfigError, match="augment_scale"):
+        load_config(None, {"recipe": str(bad)})
+    typo = tmp_path / "typo.toml"
+    typo.write_text("augment_rotaton_deg = 9.0\n")
+    with pytest.raises(ConfigError, match=r"recipe '.*typo.toml' \(.*\): augment_rotaton_deg: unknown setting"):
+        load_config(None, {"recipe": str(typo)})
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(None, {"recipe": str(tmp_path / "gone.toml")})
+
+
+def test_the_command_line_records_the_recipe(tmp_path, tiny_synthetic):
+    from conftest import tiny_toml
+
+    r = CliRunner().invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "bad"), "--recipe", "fancy", "--quiet"])
+    assert r.exit_code == 2 and "recipe: 'fancy'" in r.output and not (tmp_path / "bad").exists()
+    r = CliRunner().invoke(app, ["train", "--data", "synthetic", "--cv", "none", "--out", str(tmp_path / "run"), "--quiet",
+                                 "--config", str(tiny_toml(tiny_synthetic, tmp_path)), "--recipe", "collar", "--method", "kd"])
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["recipe"] == "collar" and cfg["augment_rotation_deg"] == 90.0 and cfg["method"]["name"] == "kd"
+    assert "Recipe: collar" in (tmp_path / "run" / "report.md").read_text()
