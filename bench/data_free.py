@@ -33,6 +33,11 @@ from collar_kd.training.loop import predict_logits, seed_everything  # noqa: E40
 VARIANTS = {
     "dafl": {},
     "dafl + physics priors": {"method.gravity_weight": 1.0, "method.jerk_weight": 1.0},
+    # Additions to DAFL, all switched on: a class-conditional generator (every behaviour is
+    # generated), the teacher's batch-norm statistics, and the collar-physics priors.
+    "dafl + class-conditional + batch-norm statistics + physics priors": {
+        "method.class_conditional": True, "method.bn_statistics_weight": 0.1,
+        "method.gravity_weight": 1.0, "method.jerk_weight": 1.0},
 }
 
 
@@ -42,7 +47,8 @@ def main() -> None:
     if not metrics_path.is_file():
         sys.exit(f"bench: {metrics_path} not found: run `make bench-accuracy` first (its fold teachers are reused)")
     acc = read_json(metrics_path)
-    base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
+    # The data-free student is its own method: bench-accuracy's method settings are not its.
+    base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models") and not k.startswith("method.")}
     cfg0 = load_config(None, {**base, "data.path": str(root), "threads": 2})
     seed_everything(cfg0.seed, cfg0.threads)
     rec, cmap = load_recordings(cfg0.data, seed=cfg0.seed)

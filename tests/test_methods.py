@@ -429,3 +429,31 @@ def test_the_combined_teacher_averages_probabilities(fold):
     p_net /= p_net.sum(axis=1, keepdims=True)
     both = CombinedTeacher([net, forest]).predict_proba(win.x)
     assert np.allclose(both, (p_net + forest.predict_proba(win.x)) / 2)
+
+
+def test_class_conditional_generator_aims_the_one_hot_term_at_dealt_classes(fold):
+    """With method.class_conditional the generator is told a class per window (dealt round-robin)
+    and the one-hot term is the teacher's cross-entropy towards that class; it still never
+    reads the real windows."""
+    from collar_kd.methods.data_free import WindowGenerator, dafl_losses, dealt_classes
+
+    assert dealt_classes(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]
+    g = WindowGenerator(8, 20, n_classes=3)
+    z = torch.randn(6, 8)
+    a, b = g.eval()(z, torch.zeros(6, dtype=torch.long)), g(z, torch.full((6,), 2))
+    assert not torch.allclose(a, b)  # the class reaches the window
+    teacher = fold["pool"].get(fold["pool"].main_spec).eval()
+    k = len(fold["win"].classes)
+    xg = torch.randn(2 * k, 20, 3)
+    classes = dealt_classes(2 * k, k)
+    logits = teacher(xg)
+    assert float(dafl_losses(teacher, xg, classes=classes)["one_hot"].detach()) == pytest.approx(
+        float(torch.nn.functional.cross_entropy(logits, classes).detach()), rel=1e-5)
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.class_conditional": True})
+    x, y = Untouchable("windows"), Untouchable("labels")
+    pool = TeacherPool(cfg, x, y, k, None, "t")
+    pool.put(pool.main_spec, teacher)
+    result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
+    assert result.report["class_conditional"] is True
+    with pytest.raises(ConfigError, match="method.class_conditional"):
+        tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.class_conditional": "yes"})

@@ -41,6 +41,10 @@ class DataFreeSettings:
     gravity_weight: float = 0.0
     jerk_weight: float = 0.0
     max_step_g: float = 0.5
+    # Not in DAFL: the generator is also given a class (one-hot, dealt round-robin over the
+    # batch) and its one-hot term pulls the teacher towards that class instead of the teacher's own
+    # arg-max, so every behaviour is generated (on the WASP collars pure DAFL collapsed onto one).
+    class_conditional: bool = False
     generated_windows: int = 8192  # what the student sees
 
     def check(self) -> None:
@@ -53,10 +57,11 @@ class DataFreeSettings:
 class WindowGenerator(nn.Module):
     """Latent vector -> (batch, length, channels) window in g, bounded by +-range_g."""
 
-    def __init__(self, latent: int, length: int, channels: int = 3, width: int = 64, range_g: float = 2.0):
+    def __init__(self, latent: int, length: int, channels: int = 3, width: int = 64, range_g: float = 2.0,
+                 n_classes: int = 0):
         super().__init__()
-        self.width, self.base, self.range_g = width, math.ceil(length / 4), range_g
-        self.fc = nn.Linear(latent, width * self.base)
+        self.width, self.base, self.range_g, self.n_classes = width, math.ceil(length / 4), range_g, n_classes
+        self.fc = nn.Linear(latent + n_classes, width * self.base)  # n_classes > 0: class-conditional
         self.body = nn.Sequential(
             nn.BatchNorm1d(width),
             nn.Upsample(scale_factor=2), nn.Conv1d(width, width, 5, padding=2), nn.BatchNorm1d(width), nn.LeakyReLU(0.2),
@@ -64,7 +69,9 @@ class WindowGenerator(nn.Module):
             nn.Conv1d(width // 2, channels, 5, padding=2),
         )
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, classes: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(classes, self.n_classes).to(z.dtype)], dim=1)
         h = self.fc(z).view(len(z), self.width, self.base)
         return (self.range_g * torch.tanh(self.body(h))).transpose(1, 2)
 
@@ -93,12 +100,15 @@ class BatchNormStatistics:
             h.remove()
 
 
-def dafl_losses(teacher: nn.Module, xg: torch.Tensor, bn: BatchNormStatistics | None = None) -> dict[str, torch.Tensor]:
+def dafl_losses(teacher: nn.Module, xg: torch.Tensor, bn: BatchNormStatistics | None = None,
+                classes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """DAFL's terms; with `classes` (a class-conditional generator) the one-hot term aims at the
+    class each window was generated for instead of the teacher's own arg-max."""
     feats = teacher.features(xg).mean(dim=2)
     logits = teacher.out(feats)
     p_mean = F.softmax(logits, dim=1).mean(dim=0)
     out = {
-        "one_hot": F.cross_entropy(logits, logits.argmax(dim=1)),
+        "one_hot": F.cross_entropy(logits, logits.argmax(dim=1) if classes is None else classes),
         "activation": -feats.abs().mean(),
         "info_entropy": (p_mean * torch.log(p_mean + 1e-12)).sum(),  # = -H(mean prediction)
     }
@@ -116,9 +126,17 @@ def physics_losses(xg: torch.Tensor, max_step_g: float) -> dict[str, torch.Tenso
     return {"gravity": ((magnitude - 1.0) ** 2).mean(), "jerk": (F.relu(steps - max_step_g) ** 2).mean()}
 
 
-def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None) -> tuple[WindowGenerator, list[dict]]:
+def dealt_classes(n: int, n_classes: int) -> torch.Tensor:
+    """0, 1, ..., K-1, 0, 1, ...: every class equally often."""
+    return torch.arange(n) % n_classes
+
+
+def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None,
+                    n_classes: int = 0) -> tuple[WindowGenerator, list[dict]]:
+    """n_classes > 0 (with m.class_conditional): a class-conditional generator."""
     torch.manual_seed(seed)
-    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g)
+    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes)
+    classes = to_compute(dealt_classes(m.generator_batch, n_classes)) if n_classes else None
     opt = torch.optim.Adam(gen.parameters(), lr=m.generator_lr)
     noise = torch.Generator().manual_seed(seed)
     teacher.eval()
@@ -133,8 +151,8 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None)
         gen.train()
         for step in range(m.generator_steps):
             z = to_compute(torch.randn(m.generator_batch, m.generator_latent, generator=noise))
-            xg = gen(z)
-            parts = dafl_losses(teacher, xg, bn)
+            xg = gen(z, classes)
+            parts = dafl_losses(teacher, xg, bn, classes)
             loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
             if m.gravity_weight > 0 or m.jerk_weight > 0:
                 parts.update(physics_losses(xg, m.max_step_g))
@@ -164,7 +182,8 @@ def generate(gen: WindowGenerator, n: int, latent: int, batch: int, seed: int) -
     """n generated windows; batch norm keeps batch statistics, as in generator training."""
     noise = torch.Generator().manual_seed(seed)
     gen.train()
-    out = [gen(torch.randn(batch, latent, generator=noise)) for _ in range(-(-n // batch))]
+    classes = dealt_classes(batch, gen.n_classes) if gen.n_classes else None
+    out = [gen(torch.randn(batch, latent, generator=noise), classes) for _ in range(-(-n // batch))]
     return torch.cat(out)[:n].numpy().astype(np.float32)
 
 
@@ -173,7 +192,8 @@ def train_data_free(job: StudentJob) -> MethodResult:
     cfg, m = job.cfg, job.settings
     teacher = job.teachers.get(job.teachers.main_spec)
     with job.task("data-free generator", m.generator_steps) as advance:
-        gen, gen_history = train_generator(teacher, m, job.window_length, cfg.seed + 11, advance)
+        gen, gen_history = train_generator(teacher, m, job.window_length, cfg.seed + 11, advance,
+                                           n_classes=job.n_classes if m.class_conditional else 0)
     xg = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 12)
     soft = predict_logits(teacher, xg)
     pseudo = soft.argmax(axis=1)  # only for the loss signature: alpha = 1 ignores it
@@ -190,6 +210,7 @@ def train_data_free(job: StudentJob) -> MethodResult:
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
         "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
                          "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight},
+        "class_conditional": m.class_conditional,
         "generator_loss": gen_history,
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
         "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],
