@@ -403,7 +403,7 @@ def test_ensemble_of_resnet_and_forest_reports_the_combined_teacher(tmp_path, ti
     method = json.loads((tmp_path / "run" / "method.json").read_text())
     fold = next(iter(method["folds"].values()))
     assert fold["teachers"] == ["resnet:0", "forest:0"]
-    assert "Teachers of the distilled student, combined" in (tmp_path / "run" / "report.md").read_text()
+    assert "Combined teachers of the distilled student" in (tmp_path / "run" / "report.md").read_text()
     r = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r2"), "--method", "ensemble",
                             "--teaching", "consistent", "--config", str(_toml(tmp_path, tiny_synthetic, '["resnet", "forest"]')),
                             "--quiet", "--cv", "none"])

@@ -11,7 +11,7 @@ LABELS = {
     "student": "GRU student (no KD)",
     "student_kd": "GRU student (distilled)",
     "baseline_rf": "Random forest (window statistics)",
-    "kd_teacher": "Teachers of the distilled student, combined (mean probability)",
+    "kd_teacher": "Combined teachers of the distilled student",
     "student_kd_transductive": "GRU student (distilled, also on the held-out animal's unlabelled windows)",
 }
 
