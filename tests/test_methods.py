@@ -457,3 +457,14 @@ def test_class_conditional_generator_aims_the_one_hot_term_at_dealt_classes(fold
     assert result.report["class_conditional"] is True
     with pytest.raises(ConfigError, match="method.class_conditional"):
         tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.class_conditional": "yes"})
+
+
+def test_a_forest_teacher_with_one_training_animal_labels_its_own_windows(fold):
+    """A two-animal farm: each fold trains on one animal, so there is nothing to cross-fit over;
+    the forest's own soft labels are used (said in the log) instead of refusing the default recipe."""
+    from collar_kd.distill.teachers import FOREST, forest_logits
+
+    cfg, win = fold["cfg"], fold["win"]
+    pool = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", animals=np.array(["only"] * len(win.y)))
+    spec = TeacherSpec(FOREST, 0)
+    assert np.array_equal(pool.logits(spec), forest_logits(pool.forest(spec), win.x))

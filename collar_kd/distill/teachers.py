@@ -177,7 +177,12 @@ class TeacherPool:
         """Teacher logits on the training windows (as they are, unaugmented), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
         if spec.arch == FOREST:
-            return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
+            if self.animals is not None and len(np.unique(self.animals)) >= 2:
+                return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
+            # One training animal (a fold of a two-animal farm): nothing to cross-fit over.
+            self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (one training animal: "
+                              "its soft labels cannot be cross-fitted)")
+            return forest_logits(self.forest(spec), self.x)
         if spec not in self._logits:
             self._logits[spec] = predict_logits(self.get(spec), self.x).astype(np.float32)
         return self._logits[spec]
