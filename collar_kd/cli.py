@@ -70,7 +70,7 @@ def _echo_metrics(metrics: dict, f1: bool = False) -> None:
     def fmt(v):
         return "n/a" if v is None else f"{v:.3f}"
 
-    for m in (*MODEL_NAMES, "student_kd_transductive"):
+    for m in (*MODEL_NAMES, "kd_teacher", "student_kd_transductive"):
         if m in metrics:
             mm = metrics[m]
             extra = f"  macro-F1 {fmt(mm['macro_f1'])}" if f1 else ""
