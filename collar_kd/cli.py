@@ -99,6 +99,14 @@ def _progress(quiet: bool):
     return Quiet() if quiet else RichBars()
 
 
+def _data_format(data: str | None, fmt: str | None) -> str | None:
+    """The format --data and --format say (None: neither says one): --format, else synthetic for
+    --data synthetic and csv for any other --data."""
+    if fmt is not None or data is None:
+        return fmt
+    return "synthetic" if data == "synthetic" else "csv"
+
+
 def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=None, layout=None):
     """Command-line data options over a config's [data] section (or the defaults)."""
     from collar_kd.config import DataConfig
@@ -106,9 +114,8 @@ def _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_p
     cfg = base or DataConfig()
     if data is not None:
         cfg.path = data
-        cfg.format = fmt or ("synthetic" if data == "synthetic" else "csv")
-    elif fmt is not None:
-        cfg.format = fmt
+    if (implied := _data_format(data, fmt)) is not None:
+        cfg.format = implied
     for key, value in (("class_map", class_map), ("window", window), ("stride", stride), ("layout", layout),
                        ("csv_sample_rate", csv_rate), ("units", units), ("counts_per_g", counts_per_g)):
         if value is not None:
@@ -198,7 +205,7 @@ def train(
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,
         # What the data are decides the recipe (real collars or the synthetic demo): known before loading.
-        "data.path": data, "data.format": fmt or (None if data is None else "synthetic" if data == "synthetic" else "csv"),
+        "data.path": data, "data.format": _data_format(data, fmt),
     }
     cfg = load_config(config, overrides)
     _data_config(data, fmt, class_map, window, stride, csv_rate, units, counts_per_g, base=cfg.data, layout=layout)

@@ -33,8 +33,8 @@ def test_resolution(no_gpu):
         device.resolve_device("cuda")
     with pytest.raises(ConfigError, match="device: must be one of auto, cpu, cuda, not 'tpu'"):
         device.resolve_device("tpu")
-    with device.computing_on("cpu") as d:
-        assert d == device.compute_device() == torch.device("cpu")
+    d = device.use_device("cpu")
+    assert d == device.compute_device() == torch.device("cpu")
     t = torch.zeros(3)
     assert device.to_compute(t) is t and device.to_compute(None) is None  # no copy where it already is
 

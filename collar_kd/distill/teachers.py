@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.special import softmax
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -72,9 +73,7 @@ class CombinedTeacher:
             if isinstance(m, ForestBaseline):
                 probs.append(m.predict_proba(x))
             else:
-                z = predict_logits(m, x).astype(np.float64)
-                z -= z.max(axis=1, keepdims=True)
-                probs.append(np.exp(z) / np.exp(z).sum(axis=1, keepdims=True))
+                probs.append(softmax(predict_logits(m, x).astype(np.float64), axis=1))
         return np.mean(probs, axis=0)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
@@ -126,11 +125,10 @@ class TeacherPool:
 
     def forest(self, spec: TeacherSpec, x: np.ndarray | None = None, y: np.ndarray | None = None) -> ForestBaseline:
         """The forest teacher `spec` on the pool's windows (or on x, y: an inner forest, not kept)."""
-        started = time.time()
         x, y, keep = (self.x, self.y, True) if x is None else (x, y, False)
         if keep and spec in self.models:
             return self.models[spec]
-        c = self.cfg
+        started, c = time.time(), self.cfg
         model = ForestBaseline.fit(x, y, self.n_classes, c.rf_trees, spec.seed, c.class_weighting, c.threads)
         self.seconds[spec] = round(self.seconds.get(spec, 0.0) + time.time() - started, 2)
         if keep:

@@ -75,6 +75,7 @@ class Method:
     settings: type
     train: Callable[[StudentJob], MethodResult]
     learns_from_unlabelled: bool = False  # uses StudentJob.unlabelled_x
+    combines_teachers: bool = False  # sets StudentJob.combined_teacher (the row kd_teacher)
 
 
 
@@ -82,9 +83,10 @@ class Method:
 METHODS: dict[str, Method] = {}
 
 
-def register(name: str, description: str, settings: type = NoSettings, learns_from_unlabelled: bool = False):
+def register(name: str, description: str, settings: type = NoSettings, learns_from_unlabelled: bool = False,
+             combines_teachers: bool = False):
     def wrap(fn: Callable[[StudentJob], MethodResult]):
-        METHODS[name] = Method(name, description, settings, fn, learns_from_unlabelled)
+        METHODS[name] = Method(name, description, settings, fn, learns_from_unlabelled, combines_teachers)
         return fn
 
     return wrap

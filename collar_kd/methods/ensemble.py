@@ -26,7 +26,8 @@ class TeacherSet:
             parse_teacher_spec(spec, run_seed=0)  # the form only: 'arch' alone takes the run's seed later
 
 
-@register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet, learns_from_unlabelled=True)
+@register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet, learns_from_unlabelled=True,
+          combines_teachers=True)
 def train_ensemble(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     specs = [parse_teacher_spec(s, cfg.seed) for s in job.settings.teachers]

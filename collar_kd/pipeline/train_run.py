@@ -154,7 +154,7 @@ KD_TEACHER = "kd_teacher"  # the teachers a student was distilled from, combined
 def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
     """The rows of a cross-validation: every model, the combined teacher of a method that distils
     several, and the transductive student when asked for."""
-    return MODEL_NAMES + ((KD_TEACHER,) if cfg.method.name == "ensemble" else ()) \
+    return MODEL_NAMES + ((KD_TEACHER,) if get_method(cfg.method.name).combines_teachers else ()) \
         + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
 
 

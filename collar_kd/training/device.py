@@ -18,7 +18,6 @@ draw from the CPU generator on the CPU, so both devices see the same batches.
 from __future__ import annotations
 
 import os
-from contextlib import contextmanager
 
 import torch
 
@@ -48,17 +47,6 @@ def use_device(name: str) -> torch.device:
     global _current
     _current = resolve_device(name)
     return _current
-
-
-@contextmanager
-def computing_on(name: str):
-    """use_device for a block; the previous device afterwards."""
-    global _current
-    before = _current
-    try:
-        yield use_device(name)
-    finally:
-        _current = before
 
 
 def compute_device() -> torch.device:
