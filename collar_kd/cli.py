@@ -152,6 +152,10 @@ def train(
     hidden: Optional[int] = typer.Option(None, help="Student GRU hidden size."),
     head: Optional[int] = typer.Option(None, help="Student MLP head size."),
     teacher_epochs: Optional[int] = typer.Option(None),
+    teacher_selection: Optional[str] = typer.Option(None, help="none | checkpoint | epoch: the teacher's epoch chosen on "
+                                                    "teacher.validation_animals training animals (never the held-out one)."),
+    teacher_mixup: Optional[float] = typer.Option(None, help="Mixup for the teacher: Beta(a, a) parameter a (0: off)."),
+    kd_mixup: Optional[float] = typer.Option(None, help="Mixup for the distilled student: Beta(a, a) parameter a (0: off)."),
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
@@ -197,7 +201,8 @@ def train(
     overrides = {
         "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate,
         "student.hidden": hidden, "student.head": head,
-        "teacher.epochs": teacher_epochs, "student.epochs": student_epochs,
+        "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
+        "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,

@@ -51,6 +51,9 @@ class UnlabelledConfig:
     format: str | None = None  # default: [data]'s format
 
 
+TEACHER_SELECTION = ("none", "checkpoint", "epoch")  # teacher.selection
+
+
 @dataclass
 class TeacherConfig:
     filters: list[int] = field(default_factory=lambda: [64, 128, 128])
@@ -58,6 +61,16 @@ class TeacherConfig:
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
+    # Mixup for the teacher networks: each batch mixed with a shuffled copy of itself, the labels
+    # likewise, lam ~ Beta(mixup, mixup); 0 is off (collar_kd/training/loop.py, fit).
+    mixup: float = 0.0
+    # How many epochs the teacher keeps, judged on an inner leave-animals-out split of the fold's
+    # training animals (never the held-out animal): "none" keeps the last epoch; "checkpoint"
+    # trains on all but `validation_animals` training animals and keeps the epoch with the best
+    # MCC on those; "epoch" then retrains on every training animal (same schedule) up to that
+    # epoch (twice the teacher's training time). collar_kd/distill/teachers.py.
+    selection: str = "none"
+    validation_animals: int = 2
 
 
 @dataclass
@@ -92,6 +105,15 @@ class KDConfig:
     # left out): soft labels with the teacher's real uncertainty on a new animal, not its memory of
     # its own training windows. Costs crossfit_groups more teacher trainings per fold.
     crossfit_groups: int = 3
+    # Per-window weights of the soft term: "none" (Hinton: the soft term, most of the loss, is a
+    # plain mean and so follows the data's class imbalance) or "class" (each window weighted by
+    # its label's class weight, [class_weighting], like the hard term; a window without a label by
+    # its teacher's top class).
+    soft_weighting: str = "none"
+    # Mixup for the distilled student (kd and ensemble): windows mixed in pairs, lam ~ Beta(mixup,
+    # mixup) per batch; the soft label of a mixed window is the teachers' answer on it (consistent
+    # teaching) or its two windows' cached soft labels mixed likewise. 0 is off.
+    mixup: float = 0.0
 
 
 @dataclass
@@ -197,6 +219,17 @@ class TrainConfig:
         if isinstance(self.kd.crossfit_groups, bool) or not isinstance(self.kd.crossfit_groups, int) \
                 or not 2 <= self.kd.crossfit_groups <= 100:
             raise ConfigError(f"kd.crossfit_groups: a whole number from 2 to 100, not {self.kd.crossfit_groups}")
+        if self.teacher.selection not in TEACHER_SELECTION:
+            raise ConfigError(f"teacher.selection: must be one of {', '.join(TEACHER_SELECTION)}, not '{self.teacher.selection}'")
+        v = self.teacher.validation_animals
+        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1000:
+            raise ConfigError(f"teacher.validation_animals: a whole number from 1 to 1000, not {v}")
+        for name, value in (("teacher.mixup", self.teacher.mixup), ("kd.mixup", self.kd.mixup)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or not 0.0 <= value <= 10.0:
+                raise ConfigError(f"{name}: the Beta(a, a) parameter of mixup, from 0 (off) to 10, not {value}")
+        if self.kd.soft_weighting not in ("none", "class"):
+            raise ConfigError(f"kd.soft_weighting: must be 'none' or 'class', not '{self.kd.soft_weighting}'")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()

@@ -27,6 +27,7 @@ def test_json_config(tmp_path):
         ("[kd]\nalfa = 0.3\n", "kd.alfa: unknown setting"),
         ('[student]\nhidden = "big"\n', "student.hidden: must be a whole number"),
         ("[kd]\nalpha = 1.5\n", "kd.alpha: must be in [0, 1]"),
+        ('[kd]\nsoft_weighting = "label"\n', "kd.soft_weighting: must be 'none' or 'class'"),
         ('cv = "kfold"\n', "cv: must be 'loao' or 'none'"),
         ("[teacher]\nfilters = [8, 8]\n", "teacher.filters and teacher.kernels"),
         ("kd = 3\n", "kd: must be a section"),

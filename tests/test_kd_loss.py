@@ -67,3 +67,36 @@ def test_registry_chooses_by_config():
     assert float(make_loss(KDConfig(loss="ce"))(s, y, None, None)) == pytest.approx(0.31326169, abs=1e-6)
     with pytest.raises(ConfigError, match="unknown loss 'mse'"):
         make_loss(KDConfig(loss="mse"))
+
+
+def test_class_weighted_soft_term_worked_by_hand():
+    # Two windows, labels 0 and 1, class weights [1, 3]; soft term alone (alpha 1), T 1.
+    # Window 0: student [0, 0], teacher [ln 3, 0] -> p = [0.75, 0.25], q = [0.5, 0.5]
+    #   KL = 0.75 ln 1.5 + 0.25 ln 0.5 = 0.30409883 - 0.17328680 = 0.13081203
+    # Window 1: student = teacher -> KL = 0.
+    # Hinton (plain mean): 0.06540602; class-weighted: (1 * 0.13081203 + 3 * 0) / (1 + 3) = 0.03270301.
+    s = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    t = torch.tensor([[math.log(3.0), 0.0], [1.0, 2.0]])
+    y, w = torch.tensor([0, 1]), torch.tensor([1.0, 3.0])
+    plain = make_loss(KDConfig(alpha=1.0, temperature=1.0))
+    weighted = make_loss(KDConfig(alpha=1.0, temperature=1.0, soft_weighting="class"))
+    assert float(plain(s, y, t, w)) == pytest.approx(0.06540602, abs=1e-6)
+    assert float(weighted(s, y, t, w)) == pytest.approx(0.03270301, abs=1e-6)
+    # Without class weights (class_weighting "none") there is nothing to weight by: Hinton's loss.
+    assert float(weighted(s, y, t, None)) == pytest.approx(0.06540602, abs=1e-6)
+
+
+def test_class_weighted_soft_term_weights_an_unlabelled_window_by_the_teachers_top_class():
+    from collar_kd.distill.losses import with_unlabelled
+    # The same two windows, the first now without a label (-1): its teacher's top class is 0
+    # (weight 1), so the soft term is the same as above; the hard term has window 1 only, and
+    # with alpha 1 it does not count.
+    s = torch.tensor([[0.0, 0.0], [1.0, 2.0]])
+    t = torch.tensor([[math.log(3.0), 0.0], [1.0, 2.0]])
+    w = torch.tensor([1.0, 3.0])
+    loss = with_unlabelled(KDConfig(alpha=1.0, temperature=1.0, soft_weighting="class"))
+    assert float(loss(s, torch.tensor([-1, 1]), t, w)) == pytest.approx(0.03270301, abs=1e-6)
+    # A teacher whose top class for window 0 is 1 (weight 3) weights it 3: 3 * KL' / 6 with
+    # p = [0.25, 0.75]: KL' = 0.25 ln 0.5 + 0.75 ln 1.5 = 0.13081203 -> 0.06540602.
+    t2 = torch.tensor([[0.0, math.log(3.0)], [1.0, 2.0]])
+    assert float(loss(s, torch.tensor([-1, 1]), t2, w)) == pytest.approx(0.06540602, abs=1e-6)

@@ -57,11 +57,27 @@ def scheduled_alpha(cfg: KDConfig, progress: float) -> float:
     return cfg.alpha
 
 
+def soft_window_weights(cfg: KDConfig, y: torch.Tensor, t: torch.Tensor,
+                        class_weights: torch.Tensor | None) -> torch.Tensor | None:
+    """Per-window weights of the soft term (kd.soft_weighting): None for "none" (Hinton: every
+    window counts the same); for "class", the class weight of the window's label, or of the
+    teacher's top class for a window without one (label -1), so that the soft term, which is most
+    of the loss, is balanced over behaviours like the hard term."""
+    if cfg.soft_weighting != "class" or class_weights is None:
+        return None
+    return class_weights[torch.where(y >= 0, y, t.argmax(dim=1))]
+
+
+def weighted_mean(rows: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    """The mean of per-window values, weighted like cross-entropy's (sum w l / sum w)."""
+    return rows.mean() if weights is None else (rows * weights).sum() / weights.sum().clamp_min(1e-12)
+
+
 class ScheduledLoss:
     """A loss whose soft-term weight follows kd.alpha_schedule; the training loop calls
     set_progress before every step."""
 
-    def __init__(self, cfg: KDConfig, soft_term: Callable[[torch.Tensor, torch.Tensor, float], torch.Tensor]):
+    def __init__(self, cfg: KDConfig, soft_term: Callable[..., torch.Tensor]):
         self.cfg, self.soft_term = cfg, soft_term
         self.alpha = scheduled_alpha(cfg, 0.0)
 
@@ -72,27 +88,31 @@ class ScheduledLoss:
         hard = F.cross_entropy(s, y, weight=w)
         if self.alpha == 0.0:
             return hard
-        return (1.0 - self.alpha) * hard + self.alpha * self.soft_term(s, t, self.cfg.temperature)
+        soft = self.soft_term(s, t, self.cfg.temperature, soft_window_weights(self.cfg, y, t, w))
+        return (1.0 - self.alpha) * hard + self.alpha * soft
 
 
-def kl_term(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 * KL(p_teacher^T || p_student^T), the soft term of Hinton's loss."""
+def kl_term(s: torch.Tensor, t: torch.Tensor, temperature: float, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """T^2 * KL(p_teacher^T || p_student^T), the soft term of Hinton's loss (per-window
+    `weights`: a weighted mean over the batch)."""
     log_q = F.log_softmax(s / temperature, dim=1)
     p = F.softmax(t / temperature, dim=1)
-    return temperature * temperature * F.kl_div(log_q, p, reduction="batchmean")
+    if weights is None:
+        return temperature * temperature * F.kl_div(log_q, p, reduction="batchmean")
+    return temperature * temperature * weighted_mean(F.kl_div(log_q, p, reduction="none").sum(dim=1), weights)
 
 
-def cosine_term(s: torch.Tensor, t: torch.Tensor, temperature: float) -> torch.Tensor:
+def cosine_term(s: torch.Tensor, t: torch.Tensor, temperature: float, weights: torch.Tensor | None = None) -> torch.Tensor:
     """T^2 * (1 - cos(p_student^T, p_teacher^T)): SPEQ's cosine-similarity distillation term,
     on the softened probability vectors and scaled like the KL term."""
     p_s = F.softmax(s / temperature, dim=1)
     p_t = F.softmax(t / temperature, dim=1)
-    return temperature * temperature * (1.0 - F.cosine_similarity(p_s, p_t, dim=1)).mean()
+    return temperature * temperature * weighted_mean(1.0 - F.cosine_similarity(p_s, p_t, dim=1), weights)
 
 
 @register("kd")
 def _kd(cfg: KDConfig) -> LossFn:
-    if cfg.alpha_schedule == "constant":
+    if cfg.alpha_schedule == "constant" and cfg.soft_weighting == "none":
         return lambda s, y, t, w: kd_loss(s, y, t, cfg.alpha, cfg.temperature, w)
     return ScheduledLoss(cfg, kl_term)
 
@@ -119,7 +139,7 @@ def with_unlabelled(cfg: KDConfig) -> LossFn:
     def loss(s: torch.Tensor, y: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         labelled = y >= 0
         alpha = scheduled.alpha
-        soft = kl_term(s, t, cfg.temperature)
+        soft = kl_term(s, t, cfg.temperature, soft_window_weights(cfg, y, t, w))
         if not bool(labelled.any()):
             return alpha * soft
         return (1.0 - alpha) * F.cross_entropy(s[labelled], y[labelled], weight=w) + alpha * soft

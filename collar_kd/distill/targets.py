@@ -17,7 +17,7 @@ from torch import nn
 from collar_kd.config import TEACHING
 from collar_kd.errors import ConfigError
 from collar_kd.training.device import to_compute
-from collar_kd.training.loop import Targets
+from collar_kd.training.loop import LABELS_ITS_INPUT, Targets
 
 
 def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
@@ -51,6 +51,7 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
         return temperature * torch.log(p.clamp_min(1e-30))
 
     targets.modules = teachers  # type: ignore[attr-defined]
+    setattr(targets, LABELS_ITS_INPUT, True)
     return targets
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.special import softmax
+from sklearn.metrics import matthews_corrcoef
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -30,7 +31,7 @@ from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.models import TEACHER_ARCHS
 from collar_kd.progress import Quiet
 from collar_kd.training.device import compute_device, to_compute
-from collar_kd.training.loop import class_weights, fit, predict_logits
+from collar_kd.training.loop import class_weights, fit, logits_in_training, predict_logits
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class TeacherPool:
         self.progress, self.directory = progress or Quiet(), directory
         self.models: dict[TeacherSpec, nn.Module] = {}
         self.seconds: dict[TeacherSpec, float] = {}
+        self.selection: dict[str, dict] = {}  # per network teacher: what teacher.selection chose, and on what
         self._logits: dict[TeacherSpec, np.ndarray] = {}
         self._features: dict[TeacherSpec, torch.Tensor] = {}
 
@@ -159,10 +161,16 @@ class TeacherPool:
     def _train(self, spec: TeacherSpec) -> nn.Module:
         t = self.cfg.teacher
         started = time.time()
-        model = build_teacher(spec, self.n_classes, t.filters, t.kernels)
-        with self.progress.task(f"{self.key}: teacher {spec}", t.epochs) as advance:
-            fit(model, self.x, self.y, make_loss(KDConfig(loss="ce")), t.epochs, t.batch_size, t.lr, spec.seed,
-                weights=self.weights, on_epoch=lambda *_: advance(), augment=self.cfg.augmentation())
+        validation = self.validation_animals(spec)
+        if validation is None:
+            model = self._fit(spec, self.x, self.y, self.weights)
+        else:
+            inner = np.isin(self.animals, validation)
+            model, best_epoch, mcc = self._fit_selecting(spec, inner)
+            self.selection[str(spec)] = {"mode": t.selection, "validation_animals": validation, "epoch": best_epoch,
+                                         "of_epochs": t.epochs, "validation_mcc_per_epoch": mcc}
+            if t.selection == "epoch":  # the chosen number of epochs, now on every training animal
+                model = self._fit(spec, self.x, self.y, self.weights, stop_after=best_epoch)
         self.seconds[spec] = round(time.time() - started, 2)
         path = self.cache_path(spec)
         if path is not None:
@@ -170,6 +178,57 @@ class TeacherPool:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
             path.with_suffix(".json").write_text(json.dumps({"seconds": self.seconds[spec]}))
         return model
+
+    def _fit(self, spec: TeacherSpec, x, y, weights, stop_after: int | None = None, on_epoch=None) -> nn.Module:
+        t = self.cfg.teacher
+        model = build_teacher(spec, self.n_classes, t.filters, t.kernels)
+        total = t.epochs if stop_after is None else stop_after
+
+        def after_epoch(epoch, loss):
+            advance()
+            if on_epoch is not None:
+                on_epoch(model, epoch)
+
+        with self.progress.task(f"{self.key}: teacher {spec}", total) as advance:
+            fit(model, x, y, make_loss(KDConfig(loss="ce")), t.epochs, t.batch_size, t.lr, spec.seed,
+                weights=weights, on_epoch=after_epoch, augment=self.cfg.augmentation(), mixup=t.mixup,
+                stop_after=stop_after)
+        return model
+
+    def validation_animals(self, spec: TeacherSpec) -> list | None:
+        """The training animals teacher.selection validates on (drawn with the teacher's seed), or
+        None when it keeps the last epoch. Only this pool's animals are candidates: the fold's
+        held-out animal is not in it."""
+        t = self.cfg.teacher
+        if t.selection == "none":
+            return None
+        animals = [] if self.animals is None else sorted(np.unique(self.animals).tolist())
+        if len(animals) <= t.validation_animals:
+            self.progress.log(f"{self.key}: teacher {spec} keeps its last epoch: teacher.selection needs more than "
+                              f"{t.validation_animals} training animals (teacher.validation_animals), this pool has {len(animals)}")
+            self.selection[str(spec)] = {"mode": "none", "reason": f"{len(animals)} training animals"}
+            return None
+        rng = np.random.default_rng(spec.seed)
+        return sorted(rng.choice(animals, size=t.validation_animals, replace=False).tolist())
+
+    def _fit_selecting(self, spec: TeacherSpec, inner: np.ndarray) -> tuple[nn.Module, int, list[float]]:
+        """Train on the windows outside `inner` and keep the epoch with the best MCC on the `inner`
+        ones (the first best); returns that checkpoint, its epoch (1-based) and the MCC of every epoch."""
+        xv, yv = self.x[inner], self.y[inner]
+        mcc: list[float] = []
+        best: dict = {}
+
+        def judge(model, epoch):
+            mcc.append(round(float(matthews_corrcoef(yv, logits_in_training(model, xv).argmax(1))), 4))
+            if mcc[-1] > best.get("mcc", -2.0):
+                best.update(mcc=mcc[-1], epoch=epoch + 1,
+                            state={k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+
+        model = self._fit(spec, self.x[~inner], self.y[~inner],
+                          class_weights(self.y[~inner], self.n_classes, self.cfg.class_weighting), on_epoch=judge)
+        model.load_state_dict(best["state"])
+        model.eval()
+        return model, best["epoch"], mcc
 
     def logits(self, spec: TeacherSpec | str) -> np.ndarray:
         """Teacher logits on the training windows (as they are, unaugmented), computed once."""
@@ -207,7 +266,7 @@ class TeacherPool:
                 continue
             inner = TeacherPool(self.cfg, self.x[~held], self.y[~held], self.n_classes,
                                 class_weights(self.y[~held], self.n_classes, self.cfg.class_weighting),
-                                f"{self.key} inner {g + 1}/{groups}", self.progress)
+                                f"{self.key} inner {g + 1}/{groups}", self.progress, animals=self.animals[~held])
             out[held] = predict_logits(inner.get(spec), self.x[held])
             self.seconds[f"{spec} crossfit"] = self.seconds.get(f"{spec} crossfit", 0.0) + inner.seconds[spec]
         self._logits[key] = out

@@ -36,7 +36,8 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     with job.task(label, cfg.student.epochs) as advance:
         history = fit(student, x, y, loss, cfg.student.epochs, cfg.student.batch_size,
                       cfg.student.lr, cfg.seed, targets=targets, weights=job.weights,
-                      on_epoch=lambda *_: advance(), augment=cfg.augmentation())
+                      on_epoch=lambda *_: advance(), augment=cfg.augmentation(), mixup=cfg.kd.mixup,
+                      temperature=cfg.kd.temperature)
     return student, history, mode
 
 

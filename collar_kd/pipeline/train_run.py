@@ -182,6 +182,8 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}
     result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
+    if pool.selection:
+        result.report["teacher_selection"] = pool.selection
     # The baseline is the forest teacher of the run's seed where a method trained one already (same recipe).
     models["baseline_rf"] = pool.forest(TeacherSpec(FOREST, cfg.seed))
     return models, result.report

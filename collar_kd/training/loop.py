@@ -21,6 +21,16 @@ from collar_kd.training.device import compute_device, to_compute
 LossFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None", "torch.Tensor | None"], torch.Tensor]
 # targets(batch as the student sees it, indices into x) -> teacher logits for the batch
 Targets = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# A Targets that labels the batch it is given (consistent teaching) says so with this attribute;
+# otherwise targets are per window (cached) and mixup mixes them with the windows.
+LABELS_ITS_INPUT = "labels_its_input"
+
+
+def mix_logits(a: torch.Tensor, b: torch.Tensor, lam: float, temperature: float) -> torch.Tensor:
+    """T * log(lam * softmax(a / T) + (1 - lam) * softmax(b / T)): the soft label of a mixed window
+    from the soft labels of its two windows, mixed like the windows (at the KD temperature)."""
+    p = lam * torch.softmax(a / temperature, dim=1) + (1.0 - lam) * torch.softmax(b / temperature, dim=1)
+    return temperature * torch.log(p.clamp_min(1e-30))
 
 
 def seed_everything(seed: int, threads: int) -> None:
@@ -50,13 +60,15 @@ def optimize(
     on_epoch: Callable[[int, float], None] | None = None,
     augment: Augmentation | None = None,
     on_progress: Callable[[float], None] | None = None,
+    stop_after: int | None = None,
 ) -> list[float]:
     """The one training loop: Adam with cosine decay over the parameters of `modules`,
     shuffled mini-batches of `x`; batch_loss(xb, idx) gives the loss of one batch (idx indexes
     x, so per-window targets can be looked up; xb is the batch as augmented). With `augment`,
     every training window is augmented afresh each time it is seen. on_progress(f) is told the
     fraction of training done before every step (loss schedules use it). Returns the mean loss
-    of every epoch. The modules compute on the chosen device (training/device.py) and are back
+    of every epoch. `stop_after`: end after that many epochs of the `epochs`-long schedule (the
+    learning rate follows the full schedule up to there). The modules compute on the chosen device (training/device.py) and are back
     on the CPU when it returns; augmentation and shuffling stay on the CPU generator."""
     xt = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     params = [p for m in modules for p in m.parameters()]
@@ -68,7 +80,7 @@ def optimize(
     for m in modules:
         m.to(compute_device())
         m.train()
-    for epoch in range(epochs):
+    for epoch in range(epochs if stop_after is None else min(epochs, stop_after)):
         order = torch.randperm(len(xt), generator=gen)
         total, seen = 0.0, 0
         for start in range(0, len(order), batch_size):
@@ -117,19 +129,61 @@ def fit(
     on_epoch: Callable[[int, float], None] | None = None,
     augment: Augmentation | None = None,
     on_progress: Callable[[float], None] | None = None,
+    mixup: float = 0.0,
+    temperature: float = 1.0,
+    stop_after: int | None = None,
 ) -> list[float]:
     """Train `model` on labelled windows with loss_fn(logits, labels, teacher_logits, weights);
     targets(xb, idx) gives the teacher logits of a batch (see distill.targets). A loss with a
-    schedule (see distill.losses) follows training progress by itself."""
+    schedule (see distill.losses) follows training progress by itself.
+
+    mixup > 0 (Zhang et al.): every batch (after augmentation) is mixed with a shuffled copy of
+    itself, lam ~ Beta(mixup, mixup) per batch, and the loss is lam * loss(labels) +
+    (1 - lam) * loss(partner labels); soft labels come from a teacher that labels the mixed
+    batch itself (consistent teaching), or else are the windows' cached soft labels mixed at
+    `temperature` (mix_logits). Its draws have their own generator, so a run without mixup
+    draws exactly what it did before."""
     yt, weights = to_compute(torch.from_numpy(y.astype(np.int64))), to_compute(weights)
     if on_progress is None:
         on_progress = getattr(loss_fn, "set_progress", None)
+
+    def plain(xb, idx):
+        return loss_fn(model(xb), yt[idx], None if targets is None else targets(xb, idx), weights)
+
+    rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
+
+    def mixed(xb, idx):
+        lam = float(rng.beta(mixup, mixup))
+        perm = torch.randperm(len(idx), generator=gen)
+        xm = lam * xb + (1.0 - lam) * xb[perm.to(xb.device)]
+        s = model(xm)
+        if targets is None:
+            t = None
+        elif getattr(targets, LABELS_ITS_INPUT, False):
+            t = targets(xm, idx)
+        else:
+            t_own = targets(xb, idx)
+            t = mix_logits(t_own, t_own[perm.to(t_own.device)], lam, temperature)
+        return lam * loss_fn(s, yt[idx], t, weights) + (1.0 - lam) * loss_fn(s, yt[idx[perm]], t, weights)
+
     try:
-        return optimize([model], x, lambda xb, idx: loss_fn(model(xb), yt[idx], None if targets is None else targets(xb, idx), weights),
-                        epochs, batch_size, lr, seed, on_epoch, augment, on_progress)
+        return optimize([model], x, mixed if mixup > 0 else plain, epochs, batch_size, lr, seed, on_epoch, augment, on_progress,
+                        stop_after)
     finally:
         for m in getattr(targets, "modules", ()):  # teachers that labelled batches on the device: back to the CPU
             m.to("cpu")
+
+
+@torch.no_grad()
+def logits_in_training(model: nn.Module, x: np.ndarray, batch_size: int = 2048) -> np.ndarray:
+    """Logits of a model that is being trained (on_epoch: validation), computed where it is and in
+    eval mode, then left as it was (train mode, same device)."""
+    model.eval()
+    device = next(model.parameters()).device
+    out = [model(torch.from_numpy(np.ascontiguousarray(x[i : i + batch_size], dtype=np.float32)).to(device)).cpu()
+           for i in range(0, len(x), batch_size)]
+    model.train()
+    return torch.cat(out).numpy()
 
 
 @torch.no_grad()
