@@ -1,0 +1,80 @@
+"""Pilot: one change to the distilled student, on bench-accuracy's saved fold models of one seed.
+
+    python bench/pilots/student_variants.py SEED NAME 'JSON overrides' [ANIMAL,...] [--q]
+
+For every fold (or the animals named), the fold's saved ResNet (bench/work/accuracy-run*) and a
+forest of the same recipe teach a student distilled with bench-accuracy's settings plus the
+overrides; it is scored on the held-out animal beside the saved no-KD and distilled students of
+that seed and fold. --q also quantizes both distilled students to 8 bits (range and mse) and
+runs the simulator. Writes bench/results/pilots/student-NAME-sSEED.json. Run make bench-accuracy
+first. With no overrides it retrains the saved distilled student bit for bit (checked: seed 0,
+cow 1217).
+"""
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from safetensors.torch import load_file
+from sklearn.metrics import matthews_corrcoef
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from accuracy import SETTINGS, WORK_RUN
+from common import require_wasp
+from collar_kd.config import load_config
+from collar_kd.data import load_recordings, windows_for
+from collar_kd.distill.teachers import TeacherPool
+from collar_kd.methods import StudentJob, resolve_settings, train_student
+from collar_kd.progress import Quiet
+from collar_kd.runs import build_model, read_json
+from collar_kd.training.loop import class_weights, predict_logits, seed_everything
+from collar_kd.quant.quantizer import quantize_student
+from collar_kd.sim import FixedPointSimulator
+Q = "--q" in sys.argv
+sys.argv = [a for a in sys.argv if a != "--q"]
+
+seed = int(sys.argv[1]); name = sys.argv[2]; overrides = json.loads(sys.argv[3]); only = sys.argv[4].split(",") if len(sys.argv) > 4 else None
+root = require_wasp()
+run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
+acc = read_json(run / "metrics.json")
+base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
+cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
+seed_everything(cfg.seed, cfg.threads)
+rec, cmap = load_recordings(cfg.data, seed=0)
+win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
+        "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
+        "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+rows, truth, preds = [], [], {"student": [], "student_kd": [], name: []}
+t0 = time.time()
+for f in acc["folds"]:
+    if only and f["animal"] not in only:
+        continue
+    seed_everything(cfg.seed, cfg.threads)
+    test = win.animal == f["animal"]
+    tr = win.subset(~test)
+    d = run / "folds" / f["key"]
+    models = {}
+    for m in ("teacher", "student", "student_kd"):
+        models[m] = build_model(m, arch); models[m].load_state_dict(load_file(str(d / f"{m}.safetensors"))); models[m].eval()
+    n = len(win.classes)
+    w = class_weights(tr.y, n, cfg.class_weighting)
+    pool = TeacherPool(cfg, tr.x, tr.y, n, w, f["key"], Quiet(), animals=tr.animal)
+    pool.put(pool.main_spec, models["teacher"])
+    job = StudentJob(cfg, resolve_settings(cfg), tr.x, tr.y, n, tr.length, {k: arch[k] for k in ("classes", "sample_rate_hz", "window_length")},
+                     pool, w, f["key"], Quiet(), no_kd_student=models["student"])
+    st = train_student(job).student
+    yt = win.y[test]; truth.append(yt)
+    row = {"animal": f["animal"]}
+    for m, model in (("student", models["student"]), ("student_kd", models["student_kd"]), (name, st)):
+        p = predict_logits(model, win.x[test]).argmax(1); preds[m].append(p); row[m] = round(float(matthews_corrcoef(yt, p)), 4)
+    if Q:
+        for cal in ("range", "mse"):
+            for m, model in (("student_kd", models["student_kd"]), (name, st)):
+                q = quantize_student(model, tr.x, arch, 8, cal)
+                p = FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes
+                preds.setdefault(f"{m}@8{cal}", []).append(p); row[f"{m}@8{cal}"] = round(float(matthews_corrcoef(yt, p)), 4)
+    rows.append(row); print(row, f"{time.time()-t0:.0f}s", flush=True)
+y = np.concatenate(truth)
+pooled = {m: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for m, v in preds.items()}
+print("POOLED", seed, name, pooled, f"{time.time()-t0:.0f}s")
+out = Path(__file__).resolve().parents[1] / "results" / "pilots" / f"student-{name}-s{seed}.json"
+out.parent.mkdir(parents=True, exist_ok=True)
+out.write_text(json.dumps({"seed": seed, "overrides": overrides, "pooled": pooled, "folds": rows}, indent=1))
