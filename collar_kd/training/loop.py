@@ -155,7 +155,8 @@ def fit(
     def mixed(xb, idx):
         lam = float(rng.beta(mixup, mixup))
         perm = torch.randperm(len(idx), generator=gen)
-        xm = lam * xb + (1.0 - lam) * xb[perm.to(xb.device)]
+        partner = perm.to(xb.device)  # the batch, its soft labels and its labels share a device
+        xm = lam * xb + (1.0 - lam) * xb[partner]
         s = model(xm)
         if targets is None:
             t = None
@@ -163,7 +164,7 @@ def fit(
             t = targets(xm, idx)
         else:
             t_own = targets(xb, idx)
-            t = mix_logits(t_own, t_own[perm.to(t_own.device)], lam, temperature)
+            t = mix_logits(t_own, t_own[partner], lam, temperature)
         return lam * loss_fn(s, yt[idx], t, weights) + (1.0 - lam) * loss_fn(s, yt[idx[perm]], t, weights)
 
     try:
