@@ -344,6 +344,8 @@ def export_cmd(
     weight_bits: Optional[int] = typer.Option(None, help="Weight word length, 8 or 16 (default: what the run trained the student for)."),
     calibration: Optional[str] = typer.Option(None, help="How fractional lengths are chosen: range (max-based) or mse (least "
                                                           "quantization error); default: the run's method.calibration."),
+    weight_formats: Optional[str] = typer.Option(None, help="row (every output row its own weight format and shift) or tensor "
+                                                 "(one per layer); default: the run's method.weight_formats."),
     qat_epochs: int = typer.Option(0, help="Quantization-aware fine-tuning epochs with the teacher's soft labels."),
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
@@ -363,6 +365,7 @@ def export_cmd(
     from collar_kd.pipeline.export_run import export_run
 
     m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
+                                               weight_formats=weight_formats,
                                                qat_epochs=qat_epochs, windows=windows, student=student,
                                                count_instructions=count_instructions,
                                                allow_changed_data=allow_changed_data, device_rate_hz=device_rate,

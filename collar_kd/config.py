@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collar_kd.errors import ConfigError
-from collar_kd.quant.spec import CALIBRATIONS, WEIGHT_BITS
+from collar_kd.quant.spec import CALIBRATIONS, WEIGHT_BITS, WEIGHT_FORMATS
 from collar_kd.training.augment import Augmentation
 from collar_kd.training.device import DEVICES
 
@@ -129,6 +129,9 @@ class MethodConfig:
     weight_bits: int = 8
     # How fractional lengths are calibrated from the float model: range (max-based) or mse.
     calibration: str = "range"
+    # Weight formats: "row" (every output row its own fractional length and shift) or "tensor"
+    # (one per layer); collar_kd/quant/quantizer.py, docs/fixed-point.md.
+    weight_formats: str = "row"
     options: dict = field(default_factory=dict)
 
 
@@ -272,6 +275,8 @@ class TrainConfig:
             raise ConfigError(f"method.weight_bits: must be one of {', '.join(map(str, WEIGHT_BITS))}, not {m.weight_bits}")
         if m.calibration not in CALIBRATIONS:
             raise ConfigError(f"method.calibration: must be one of {', '.join(CALIBRATIONS)}, not '{m.calibration}'")
+        if m.weight_formats not in WEIGHT_FORMATS:
+            raise ConfigError(f"method.weight_formats: must be one of {', '.join(WEIGHT_FORMATS)}, not '{m.weight_formats}'")
 
 
 def merge_settings(obj: Any, values: dict[str, Any], prefix: str) -> None:

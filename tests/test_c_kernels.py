@@ -52,14 +52,22 @@ def run_batch(request, host, tiny_export, tmp_path_factory):
     return shim.run
 
 
+def row_shifts(shift, rows: int) -> np.ndarray:
+    """One shift for every row (the C takes a shift per row)."""
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(shift), (rows,)), dtype=np.int8)
+
+
 def fc_s8_args(w, bias, x, shift, relu, w_offset=0, x_offset=0):
-    """shim_fc_s8's arguments as the exporter would store the layer (block order, folded bias)."""
+    """shim_fc_s8's arguments as the exporter would store the layer (block order, folded bias,
+    a shift per row and the folded flag)."""
     rows, cols = w.shape
     stored = block_layout_s8(np.asarray(w, np.int8))
-    b_out = fold_rounding(w, bias, shift) if folds(shift, 8) else np.asarray(bias, np.int64)
+    shifts = row_shifts(shift, rows)
+    folded = folds(shifts, 8)
+    b_out = fold_rounding(w, bias, shifts) if folded else np.asarray(bias, np.int64)
     xin = np.asarray(x, np.int16)
     return (Misaligned(stored, w_offset) if w_offset else stored, b_out.astype(np.int32), np.asarray(bias, np.int32),
-            rows, cols, shift, int(relu), Misaligned(xin, x_offset) if x_offset else xin,
+            rows, cols, shifts, int(folded), int(relu), Misaligned(xin, x_offset) if x_offset else xin,
             np.zeros(rows, np.int16), np.zeros(rows, np.int32))
 
 
@@ -73,16 +81,18 @@ def fc_cases(rng, rows, cols, wmax=127):
 def test_fc_s8_matches_simulator_on_edge_values(run_batch):
     """Blocks of four rows and the rows after them, the input layer's 3 columns, the GRU's 32, a
     remainder of groups (36), fan-in 256, every kind of shift (folded, unfolded, at the fold's
-    limits), ReLU or not, and weights or inputs off their word boundary (the general path)."""
+    limits; one for all rows, or a different one per row, all folded or some not), ReLU or not,
+    and weights or inputs off their word boundary (the general path)."""
     rng = np.random.default_rng(3)
     batch, expected, refused = ShimBatch(), [], 0
     for rows in (4, 5, 8, 13):
         for cols in (1, 3, 4, 7, 32, 36, 64, 256):
             for w, x in fc_cases(rng, rows, cols):
                 bias = rng.integers(-(2**29), 2**29, size=rows)
-                for shift in (-3, 0, 1, 9, 22, 30, 31):
+                per_row = [rng.integers(1, 32, size=rows), rng.integers(-3, 32, size=rows)]  # all folded / mixed
+                for shift in (-3, 0, 1, 9, 22, 30, 31, *per_row):
                     relu = bool(rng.integers(2))
-                    offsets = [(0, 0)] + ([(1, 0), (3, 2)] if shift == 9 else [])
+                    offsets = [(0, 0)] + ([(1, 0), (3, 2)] if np.ndim(shift) == 0 and shift == 9 else [])
                     for w_off, x_off in offsets:
                         try:
                             args = fc_s8_args(w, bias, x, shift, relu, w_off, x_off)
@@ -92,7 +102,8 @@ def test_fc_s8_matches_simulator_on_edge_values(run_batch):
                         batch.add("shim_fc_s8", *args)
                         sim = fc(w, bias, x[None, :], shift, relu)[0]
                         acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
-                        expected.append((f"rows={rows} cols={cols} shift={shift} relu={relu} offsets={w_off},{x_off}", sim, acc))
+                        what = f"rows={rows} cols={cols} shift={np.asarray(shift).tolist()} relu={relu} offsets={w_off},{x_off}"
+                        expected.append((what, sim, acc))
     assert refused and len(expected) > 20 * refused  # the bound bites only at the extremes
     for (what, sim, acc), got in zip(expected, run_batch(batch)):
         assert_same(got[-2], sim, f"fc_s8 {what}")
@@ -120,12 +131,12 @@ def test_fc_s16_matches_simulator_on_edge_values(run_batch):
     for cols in (1, 3, 4, 7, 32, 256):
         for w, x in fc_cases(rng, 5, cols, wmax=32767):
             bias = rng.integers(-(2**31 - 1), 2**31 - 1, size=5)
-            for shift in (-3, 0, 1, 9, 22):
+            for shift in (-3, 0, 1, 9, 22, rng.integers(-3, 23, size=5)):
                 for relu in (False, True):
-                    batch.add("shim_fc_s16", np.asarray(w, np.int16), np.asarray(bias, np.int32), 5, cols, shift, int(relu),
+                    batch.add("shim_fc_s16", np.asarray(w, np.int16), np.asarray(bias, np.int32), 5, cols, row_shifts(shift, 5), int(relu),
                               np.asarray(x, np.int16), np.zeros(5, np.int16), np.zeros(5, np.int32))
                     acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
-                    expected.append((f"cols={cols} shift={shift}", fc(w, bias, x[None, :], shift, relu)[0], acc))
+                    expected.append((f"cols={cols} shift={np.asarray(shift).tolist()}", fc(w, bias, x[None, :], shift, relu)[0], acc))
     for (what, sim, acc), got in zip(expected, run_batch(batch)):
         assert_same(got[-2], sim, f"fc_s16 {what}")
         assert_same(got[-1], acc, f"fc_s16 accumulators {what}")

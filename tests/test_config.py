@@ -31,6 +31,7 @@ def test_json_config(tmp_path):
         ('cv = "kfold"\n', "cv: must be 'loao' or 'none'"),
         ("[teacher]\nfilters = [8, 8]\n", "teacher.filters and teacher.kernels"),
         ("kd = 3\n", "kd: must be a section"),
+        ('[method]\nweight_formats = "channel"\n', "method.weight_formats: must be one of row, tensor"),
         ("seed = \n", "cannot parse config"),
     ],
 )

@@ -71,20 +71,14 @@ def test_export_cli_bad_target(tiny_run, tmp_path):
 def _mutated(export: Path, tmp: Path, what: str) -> Path:
     out = tmp / f"mutated-{what}"
     shutil.copytree(export, out)
-    if what == "shift":
-        p = out / "ckd_model_params.h"
-        s = p.read_text()
-        m = re.search(r"#define CKD_SHIFT_IH (-?\d+)", s)
-        p.write_text(s.replace(m[0], f"#define CKD_SHIFT_IH {int(m[1]) + 1}"))
-        return out
     p = out / "ckd_model_weights.h"
     s = p.read_text()
-    name = {"weight": "ckd_w_hh", "table": "ckd_tanh_table"}[what]
+    name = {"weight": "ckd_w_hh", "table": "ckd_tanh_table", "shift": "ckd_s_ih"}[what]
     start = s.index("{", s.index(name)) + 1
     values = s[start : s.index("}", start)].split(",")
     i = 128 if what == "table" else 0  # tanh(0): every window passes near it
     v = int(values[i])
-    values[i] = f" {v + 5 if what == 'table' else (v - 1 if v > 0 else v + 1)}"
+    values[i] = f" {v + 5 if what == 'table' else (v + 1 if what == 'shift' else (v - 1 if v > 0 else v + 1))}"
     p.write_text(s[:start] + ",".join(values) + s[s.index("}", start) :])
     return out
 
@@ -144,6 +138,22 @@ def test_instruction_counts_are_exact_and_repeatable(tiny_export, tmp_path):
     assert any(d.startswith("smlad") for _, _, d in a["mix"])
 
 
+def test_export_with_one_weight_format_per_layer_verifies_and_bad_formats_exit_2(tiny_run, tiny_export, tmp_path):
+    default = json.loads((tiny_export / "manifest.json").read_text())
+    assert default["weight_formats"] == "row" and set(default["row_frac"]) == {"inp", "ih", "hh", "fc1"}
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "t"), "--windows", "20",
+                            "--weight-formats", "tensor"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "t" / "manifest.json").read_text())
+    assert m["weight_formats"] == "tensor" and m["row_frac"] == {}
+    assert all(len(set(v)) == 1 for k, v in m["shifts"].items() if k != "gate")
+    assert any("exporting 'tensor' as asked" in n for n in m["precision_notes"])
+    v = verify_target(tmp_path / "t", "host", tmp_path / "b")
+    assert v.passed, v.detail
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "bad"), "--weight-formats", "channel"])
+    assert r.exit_code == 2 and "--weight-formats" in r.output and not (tmp_path / "bad").exists()
+
+
 def test_export_after_qat_and_16_bit_weights_verify(tiny_run, tmp_path):
     r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--target", "collar", "--out", str(tmp_path / "e16"), "--windows", "30",
                             "--weight-bits", "16", "--qat-epochs", "1", "--calibration", "mse"])
@@ -164,7 +174,8 @@ def test_export_refuses_a_bias_that_would_overflow_after_folding(tiny_export):
 
     q = QuantizedStudent.load(tiny_export / "quantized_student.npz")
     weights_header(q)  # the model as exported is fine
-    q.frac["y"] = q.frac["w_fc1"] + q.frac["h"] - 31  # shift 31: the folded constant is 2^30
+    q.row_frac["fc1"] = [q.frac["w_fc1"]] * q.weights["fc1"].shape[0]  # one format for every row, so that ...
+    q.frac["y"] = q.frac["w_fc1"] + q.frac["h"] - 31  # ... every shift is 31: the folded constant is 2^30
     q.biases["fc1"] = q.biases["fc1"].copy()
     q.biases["fc1"][2] = 2**30
     with pytest.raises(BiasFoldOverflow, match=r"layer 'fc1', row 2"):

@@ -266,7 +266,8 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
     assert set(load_file(str(tmp_path / "run" / "models" / "student_kd.safetensors"))) == plain_keys
     manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(device_rate_hz=10.0, target="eartag", windows=40))
     assert manifest["multiplications_per_window"] == student.mults_per_window(manifest["window_length"])
-    assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range"}
+    assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range", "weight_formats": "row"}
+    assert manifest["weight_formats"] == "row"
     v = verify_target(tmp_path / "export", "host", tmp_path / "build")
     assert v.passed, v.detail
 
@@ -282,7 +283,7 @@ def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
     assert record["final"]["weight_bits"] == 4 and record["final"]["alpha_schedule"] == "linear"
     assert record["final"]["alpha_end"] == 0.0 and record["final"]["alpha_start"] == 0.7
     models = json.loads((tmp_path / "r" / "models" / "models.json").read_text())
-    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range"}
+    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range", "weight_formats": "row"}
     # The C export keeps 8 and 16 bits and says so for anything else ...
     r = runner.invoke(app, ["export", "--device-rate", "10", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
     assert r.exit_code == 2 and "8 and 16-bit weights only" in r.output

@@ -171,3 +171,104 @@ def test_fewer_weight_bits_lose_more(model_and_windows):
         err[bits] = np.abs(FixedPointSimulator(q).run(q.quantize_input(x[:100])).logits * 2.0**-q.logit_frac - ref).mean()
     assert err[2] > err[4] > err[8]
 
+
+
+def _uneven_rows(m: GRUStudent) -> GRUStudent:
+    """A copy of `m` whose input-gate rows differ in size by up to 2^-5, as trained GRUs' rows do."""
+    u = GRUStudent(4, hidden=16, head=8).eval()
+    u.load_state_dict(m.state_dict())
+    with torch.no_grad():
+        rows = u.gru.weight_ih_l0.shape[0]
+        u.gru.weight_ih_l0.mul_(torch.pow(2.0, -torch.arange(rows, dtype=torch.float32) % 6)[:, None])
+        u.inp.weight[0].mul_(1 / 16)
+    return u
+
+
+def test_row_formats_give_every_row_its_own_step(model_and_windows):
+    """Per-row formats: each row of a re-quantized layer takes the range rule's format for its own
+    largest weight, never coarser than the tensor's; the logits' rows share one format; the shifts
+    follow from the row formats; "tensor" is the old rule, one format per layer."""
+    m, x = model_and_windows
+    u = _uneven_rows(m)
+    row = quantize_student(u, x, ARCH, weight_formats="row")
+    tensor = quantize_student(u, x, ARCH, weight_formats="tensor")
+    assert row.weight_formats == "row" and tensor.weight_formats == "tensor" and not tensor.row_frac
+    w = u.gru.weight_ih_l0.detach().numpy().astype(np.float64)
+    expected = [frac_for_range(float(np.abs(r).max()), 127) for r in w]
+    assert row.weight_frac("ih").tolist() == expected and len(set(expected)) > 3
+    assert row.weight_frac("inp")[0] >= row.frac["w_inp"] + 4  # the row shrunk 16-fold gets 4 more bits
+    assert row.frac["w_ih"] == tensor.frac["w_ih"] == min(expected)
+    assert np.array_equal(tensor.weights["ih"], quantize(w, tensor.frac["w_ih"], 127))  # the per-tensor rule unchanged
+    assert np.abs(row.weights["ih"]).max(axis=1).min() >= 64  # every row uses its top bit
+    assert len(set(row.weight_frac("fc2").tolist())) == 1 and "fc2" not in row.row_frac
+    fin = {"ih": row.frac["a"], "hh": row.frac["h"]}
+    for layer in ("ih", "hh"):
+        assert np.array_equal(row.shifts[layer], row.weight_frac(layer) + fin[layer] - row.frac["g"])
+    assert all(((1 <= s) & (s <= 31)).all() for s in row.shifts.values())  # 8-bit: all in the folded range
+
+
+def test_row_formats_bring_the_integer_model_closer_to_the_float_one(model_and_windows):
+    m, x = model_and_windows
+    u = _uneven_rows(m)
+    ref = predict_logits(u, x)
+    err = {}
+    for formats in ("row", "tensor"):
+        q = quantize_student(u, x, ARCH, weight_formats=formats)
+        err[formats] = np.abs(FixedPointSimulator(q).run(q.quantize_input(x)).logits * 2.0**-q.logit_frac - ref).mean()
+    assert err["row"] < 0.7 * err["tensor"], err
+
+
+def test_a_row_with_a_large_bias_keeps_a_coarser_format(model_and_windows):
+    """A row of tiny weights would take a very fine format, but its bias must still fit the
+    accumulator (+-2^29 for 8 bits): the row's format stops where the bias would be clamped."""
+    m, x = model_and_windows
+    u = _uneven_rows(m)
+    with torch.no_grad():
+        u.inp.weight[1] = 1e-4
+        u.inp.bias[1] = 3.0
+    q = quantize_student(u, x, ARCH, weight_formats="row")
+    f = int(q.weight_frac("inp")[1])
+    assert f < frac_for_range(1e-4, 127) and not q.bias_clamped
+    assert abs(int(q.biases["inp"][1])) <= 2**29 and abs(int(q.biases["inp"][1]) * 2.0 ** -(f + q.frac["x"]) - 3.0) < 1e-3
+
+
+def test_row_formats_survive_save_and_load_and_older_files_load_as_tensor(model_and_windows, tmp_path):
+    import json as _json
+
+    m, x = model_and_windows
+    q = quantize_student(_uneven_rows(m), x, ARCH)
+    q.save(tmp_path / "q.npz")
+    back = QuantizedStudent.load(tmp_path / "q.npz")
+    assert back.row_frac == q.row_frac and back.model_id() == q.model_id()
+    back.row_frac["ih"] = [v + 1 for v in back.row_frac["ih"]]
+    assert back.model_id() != q.model_id()  # a row's format is part of the model
+    t = quantize_student(m, x, ARCH, weight_formats="tensor")
+    with np.load(tmp_path / "q.npz") as z:
+        arrays = {k: z[k] for k in z.files if k != "meta"}
+    meta = {k: v for k, v in _json.loads(bytes(np.load(tmp_path / "q.npz")["meta"]).decode()).items()
+            if k not in ("weight_formats", "row_frac")}
+    meta["frac"] = t.frac
+    arrays |= {f"w_{k}": v for k, v in t.weights.items()} | {f"b_{k}": v for k, v in t.biases.items()}
+    np.savez(tmp_path / "old.npz", meta=np.frombuffer(_json.dumps(meta).encode(), dtype=np.uint8), **arrays)
+    old = QuantizedStudent.load(tmp_path / "old.npz")
+    assert old.weight_formats == "tensor" and old.weight_frac("ih").tolist() == [t.frac["w_ih"]] * 48
+    assert np.array_equal(FixedPointSimulator(old).run(old.quantize_input(x[:20])).logits,
+                          FixedPointSimulator(t).run(t.quantize_input(x[:20])).logits)
+
+
+def test_rq_with_a_shift_per_row_is_the_scalar_rule_row_by_row():
+    from collar_kd.sim.kernels import rq
+
+    rng = np.random.default_rng(5)
+    v = rng.integers(-(2**31), 2**31, size=(7, 9))
+    s = rng.integers(-15, 32, size=9)
+    s[:3] = [0, 1, -1]
+    got = rq(v, s)
+    for j in range(9):
+        assert np.array_equal(got[:, j], rq(v[:, j], int(s[j]))), j
+
+
+def test_rejects_unknown_weight_formats(model_and_windows):
+    m, x = model_and_windows
+    with pytest.raises(ConfigError, match="weight_formats"):
+        quantize_student(m, x, ARCH, weight_formats="channel")

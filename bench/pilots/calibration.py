@@ -1,7 +1,8 @@
 """Pilot: bench-accuracy's saved distilled students of the given seeds, float and quantized to 8
-bits with range and with mse calibration (formats from the fold's training windows), simulated
-bit-exactly on the held-out animal. python bench/pilots/calibration.py 0,1,2
-Writes bench/results/pilots/calibration.json.
+bits with range and with mse calibration, each with one weight format per tensor and one per row
+(formats from the fold's training windows), simulated bit-exactly on the held-out animal.
+python bench/pilots/calibration.py 0,1,2
+Writes bench/results/pilots/calibration.json: pooled MCC per seed and every fold's MCC.
 """
 import json, sys
 from pathlib import Path
@@ -29,18 +30,21 @@ out = {}
 for seed in seeds:
     run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
     acc = read_json(run / "metrics.json")
-    truth, preds = [], {"float": [], "range": [], "mse": []}
+    kinds = [f"{cal}-{fmt}" for fmt in ("tensor", "row") for cal in ("range", "mse")]
+    truth, preds, folds = [], {"float": [], **{k: [] for k in kinds}}, []
     for f in acc["folds"]:
         test = win.animal == f["animal"]
         m = build_model("student_kd", arch); m.load_state_dict(load_file(str(run / "folds" / f["key"] / "student_kd.safetensors"))); m.eval()
         truth.append(win.y[test]); preds["float"].append(predict_logits(m, win.x[test]).argmax(1))
-        for cal in ("range", "mse"):
-            q = quantize_student(m, win.x[~test], arch, 8, cal)
-            preds[cal].append(FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes)
-        print(seed, f["animal"], {k: round(float(matthews_corrcoef(truth[-1], v[-1])), 4) for k, v in preds.items()}, flush=True)
+        for kind in kinds:
+            cal, fmt = kind.split("-")
+            q = quantize_student(m, win.x[~test], arch, 8, cal, fmt)
+            preds[kind].append(FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes)
+        folds.append({"animal": f["animal"], **{k: round(float(matthews_corrcoef(truth[-1], v[-1])), 4) for k, v in preds.items()}})
+        print(seed, folds[-1], flush=True)
     y = np.concatenate(truth)
-    out[seed] = {k: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for k, v in preds.items()}
-    print("POOLED", seed, out[seed], flush=True)
-out = Path(__file__).resolve().parents[1] / "results" / "pilots" / "calibration.json"
-out.parent.mkdir(parents=True, exist_ok=True)
-out.write_text(json.dumps(out, indent=1))
+    out[seed] = {"pooled": {k: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for k, v in preds.items()}, "folds": folds}
+    print("POOLED", seed, out[seed]["pooled"], flush=True)
+path = Path(__file__).resolve().parents[1] / "results" / "pilots" / "calibration.json"
+path.parent.mkdir(parents=True, exist_ok=True)
+path.write_text(json.dumps(out, indent=1))

@@ -72,6 +72,7 @@ for f in acc["folds"]:
 y = np.concatenate(truth)
 pooled = {m: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for m, v in preds.items()}
 print("POOLED", seed, name, pooled, f"{time.time()-t0:.0f}s")
+np.savez(WORK_RUN.parent / f"preds-teacher-{name}-s{seed}.npz", y=y, **{m: np.concatenate(v) for m, v in preds.items()})  # pooled pairings later
 out = Path(__file__).resolve().parents[1] / "results" / "pilots" / f"teacher-{name}-s{seed}.json"
 out.parent.mkdir(parents=True, exist_ok=True)
 out.write_text(json.dumps({"seed": seed, "overrides": overrides, "pooled": pooled, "folds": rows}, indent=1))

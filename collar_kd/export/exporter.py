@@ -21,7 +21,7 @@ from collar_kd.export.golden import adversarial_windows, sample_windows, synthet
 from collar_kd.export.header import params_header, weights_header
 from collar_kd.paths import FIRMWARE_DIR, WASP_DATASET
 from collar_kd.quant.quantizer import QuantizedStudent
-from collar_kd.quant.spec import CALIBRATIONS, EXPORT_WEIGHT_BITS, MAX_FAN_IN, SHIFT_MAX, SHIFT_MIN, spec_header
+from collar_kd.quant.spec import CALIBRATIONS, EXPORT_WEIGHT_BITS, MAX_FAN_IN, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS, spec_header
 from collar_kd.runs import read_json
 from collar_kd.sim import FixedPointSimulator
 
@@ -31,6 +31,7 @@ class ExportOptions:
     target: str = "eartag"
     weight_bits: int | None = None  # None: what the run trained the student for
     calibration: str | None = None  # None: the run's method.calibration
+    weight_formats: str | None = None  # None: the run's method.weight_formats
     qat_epochs: int = 0
     windows: int = 1000
     student: str = "student_kd"
@@ -57,6 +58,7 @@ class ExportOptions:
 class Precision:
     weight_bits: int
     calibration: str
+    weight_formats: str
     notes: list[str]  # what differs from what the run trained for, said to the user
 
 
@@ -70,6 +72,10 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
     trained = arch.get("student_kd_method", {}) if opts.student == "student_kd" else {}
     trained_bits = trained.get("weight_bits", 8)
     trained_cal = trained.get("calibration", "range")
+    # A float-trained student takes per-row formats; one that an older run tuned through the quantizer
+    # (qat-kd, speq: before weight_formats was recorded) was tuned with one format per layer.
+    trained_formats = trained.get("weight_formats") or ("tensor" if trained.get("name") in ("qat-kd", "speq") else "row")
+    formats = trained_formats if opts.weight_formats is None else opts.weight_formats
     bits = trained_bits if opts.weight_bits is None else opts.weight_bits
     cal = trained_cal if opts.calibration is None else opts.calibration
     if bits not in EXPORT_WEIGHT_BITS:
@@ -80,12 +86,17 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
                           "this student to 8 bits anyway")
     if cal not in CALIBRATIONS:
         raise ConfigError(f"--calibration: must be one of {', '.join(CALIBRATIONS)}, not '{cal}'")
+    if formats not in WEIGHT_FORMATS:
+        raise ConfigError(f"--weight-formats: must be one of {', '.join(WEIGHT_FORMATS)}, not '{formats}'")
     notes = []
     if opts.student == "student_kd" and bits != trained_bits:
         notes.append(f"the run trained {opts.student} for {trained_bits}-bit weights; exporting {bits}-bit as asked")
     if opts.student == "student_kd" and cal != trained_cal:
         notes.append(f"the run calibrated with '{trained_cal}'; exporting with '{cal}' as asked")
-    return Precision(bits, cal, notes)
+    if opts.student == "student_kd" and formats != trained_formats:
+        notes.append(f"the run's student was trained and judged with '{trained_formats}' weight formats; exporting "
+                     f"'{formats}' as asked")
+    return Precision(bits, cal, formats, notes)
 
 
 def run_config(run_dir: Path) -> TrainConfig:
@@ -170,9 +181,11 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
     problems = []
     if max(q.hidden, q.head) > MAX_FAN_IN:
         problems.append(f"fan-in {max(q.hidden, q.head)} > {MAX_FAN_IN} (32-bit accumulators could overflow)")
-    for name, s in q.shifts.items():
-        if not SHIFT_MIN <= s <= SHIFT_MAX:
-            problems.append(f"shift '{name}' = {s} outside {(SHIFT_MIN, SHIFT_MAX)}")
+    for name, s in {**q.shifts, "gate": np.array([q.gate_shift])}.items():
+        bad = np.nonzero((s < SHIFT_MIN) | (s > SHIFT_MAX))[0]
+        if len(bad):
+            row = "" if name == "gate" else f", row {int(bad[0])}"
+            problems.append(f"shift '{name}'{row} = {int(s[bad[0]])} outside {(SHIFT_MIN, SHIFT_MAX)}")
     if footprint["flash_bytes"] > profile.model_flash_budget_bytes:
         problems.append(f"flash {footprint['flash_bytes']:,} B > {profile.model_flash_budget_bytes:,} B budget of '{profile.name}'")
     if footprint["ram_bytes"] > profile.model_ram_budget_bytes:

@@ -44,21 +44,25 @@ def block_layout_s8(w: np.ndarray) -> np.ndarray:
     return np.concatenate(parts).astype(w.dtype)
 
 
-def folds(shift: int, weight_bits: int) -> bool:
-    """Whether this layer's stored bias carries the rounding constant (8-bit requantized layers)."""
-    return weight_bits <= 8 and FOLD_SHIFT_MIN <= shift <= FOLD_SHIFT_MAX
+def folds(shift, weight_bits: int) -> bool:
+    """Whether this layer's stored bias carries the rounding constant (8-bit requantized layers):
+    every row's shift (one, or one per row) lies in the folded range."""
+    s = np.asarray(shift)
+    return weight_bits <= 8 and bool(np.all((s >= FOLD_SHIFT_MIN) & (s <= FOLD_SHIFT_MAX)))
 
 
-def fold_rounding(w: np.ndarray, bias: np.ndarray, shift: int, layer: str = "layer") -> np.ndarray:
-    """bias + 2^(shift-1), after proving for every row that bias + 2^(shift-1) + sum |w| * 32767
-    stays within int32, so `acc >> shift` on the device equals rq(acc, shift) bit for bit."""
-    folded = np.asarray(bias, np.int64) + (1 << (shift - 1))
+def fold_rounding(w: np.ndarray, bias: np.ndarray, shift, layer: str = "layer") -> np.ndarray:
+    """bias + 2^(shift-1) (shift: one, or one per row), after proving for every row that
+    bias + 2^(shift-1) + sum |w| * 32767 stays within int32, so `acc >> shift` on the device
+    equals rq(acc, shift) bit for bit."""
+    shift = np.broadcast_to(np.asarray(shift, np.int64), np.shape(bias))
+    folded = np.asarray(bias, np.int64) + np.left_shift(1, shift - 1)
     bound = np.abs(folded) + np.abs(np.asarray(w, np.int64)).sum(axis=1) * ACT_MAX
     bad = np.nonzero(bound > INT32_MAX)[0]
     if len(bad):
         i = int(bad[0])
         raise BiasFoldOverflow(
-            f"layer '{layer}', row {i}: the bias {int(bias[i])} plus the rounding constant 2^{shift - 1} and the largest "
+            f"layer '{layer}', row {i}: the bias {int(bias[i])} plus the rounding constant 2^{int(shift[i]) - 1} and the largest "
             f"possible sum ({int(bound[i]):,}) would overflow the int32 accumulator of ckd_fc_s8; this model cannot be "
             "exported with 8-bit weights (re-calibrate, or export with --weight-bits 16)")
     return folded

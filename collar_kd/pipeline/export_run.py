@@ -34,7 +34,7 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     precision = choose_precision(opts, arch)
     precision.notes += rate_notes
     x, y, source = run_windows(run_dir, arch, opts.allow_changed_data)
-    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration)
+    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration, precision.weight_formats)
     qat_report = None
     if opts.qat_epochs > 0:
         q, qat_report = fine_tune_quantized(run_dir, model, q, x, y, opts)
@@ -98,8 +98,10 @@ def export_manifest(run_dir: Path, opts: ExportOptions, arch: dict, profile: Dev
         "head": q.head,
         "weight_bits": q.weight_bits,
         "calibration": q.calibration,
+        "weight_formats": q.weight_formats,
         "frac": q.frac,
-        "shifts": q.shifts,
+        "shifts": {k: v.tolist() for k, v in q.shifts.items()} | {"gate": q.gate_shift},  # per output row
+        "row_frac": q.row_frac,
         "logit_frac": q.logit_frac,
         "bias_clamped": q.bias_clamped,
         "calibration_data": source,

@@ -23,8 +23,9 @@ from collar_kd.training.augment import Augmentation
 from collar_kd.training.loop import LossFn, Targets, fit
 
 
-def fake_quant(v: torch.Tensor, frac: int, limit: int) -> torch.Tensor:
-    """round(v * 2^f) saturated to +-limit, back to real units; the gradient passes straight through."""
+def fake_quant(v: torch.Tensor, frac, limit: int) -> torch.Tensor:
+    """round(v * 2^f) saturated to +-limit, back to real units; the gradient passes straight through.
+    `frac`: one fractional length, or a tensor that broadcasts against v (one per weight row)."""
     scale = 2.0**frac
     q = torch.clamp(torch.floor(v * scale + 0.5), -limit, limit) / scale
     return v + (q - v).detach()
@@ -53,7 +54,8 @@ class FakeQuantStudent(torch.nn.Module):
         self.tables = q.tables
 
     def _fc(self, layer: str, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        wq = fake_quant(w, self.q.frac[f"w_{layer}"], weight_max(self.q.weight_bits))
+        rows = torch.as_tensor(self.q.weight_frac(layer), dtype=w.dtype, device=w.device)[:, None]  # per row
+        wq = fake_quant(w, rows, weight_max(self.q.weight_bits))
         return F.linear(x, wq, b)
 
     @staticmethod
@@ -96,7 +98,7 @@ def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.
                   targets=targets, weights=weights, augment=augment)
     tuned.eval()
     arch = {"classes": q.classes, "sample_rate_hz": q.sample_rate_hz, "window_length": q.window_length}
-    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration)
+    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats)
     return q_new, tuned, {"epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "loss_per_epoch": [round(v, 5) for v in history], "class_weights": weights is not None,
                           "augment": None if augment is None else vars(augment),

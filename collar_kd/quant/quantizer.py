@@ -1,8 +1,12 @@
-"""Dynamic fixed point for the GRU-MLP student: per-tensor fractional lengths from calibration
-statistics of the float model, then integer weights, biases and shifts.
+"""Dynamic fixed point for the GRU-MLP student: fractional lengths from calibration statistics
+of the float model (one per activation tensor; one per weight row, or per weight tensor), then
+integer weights, biases and shifts.
 
 Two ways to pick a length: 'range' (the largest that holds the calibrated maximum) and
 'mse' (the one, among that and a few finer ones, with the smallest quantization error).
+Per-row weight formats matter because a layer's rows differ in size: with one format per tensor
+the largest row sets the step for all of them (on the WASP collars an 8-bit input layer then
+loses a resting cow's windows to standing; docs/fixed-point.md, "Weight formats").
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import torch
 from collar_kd.errors import ConfigError, reading
 from collar_kd.models import GRUStudent
 from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
-from collar_kd.quant.spec import ACT_MAX, BIAS_LIMIT, CALIBRATIONS, HIDDEN_FRAC, MAX_FAN_IN, WEIGHT_BITS, gate_shift, weight_max
+from collar_kd.quant.spec import (ACT_MAX, BIAS_LIMIT, CALIBRATIONS, FOLD_SHIFT_MAX, HIDDEN_FRAC, MAX_FAN_IN, ROW_FORMAT_LAYERS,
+                                  SHIFT_MAX, WEIGHT_BITS, WEIGHT_FORMATS, gate_shift, weight_max)
 from collar_kd.quant.tables import sigmoid_table, tanh_table
 
 LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
@@ -34,22 +39,35 @@ class QuantizedStudent:
     classes: list[str]
     sample_rate_hz: float
     window_length: int
-    frac: dict[str, int]  # tensor name -> fractional length (x, a, g, h, y, w_inp, w_ih, ...)
+    # tensor name -> fractional length (x, a, g, h, y); w_<layer> is the layer's coarsest row format
+    frac: dict[str, int]
     weights: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows, cols)
-    biases: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows,), accumulator format
+    biases: dict[str, np.ndarray] = field(repr=False)  # layer -> int64 (rows,), each row's accumulator format
     bias_clamped: dict[str, int] = field(default_factory=dict)
     calibration: str = "range"  # how the fractional lengths were chosen (spec.CALIBRATIONS)
+    weight_formats: str = "tensor"  # spec.WEIGHT_FORMATS; files written before per-row formats are "tensor"
+    row_frac: dict[str, list[int]] = field(default_factory=dict)  # layer -> every row's weight format (omitted: w_<layer>)
+
+    def weight_frac(self, layer: str) -> np.ndarray:
+        """The fractional length of every row of `layer`'s weights (int64, rows)."""
+        rows = self.weights[layer].shape[0]
+        return np.asarray(self.row_frac.get(layer, [self.frac[f"w_{layer}"]] * rows), dtype=np.int64)
 
     @property
-    def shifts(self) -> dict[str, int]:
+    def input_frac(self) -> dict[str, int]:
         f = self.frac
-        return {
-            "inp": f["w_inp"] + f["x"] - f["a"],
-            "ih": f["w_ih"] + f["a"] - f["g"],
-            "hh": f["w_hh"] + f["h"] - f["g"],
-            "gate": gate_shift(f["g"]),
-            "fc1": f["w_fc1"] + f["h"] - f["y"],
-        }
+        return {"inp": f["x"], "ih": f["a"], "hh": f["h"], "fc1": f["h"], "fc2": f["y"]}
+
+    @property
+    def shifts(self) -> dict[str, np.ndarray]:
+        """Every re-quantized layer's shift per output row: f_W[row] + f_in - f_out."""
+        f, fin = self.frac, self.input_frac
+        out = {"inp": f["a"], "ih": f["g"], "hh": f["g"], "fc1": f["y"]}
+        return {k: self.weight_frac(k) + fin[k] - out[k] for k in ROW_FORMAT_LAYERS}
+
+    @property
+    def gate_shift(self) -> int:
+        return gate_shift(self.frac["g"])
 
     @property
     def logit_frac(self) -> int:
@@ -68,6 +86,8 @@ class QuantizedStudent:
         h = hashlib.sha256()
         h.update(json.dumps({"bits": self.weight_bits, "frac": self.frac, "classes": self.classes,
                              "rate": self.sample_rate_hz, "T": self.window_length}, sort_keys=True).encode())
+        for name in ROW_FORMAT_LAYERS:  # a row's format is part of the model (it sets that row's shift)
+            h.update(self.weight_frac(name).astype("<i8").tobytes())
         for name in LAYERS:
             h.update(self.weights[name].astype("<i8").tobytes())
             h.update(self.biases[name].astype("<i8").tobytes())
@@ -87,7 +107,12 @@ class QuantizedStudent:
                 meta["calibration"] = meta.pop("method")
             weights = {k: z[f"w_{k}"].astype(np.int64) for k in LAYERS}
             biases = {k: z[f"b_{k}"].astype(np.int64) for k in LAYERS}
-            return cls(weights=weights, biases=biases, **meta)
+            q = cls(weights=weights, biases=biases, **meta)
+        if q.weight_formats not in WEIGHT_FORMATS or set(q.row_frac) - set(ROW_FORMAT_LAYERS) or any(
+                len(v) != q.weights[k].shape[0] for k, v in q.row_frac.items()):
+            raise ConfigError(f"{path}: the quantized model's weight formats are inconsistent (weight_formats "
+                              f"'{q.weight_formats}', row formats for {sorted(q.row_frac)})")
+        return q
 
 
 @torch.no_grad()
@@ -123,11 +148,14 @@ def quantize_student(
     arch: dict,
     weight_bits: int = 8,
     calibration: str = "range",
+    weight_formats: str = "row",
 ) -> QuantizedStudent:
     if weight_bits not in WEIGHT_BITS:
         raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {weight_bits}")
     if calibration not in CALIBRATIONS:
         raise ConfigError(f"calibration: must be one of {', '.join(CALIBRATIONS)}, not '{calibration}'")
+    if weight_formats not in WEIGHT_FORMATS:
+        raise ConfigError(f"weight_formats: must be one of {', '.join(WEIGHT_FORMATS)}, not '{weight_formats}'")
     if max(model.hidden, model.head) > MAX_FAN_IN:
         raise ConfigError(f"student: a fan-in above {MAX_FAN_IN} could overflow 32-bit accumulators (docs/fixed-point.md)")
     pick = (lambda v, lim: frac_min_error(v, lim)) if calibration == "mse" else (lambda v, lim: frac_for_range(float(np.abs(v).max()), lim))
@@ -135,20 +163,38 @@ def quantize_student(
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
     in_frac = {"inp": frac["x"], "ih": frac["a"], "hh": frac["h"], "fc1": frac["h"], "fc2": frac["y"]}
-    wmax = weight_max(weight_bits)
-    weights, biases, clamped = {}, {}, {}
+    out_frac = {"inp": frac["a"], "ih": frac["g"], "hh": frac["g"], "fc1": frac["y"]}
+    wmax, limit = weight_max(weight_bits), BIAS_LIMIT[weight_bits]
+    weights, biases, clamped, row_frac = {}, {}, {}, {}
     for name, (w, b) in float_layers(model).items():
         w = w.detach().numpy().astype(np.float64)
         b = b.detach().numpy().astype(np.float64)
-        frac[f"w_{name}"] = pick(w, wmax)
-        weights[name] = quantize(w, frac[f"w_{name}"], wmax)
-        acc_frac = frac[f"w_{name}"] + in_frac[name]
-        limit = BIAS_LIMIT[weight_bits]
-        raw = np.floor(b * 2.0**acc_frac + 0.5)
+        base = pick(w, wmax)
+        rows = np.full(len(w), base, dtype=np.int64)
+        if weight_formats == "row" and name in ROW_FORMAT_LAYERS:
+            # The largest shift a row may take: inside the folded range for 8-bit weights (one shift
+            # instruction on the device), inside the 64-bit rule otherwise.
+            top = (FOLD_SHIFT_MAX if weight_bits <= 8 else SHIFT_MAX) - in_frac[name] + out_frac[name]
+            rows = np.array([row_format(wr, br, base, top, in_frac[name], wmax, limit, pick) for wr, br in zip(w, b)])
+            row_frac[name] = [int(v) for v in rows]
+        frac[f"w_{name}"] = int(rows.min())
+        weights[name] = quantize(w * 2.0 ** rows[:, None], 0, wmax)
+        raw = np.floor(b * 2.0 ** (rows + in_frac[name]) + 0.5)
         clamped[name] = int((np.abs(raw) > limit).sum())
         biases[name] = np.clip(raw, -limit, limit).astype(np.int64)
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
         frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
+        weight_formats=weight_formats, row_frac=row_frac,
     )
+
+
+def row_format(w: np.ndarray, b: float, base: int, top: int, f_in: int, wmax: int, limit: int, pick) -> int:
+    """One row's weight format: what calibration picks for the row alone, never coarser than the
+    tensor's (`base`), no finer than keeps its shift at or below `top` and its bias inside the
+    accumulator's limit (a row of tiny weights with a large bias keeps a coarser format)."""
+    f = min(pick(w, wmax), top)
+    if b != 0:
+        f = min(f, int(np.floor(np.log2(limit / abs(b)))) - f_in)
+    return max(f, base)

@@ -39,6 +39,11 @@ EXPORT_WEIGHT_BITS = (8, 16)
 BIAS_LIMIT = {**{b: 2**29 for b in range(2, 9)}, 16: 2**31 - 1}
 # How fractional lengths are chosen from calibration statistics (offline, floating point).
 CALIBRATIONS = ("range", "mse")
+# Weight formats: "row" gives every output row of a layer its own fractional length (and so its
+# own re-quantization shift; CMSIS-NN's per-channel scales, in powers of two), "tensor" one per
+# layer. The logits layer is always one format: its rows are compared by argmax.
+WEIGHT_FORMATS = ("row", "tensor")
+ROW_FORMAT_LAYERS = ("inp", "ih", "hh", "fc1")
 INPUTS = 3  # tri-axial accelerometer
 
 

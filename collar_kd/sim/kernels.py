@@ -14,9 +14,15 @@ from collar_kd.quant.spec import ACT_INPUT_OFFSET, ACT_MAX, GATE_OUT_FRAC, TABLE
 INT32_MAX = 2**31 - 1
 
 
-def rq(v: np.ndarray, s: int) -> np.ndarray:
-    """Re-quantize by s bits: add half and shift right (round half up); s < 0 shifts left."""
+def rq(v: np.ndarray, s) -> np.ndarray:
+    """Re-quantize by s bits: add half and shift right (round half up); s < 0 shifts left. `s` is
+    one shift, or one per element of the last axis (a layer's shift per output row)."""
     v = np.asarray(v, dtype=np.int64)
+    if np.ndim(s):
+        s = np.asarray(s, dtype=np.int64)
+        right, left = np.maximum(s, 0), np.maximum(-s, 0)
+        half = np.where(right > 0, np.left_shift(1, np.maximum(right - 1, 0)), 0)
+        return ((v + half) >> right) << left
     if s > 0:
         return (v + (1 << (s - 1))) >> s
     if s < 0:
@@ -38,7 +44,8 @@ def matvec_acc(w: np.ndarray, bias: np.ndarray, x: np.ndarray) -> np.ndarray:
     return prod.astype(np.int64) + bias.astype(np.int64)
 
 
-def fc(w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift: int, relu: bool) -> np.ndarray:
+def fc(w: np.ndarray, bias: np.ndarray, x: np.ndarray, shift, relu: bool) -> np.ndarray:
+    """sat16(rq(bias + x @ w.T, shift)), shift per output row (or one for all), then ReLU."""
     out = sat16(rq(matvec_acc(w, bias, x), shift))
     return np.maximum(out, 0) if relu else out
 

@@ -21,7 +21,8 @@ def estimate_footprint(q: QuantizedStudent) -> dict:
     state = state_bytes(q.hidden, q.head)
     weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
     biases = 4 * sum(b.size for b in q.biases.values())
-    return {"flash_bytes": weights + biases + 2 * 2 * TABLE_SIZE + 3000, "ram_bytes": state + 512, "state_bytes": state,
+    shifts = sum(len(v) for v in q.shifts.values())  # one int8 per re-quantized row
+    return {"flash_bytes": weights + biases + shifts + 2 * 2 * TABLE_SIZE + 3000, "ram_bytes": state + 512, "state_bytes": state,
             "stack_bytes": None, "how": "estimated from the arrays: + 3000 B of code, 512 B of stack"}
 
 

@@ -13,20 +13,20 @@
 #include "ckd_stream.h"
 
 /* b_out: the bias as the exporter stores it for a re-quantized layer (rounding folded in where it
- * folds); b_acc: the plain bias, as stored for the logits layer. */
-void shim_fc_s8(const int8_t *w, const int32_t *b_out, const int32_t *b_acc, int rows, int cols, int shift, int relu,
-                const int16_t *in, int16_t *out, int32_t *acc)
+ * folds, then `folded` is 1); b_acc: the plain bias, as stored for the logits layer. shift: per row. */
+void shim_fc_s8(const int8_t *w, const int32_t *b_out, const int32_t *b_acc, int rows, int cols, const int8_t *shift,
+                int folded, int relu, const int16_t *in, int16_t *out, int32_t *acc)
 {
-    const ckd_fc_s8_params_t p = {w, b_out, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
-    const ckd_fc_s8_params_t pa = {w, b_acc, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    const ckd_fc_s8_params_t p = {w, b_out, shift, (uint16_t)rows, (uint16_t)cols, (uint8_t)folded, (uint8_t)relu};
+    const ckd_fc_s8_params_t pa = {w, b_acc, 0, (uint16_t)rows, (uint16_t)cols, 0u, (uint8_t)relu};
     ckd_fc_s8(&p, in, out);
     ckd_fc_s8_acc(&pa, in, acc);
 }
 
-void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in,
+void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, const int8_t *shift, int relu, const int16_t *in,
                  int16_t *out, int32_t *acc)
 {
-    const ckd_fc_s16_params_t p = {w, b, (uint16_t)rows, (uint16_t)cols, (int8_t)shift, (uint8_t)relu};
+    const ckd_fc_s16_params_t p = {w, b, shift, (uint16_t)rows, (uint16_t)cols, 0u, (uint8_t)relu};
     ckd_fc_s16(&p, in, out);
     ckd_fc_s16_acc(&p, in, acc);
 }

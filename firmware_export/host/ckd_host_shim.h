@@ -6,8 +6,8 @@
 
 #include <stdint.h>
 
-void shim_fc_s8(const int8_t *w, const int32_t *b_out, const int32_t *b_acc, int rows, int cols, int shift, int relu, const int16_t *in, int16_t *out, int32_t *acc);
-void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, int shift, int relu, const int16_t *in, int16_t *out, int32_t *acc);
+void shim_fc_s8(const int8_t *w, const int32_t *b_out, const int32_t *b_acc, int rows, int cols, const int8_t *shift, int folded, int relu, const int16_t *in, int16_t *out, int32_t *acc);
+void shim_fc_s16(const int16_t *w, const int32_t *b, int rows, int cols, const int8_t *shift, int relu, const int16_t *in, int16_t *out, int32_t *acc);
 void shim_act(const int16_t *x, int16_t *y, int n, const int16_t *table);
 void shim_gru_update(const int16_t *gi, const int16_t *gh, int16_t *h, int hidden, int gate_shift, const int16_t *sig, const int16_t *tanh_t, int16_t *r, int16_t *z, int16_t *n);
 void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, int16_t *h);

@@ -1,4 +1,5 @@
-/* ckd_fc.h - dense layers: out = sat16(rq(bias + W * in, shift)), optional ReLU.
+/* ckd_fc.h - dense layers: out[i] = sat16(rq(bias[i] + W[i] * in, shift[i])), optional ReLU.
+ * Every output row has its own weight format and so its own shift (power-of-two per-row scales).
  * One parameter struct per weight width; the caller owns every buffer. */
 #ifndef CKD_FC_H
 #define CKD_FC_H
@@ -14,19 +15,21 @@
 
 typedef struct {
     const int8_t *weights; /* rows x cols in the block order of ckd_fc_s8.c; word-aligned for the fast path */
-    const int32_t *bias;   /* rows, in the accumulator format; + 2^(shift-1) if shift is in the folded range */
+    const int32_t *bias;   /* rows, each in its row's accumulator format; + 2^(shift[i]-1) if folded */
+    const int8_t *shift;   /* rows: f_W[i] + f_in - f_out (unused by ckd_fc_s8_acc) */
     uint16_t rows;
     uint16_t cols;
-    int8_t shift; /* f_W + f_in - f_out */
+    uint8_t folded; /* 1: every shift is in [CKD_FOLD_SHIFT_MIN, CKD_FOLD_SHIFT_MAX] and the bias carries the constant */
     uint8_t relu;
 } ckd_fc_s8_params_t;
 
 typedef struct {
     const int16_t *weights;
     const int32_t *bias;
+    const int8_t *shift; /* rows (unused by ckd_fc_s16_acc) */
     uint16_t rows;
     uint16_t cols;
-    int8_t shift;
+    uint8_t folded; /* always 0: 16-bit layers keep the plain bias */
     uint8_t relu;
 } ckd_fc_s16_params_t;
 

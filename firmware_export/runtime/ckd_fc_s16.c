@@ -43,7 +43,7 @@ void ckd_fc_s16(const ckd_fc_s16_params_t *p, const int16_t *in, int16_t *out)
 {
     const int16_t *w = p->weights;
     for (uint32_t i = 0; i < p->rows; ++i, w += p->cols) {
-        int16_t v = ckd_sat16(ckd_rq(ckd_dot_s16(w, in, p->cols, p->bias[i]), p->shift));
+        int16_t v = ckd_sat16(ckd_rq(ckd_dot_s16(w, in, p->cols, p->bias[i]), p->shift[i]));
         out[i] = (p->relu && v < 0) ? (int16_t)0 : v;
     }
 }

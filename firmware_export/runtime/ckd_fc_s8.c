@@ -13,11 +13,12 @@
  * (x0, x1) and (x2, x3) that SMLAD takes straight from memory. The portable path reads the same
  * layout; both give identical bits because the sums are exact.
  *
- * Rounding: for CKD_FOLD_SHIFT_MIN <= shift <= CKD_FOLD_SHIFT_MAX the exporter has stored
- * bias + 2^(shift-1), so rq(acc, shift) is one arithmetic shift, then SSAT to 16 bits and one
+ * Rounding: every row has its own shift. When all of a layer's shifts lie in [CKD_FOLD_SHIFT_MIN,
+ * CKD_FOLD_SHIFT_MAX] the exporter has stored bias + 2^(shift-1) and set `folded`, so rq(acc, shift)
+ * is one arithmetic shift (by the row's shift, loaded once per row), then SSAT to 16 bits and one
  * clamp to -32767 (or to 0 for a ReLU layer); on the DSP path the clamp is done for two outputs at
- * once (SSUB16 + SEL). Other shifts keep the plain bias and take the 64-bit rule of
- * ckd_requant.h. ckd_fc_s8_acc (logits) takes a plain bias.
+ * once (SSUB16 + SEL). Other layers keep the plain bias and take the 64-bit rule of
+ * ckd_requant.h. ckd_fc_s8_acc (logits) takes a plain bias and no shift.
  */
 #include <string.h>
 
@@ -99,11 +100,11 @@ static inline uint32_t ckd_pack_clamp(int32_t a, int32_t b, uint32_t lo2)
     return r;
 }
 
-static CKD_ALWAYS_INLINE void ckd_store4(int16_t *out, const int32_t acc[4], int shift, int32_t lo)
+static CKD_ALWAYS_INLINE void ckd_store4(int16_t *out, const int32_t acc[4], const int8_t *shift, int32_t lo)
 {
     const uint32_t lo2 = ((uint32_t)lo & 0xFFFFu) * 0x10001u;
-    const uint32_t p01 = ckd_pack_clamp(acc[0] >> shift, acc[1] >> shift, lo2);
-    const uint32_t p23 = ckd_pack_clamp(acc[2] >> shift, acc[3] >> shift, lo2);
+    const uint32_t p01 = ckd_pack_clamp(acc[0] >> shift[0], acc[1] >> shift[1], lo2);
+    const uint32_t p23 = ckd_pack_clamp(acc[2] >> shift[2], acc[3] >> shift[3], lo2);
     memcpy(out, &p01, 4); /* STR: unaligned stores are allowed on v7E-M */
     memcpy(out + 2, &p23, 4);
 }
@@ -149,12 +150,12 @@ static inline int16_t ckd_out_folded(int32_t acc, int shift, int32_t lo)
 }
 
 #if !(defined(CKD_USE_DSP) && defined(__ARM_FEATURE_DSP))
-static CKD_ALWAYS_INLINE void ckd_store4(int16_t *out, const int32_t acc[4], int shift, int32_t lo)
+static CKD_ALWAYS_INLINE void ckd_store4(int16_t *out, const int32_t acc[4], const int8_t *shift, int32_t lo)
 {
-    out[0] = ckd_out_folded(acc[0], shift, lo);
-    out[1] = ckd_out_folded(acc[1], shift, lo);
-    out[2] = ckd_out_folded(acc[2], shift, lo);
-    out[3] = ckd_out_folded(acc[3], shift, lo);
+    out[0] = ckd_out_folded(acc[0], shift[0], lo);
+    out[1] = ckd_out_folded(acc[1], shift[1], lo);
+    out[2] = ckd_out_folded(acc[2], shift[2], lo);
+    out[3] = ckd_out_folded(acc[3], shift[3], lo);
 }
 #endif
 
@@ -203,8 +204,7 @@ static inline int16_t ckd_out_round(int32_t acc, int shift, int relu)
 static CKD_ALWAYS_INLINE void ckd_fc_s8_blocks(const ckd_fc_s8_params_t *p, const int16_t *in, int16_t *out,
                                                const uint32_t cols, const int32_t lo)
 {
-    const int shift = p->shift;
-    const int8_t *w = p->weights;
+    const int8_t *w = p->weights, *shift = p->shift;
     const int32_t *bias = p->bias;
     for (uint32_t b = p->rows / 4u; b != 0u; --b) {
         int32_t acc[4] = {bias[0], bias[1], bias[2], bias[3]};
@@ -217,15 +217,16 @@ static CKD_ALWAYS_INLINE void ckd_fc_s8_blocks(const ckd_fc_s8_params_t *p, cons
         out += 4;
         w += 4u * cols;
         bias += 4;
+        shift += 4;
     }
 }
 
 void ckd_fc_s8(const ckd_fc_s8_params_t *p, const int16_t *in, int16_t *out)
 {
-    const int shift = p->shift, relu = p->relu;
+    const int relu = p->relu;
     const uint32_t cols = p->cols;
     uint32_t i = 0;
-    if (shift >= CKD_FOLD_SHIFT_MIN && shift <= CKD_FOLD_SHIFT_MAX) {
+    if (p->folded) {
         const int32_t lo = relu ? 0 : -CKD_ACT_MAX;
         if (((uintptr_t)p->weights & 3u) != 0u) {
             /* not the exporter's word-aligned array: the general path below */
@@ -237,12 +238,12 @@ void ckd_fc_s8(const ckd_fc_s8_params_t *p, const int16_t *in, int16_t *out)
             i = p->rows & ~3u;
         }
         for (; i < p->rows; ++i) {
-            out[i] = ckd_out_folded(ckd_row_s8(p, in, i), shift, lo);
+            out[i] = ckd_out_folded(ckd_row_s8(p, in, i), p->shift[i], lo);
         }
         return;
     }
     for (; i < p->rows; ++i) {
-        out[i] = ckd_out_round(ckd_row_s8(p, in, i), shift, relu);
+        out[i] = ckd_out_round(ckd_row_s8(p, in, i), p->shift[i], relu);
     }
 }
 

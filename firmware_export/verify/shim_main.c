@@ -82,10 +82,10 @@ int main(int argc, char **argv)
             }
             used += offset + padded;
         }
-        if (strcmp(name, "shim_fc_s8") == 0 && nargs == 10) {
-            shim_fc_s8(ptr[0], ptr[1], ptr[2], val[3], val[4], val[5], val[6], ptr[7], ptr[8], ptr[9]);
+        if (strcmp(name, "shim_fc_s8") == 0 && nargs == 11) {
+            shim_fc_s8(ptr[0], ptr[1], ptr[2], val[3], val[4], ptr[5], val[6], val[7], ptr[8], ptr[9], ptr[10]);
         } else if (strcmp(name, "shim_fc_s16") == 0 && nargs == 9) {
-            shim_fc_s16(ptr[0], ptr[1], val[2], val[3], val[4], val[5], ptr[6], ptr[7], ptr[8]);
+            shim_fc_s16(ptr[0], ptr[1], val[2], val[3], ptr[4], val[5], ptr[6], ptr[7], ptr[8]);
         } else if (strcmp(name, "shim_act") == 0 && nargs == 4) {
             shim_act(ptr[0], ptr[1], val[2], ptr[3]);
         } else if (strcmp(name, "shim_gru_update") == 0 && nargs == 10) {
