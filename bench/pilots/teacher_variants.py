@@ -27,6 +27,8 @@ root = require_wasp()
 run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
 acc = read_json(run / "metrics.json")
 base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
+saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
+base |= {"teacher.epochs": saved["teacher"]["epochs"], "student.epochs": saved["student"]["epochs"]}
 cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
 seed_everything(cfg.seed, cfg.threads)
 rec, cmap = load_recordings(cfg.data, seed=0)
