@@ -65,6 +65,9 @@ for f in acc["folds"]:
     st = train_student(job).student
     yt = win.y[test]; truth.append(yt)
     row = {"animal": f["animal"]}
+    if job.combined_teacher is not None:  # what this student learned from, judged on the held-out animal
+        p = job.combined_teacher.predict(win.x[test]); preds.setdefault(f"{name}_teacher", []).append(p)
+        row[f"{name}_teacher"] = round(float(matthews_corrcoef(yt, p)), 4)
     for m, model in (("student", models["student"]), ("student_kd", models["student_kd"]), (name, st)):
         p = predict_logits(model, win.x[test]).argmax(1); preds[m].append(p); row[m] = round(float(matthews_corrcoef(yt, p)), 4)
     if Q:

@@ -1,8 +1,11 @@
 """Teachers for one fold: each (architecture, seed) trained once on the fold's training windows,
 its logits and last feature map computed once and reused by every method that asks.
 
-A teacher is named "arch:seed" (arch resnet | fcn | forest); network sizes come from the [teacher]
-section, the forest is the run's baseline recipe (rf_trees, class weighting) with that seed. A
+A teacher is named "arch:seed" (arch resnet | fcn | gru | forest); network sizes come from the
+[teacher] section, the forest is the run's baseline recipe (rf_trees, class weighting) with that
+seed. A "gru" teacher is the student's own network, trained without KD on the student's schedule
+([student] sizes, epochs, batch, learning rate): a few of them, with other seeds, make an ensemble
+that shares the student's strengths (born-again ensembles) rather than a bigger network's. A
 forest is no network: it teaches through soft labels computed once (cached or crossfit teaching)
 and, since a fully grown forest labels its own training windows almost one-hot, its soft labels
 on the training windows are always cross-fitted over animals (crossfit_logits).
@@ -28,7 +31,7 @@ from collar_kd.config import KDConfig
 from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.evaluation.baseline import ForestBaseline
-from collar_kd.models import TEACHER_ARCHS
+from collar_kd.models import TEACHER_ARCHS, GRUStudent
 from collar_kd.progress import Quiet
 from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import class_weights, fit, logits_in_training, predict_logits
@@ -44,6 +47,7 @@ class TeacherSpec:
 
 
 FOREST = "forest"  # the window-statistics random forest, as a teacher
+GRU = "gru"  # the student's own network, trained without KD, as a teacher
 FOREST_PROBABILITY_FLOOR = 1e-3  # log(p) of a forest that gave a class no vote: finite soft labels
 
 
@@ -51,12 +55,12 @@ def parse_teacher_spec(text: str, run_seed: int | None = None) -> TeacherSpec:
     """'arch:seed', or 'arch' alone for the run's own seed (`run_seed`; so that a run repeated with
     another seed, --extra-seed, also trains its teachers afresh)."""
     arch, sep, seed = str(text).partition(":")
-    archs = (*TEACHER_ARCHS, FOREST)
+    archs = (*TEACHER_ARCHS, GRU, FOREST)
     if not sep and arch in archs and run_seed is not None:
         return TeacherSpec(arch, int(run_seed))
     if not sep or arch not in archs or not seed.strip().lstrip("-").isdigit():
         raise ConfigError(f"method.teachers: '{text}' is not 'arch:seed' or 'arch' (the run's seed) with arch one of "
-                          f"{', '.join(archs)} (for example 'resnet', 'resnet:0', 'fcn:1' or 'forest')")
+                          f"{', '.join(archs)} (for example 'resnet', 'resnet:0', 'fcn:1', 'gru:1' or 'forest')")
     return TeacherSpec(arch, int(seed))
 
 
@@ -86,9 +90,16 @@ def forest_logits(forest: ForestBaseline, x: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(forest.predict_proba(x), FOREST_PROBABILITY_FLOOR)).astype(np.float32)
 
 
-def build_teacher(spec: TeacherSpec, n_classes: int, filters: list[int], kernels: list[int]) -> nn.Module:
+def build_teacher(spec: TeacherSpec, n_classes: int, cfg) -> nn.Module:
     torch.manual_seed(spec.seed)
-    return TEACHER_ARCHS[spec.arch](n_classes, filters, kernels)
+    if spec.arch == GRU:
+        return GRUStudent(n_classes, cfg.student.hidden, cfg.student.head)
+    return TEACHER_ARCHS[spec.arch](n_classes, cfg.teacher.filters, cfg.teacher.kernels)
+
+
+def teacher_schedule(spec: TeacherSpec, cfg):
+    """The section whose epochs, batch size and learning rate train this teacher network."""
+    return cfg.student if spec.arch == GRU else cfg.teacher
 
 
 class TeacherPool:
@@ -152,7 +163,7 @@ class TeacherPool:
         path = self.cache_path(spec)
         if path is None or not path.is_file():
             return None
-        model = build_teacher(spec, self.n_classes, self.cfg.teacher.filters, self.cfg.teacher.kernels)
+        model = build_teacher(spec, self.n_classes, self.cfg)
         model.load_state_dict(load_file(str(path)))
         model.eval()
         self.seconds[spec] = json.loads(path.with_suffix(".json").read_text())["seconds"]
@@ -168,7 +179,7 @@ class TeacherPool:
             inner = np.isin(self.animals, validation)
             model, best_epoch, mcc = self._fit_selecting(spec, inner)
             self.selection[str(spec)] = {"mode": t.selection, "validation_animals": validation, "epoch": best_epoch,
-                                         "of_epochs": t.epochs, "validation_mcc_per_epoch": mcc}
+                                         "of_epochs": teacher_schedule(spec, self.cfg).epochs, "validation_mcc_per_epoch": mcc}
             if t.selection == "epoch":  # the chosen number of epochs, now on every training animal
                 model = self._fit(spec, self.x, self.y, self.weights, stop_after=best_epoch)
         self.seconds[spec] = round(time.time() - started, 2)
@@ -180,9 +191,9 @@ class TeacherPool:
         return model
 
     def _fit(self, spec: TeacherSpec, x, y, weights, stop_after: int | None = None, on_epoch=None) -> nn.Module:
-        t = self.cfg.teacher
-        model = build_teacher(spec, self.n_classes, t.filters, t.kernels)
-        total = t.epochs if stop_after is None else stop_after
+        t, s = self.cfg.teacher, teacher_schedule(spec, self.cfg)
+        model = build_teacher(spec, self.n_classes, self.cfg)
+        total = s.epochs if stop_after is None else stop_after
 
         def after_epoch(epoch, loss):
             advance()
@@ -190,7 +201,7 @@ class TeacherPool:
                 on_epoch(model, epoch)
 
         with self.progress.task(f"{self.key}: teacher {spec}", total) as advance:
-            fit(model, x, y, make_loss(KDConfig(loss="ce")), t.epochs, t.batch_size, t.lr, spec.seed,
+            fit(model, x, y, make_loss(KDConfig(loss="ce")), s.epochs, s.batch_size, s.lr, spec.seed,
                 weights=weights, on_epoch=after_epoch, augment=self.cfg.augmentation(), mixup=t.mixup,
                 stop_after=stop_after)
         return model
@@ -276,6 +287,9 @@ class TeacherPool:
         """The teacher's last feature map on the training windows, (N, C, T) in float16 (half
         the memory; the feature loss normalises anyway), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
+        if spec.arch == GRU:
+            raise ConfigError(f"method.teachers: '{spec}' is a GRU: it has no convolutional feature map for FEED to "
+                              "match; FEED takes resnet or fcn teachers")
         if spec not in self._features:
             model = self.get(spec)  # may train it: outside no_grad
             model.eval()
