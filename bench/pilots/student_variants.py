@@ -13,17 +13,14 @@ cow 1217).
 import json, sys, time
 from pathlib import Path
 import numpy as np
-from safetensors.torch import load_file
 from sklearn.metrics import matthews_corrcoef
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from accuracy import SETTINGS, WORK_RUN
-from common import require_wasp
-from collar_kd.config import load_config
-from collar_kd.data import load_recordings, windows_for
+from accuracy import WORK_RUN
+from saved_folds import fold_models, saved_run
 from collar_kd.distill.teachers import TeacherPool
 from collar_kd.methods import StudentJob, resolve_settings, train_student
 from collar_kd.progress import Quiet
-from collar_kd.runs import build_model, read_json
+
 from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 from collar_kd.quant.quantizer import quantize_student
 from collar_kd.sim import FixedPointSimulator
@@ -31,19 +28,7 @@ Q = "--q" in sys.argv
 sys.argv = [a for a in sys.argv if a != "--q"]
 
 seed = int(sys.argv[1]); name = sys.argv[2]; overrides = json.loads(sys.argv[3]); only = sys.argv[4].split(",") if len(sys.argv) > 4 else None
-root = require_wasp()
-run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
-acc = read_json(run / "metrics.json")
-base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
-saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
-base |= {"teacher.epochs": saved["teacher"]["epochs"], "student.epochs": saved["student"]["epochs"]}
-cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
-seed_everything(cfg.seed, cfg.threads)
-rec, cmap = load_recordings(cfg.data, seed=0)
-win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
-arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
-        "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
-        "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+run, acc, cfg, win, arch = saved_run(seed, overrides)
 rows, truth, preds = [], [], {"student": [], "student_kd": [], name: []}
 t0 = time.time()
 for f in acc["folds"]:
@@ -52,10 +37,7 @@ for f in acc["folds"]:
     seed_everything(cfg.seed, cfg.threads)
     test = win.animal == f["animal"]
     tr = win.subset(~test)
-    d = run / "folds" / f["key"]
-    models = {}
-    for m in ("teacher", "student", "student_kd"):
-        models[m] = build_model(m, arch); models[m].load_state_dict(load_file(str(d / f"{m}.safetensors"))); models[m].eval()
+    models = fold_models(run, f["key"], arch)
     n = len(win.classes)
     w = class_weights(tr.y, n, cfg.class_weighting)
     pool = TeacherPool(cfg, tr.x, tr.y, n, w, f["key"], Quiet(), animals=tr.animal)

@@ -1,0 +1,40 @@
+"""What every pilot starts from: bench-accuracy's saved run of one seed (its folds and the
+schedules its fold models were trained with), the shared WASP windows, and the fold models."""
+from pathlib import Path
+import sys
+from safetensors.torch import load_file
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from accuracy import SETTINGS, WORK_RUN  # noqa: E402
+from common import require_wasp  # noqa: E402
+from collar_kd.config import load_config  # noqa: E402
+from collar_kd.data import load_recordings, windows_for  # noqa: E402
+from collar_kd.runs import build_model, read_json  # noqa: E402
+from collar_kd.training.loop import seed_everything  # noqa: E402
+
+
+def saved_run(seed: int, overrides: dict):
+    """(run directory, its metrics, the config with `overrides`, windows, architecture)."""
+    root = require_wasp()
+    run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
+    acc = read_json(run / "metrics.json")
+    base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
+    saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
+    base |= {"teacher.epochs": saved["teacher"]["epochs"], "student.epochs": saved["student"]["epochs"]}
+    cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
+    seed_everything(cfg.seed, cfg.threads)
+    rec, cmap = load_recordings(cfg.data, seed=0)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
+            "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
+            "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+    return run, acc, cfg, win, arch
+
+
+def fold_models(run: Path, key: str, arch: dict) -> dict:
+    """The fold's saved teacher, student and distilled student, in eval mode."""
+    models = {}
+    for m in ("teacher", "student", "student_kd"):
+        models[m] = build_model(m, arch)
+        models[m].load_state_dict(load_file(str(run / "folds" / key / f"{m}.safetensors")))
+        models[m].eval()
+    return models
