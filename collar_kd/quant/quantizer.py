@@ -29,6 +29,16 @@ from collar_kd.quant.tables import sigmoid_table, tanh_table
 LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
 
 
+def layer_input_frac(frac: dict[str, int]) -> dict[str, int]:
+    """Every layer's input format: what its weights multiply (x, a, h, h, y)."""
+    return {"inp": frac["x"], "ih": frac["a"], "hh": frac["h"], "fc1": frac["h"], "fc2": frac["y"]}
+
+
+def layer_output_frac(frac: dict[str, int]) -> dict[str, int]:
+    """Every re-quantized layer's output format (fc2's logits keep the accumulator's)."""
+    return {"inp": frac["a"], "ih": frac["g"], "hh": frac["g"], "fc1": frac["y"]}
+
+
 @dataclass
 class QuantizedStudent:
     """Everything the integer model needs: integer weights and biases, formats, shifts."""
@@ -55,14 +65,12 @@ class QuantizedStudent:
 
     @property
     def input_frac(self) -> dict[str, int]:
-        f = self.frac
-        return {"inp": f["x"], "ih": f["a"], "hh": f["h"], "fc1": f["h"], "fc2": f["y"]}
+        return layer_input_frac(self.frac)
 
     @property
     def shifts(self) -> dict[str, np.ndarray]:
         """Every re-quantized layer's shift per output row: f_W[row] + f_in - f_out."""
-        f, fin = self.frac, self.input_frac
-        out = {"inp": f["a"], "ih": f["g"], "hh": f["g"], "fc1": f["y"]}
+        fin, out = self.input_frac, layer_output_frac(self.frac)
         return {k: self.weight_frac(k) + fin[k] - out[k] for k in ROW_FORMAT_LAYERS}
 
     @property
@@ -162,8 +170,7 @@ def quantize_student(
     t = calibration_tensors(model, calib_x)
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
-    in_frac = {"inp": frac["x"], "ih": frac["a"], "hh": frac["h"], "fc1": frac["h"], "fc2": frac["y"]}
-    out_frac = {"inp": frac["a"], "ih": frac["g"], "hh": frac["g"], "fc1": frac["y"]}
+    in_frac, out_frac = layer_input_frac(frac), layer_output_frac(frac)
     wmax, limit = weight_max(weight_bits), BIAS_LIMIT[weight_bits]
     weights, biases, clamped, row_frac = {}, {}, {}, {}
     for name, (w, b) in float_layers(model).items():
