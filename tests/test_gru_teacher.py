@@ -44,6 +44,24 @@ def test_a_gru_teacher_is_the_student_network_on_the_student_schedule():
         assert torch.equal(v, again.state_dict()[k]), k
 
 
+def test_the_no_kd_student_is_the_gru_teacher_of_the_run_seed_bit_for_bit():
+    from collar_kd.pipeline.train_run import train_plain_student
+    from collar_kd.progress import Quiet
+    x, y = data()
+    cfg = load_config(None, {"student.hidden": 6, "student.head": 5, "student.epochs": 2, "student.batch_size": 16,
+                             "augment_rotation_deg": 30.0, "seed": 3, "threads": 1})
+    w = torch.tensor([1.0, 2.0, 0.5])
+    student = train_plain_student(cfg, x, y, 3, w, "t", Quiet())
+    trained = TeacherPool(cfg, x, y, 3, w, "t").get("gru:3")  # what adopting saves
+    for k, v in trained.state_dict().items():
+        assert torch.equal(v, student.state_dict()[k]), k
+    pool = TeacherPool(cfg, x, y, 3, w, "t")
+    assert pool.adopt_no_kd_student(student) and pool.get("gru:3") is student and pool.seconds[TeacherSpec("gru", 3)] == 0.0
+    for changed in ({"teacher.mixup": 0.2}, {"teacher.selection": "epoch"}):  # the pool would train it otherwise
+        other = load_config(None, {"student.hidden": 6, "student.head": 5, "seed": 3, **changed})
+        assert not TeacherPool(other, x, y, 3, w, "t").adopt_no_kd_student(student)
+
+
 def test_gru_teachers_are_named_and_feed_refuses_them():
     assert parse_teacher_spec("gru:2") == TeacherSpec("gru", 2)
     assert parse_teacher_spec("gru", run_seed=7) == TeacherSpec("gru", 7)

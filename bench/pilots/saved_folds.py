@@ -12,10 +12,14 @@ from collar_kd.runs import build_model, read_json  # noqa: E402
 from collar_kd.training.loop import seed_everything  # noqa: E402
 
 
+def run_dir(seed: int) -> Path:
+    return WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
+
+
 def saved_run(seed: int, overrides: dict):
     """(run directory, its metrics, the config with `overrides`, windows, architecture)."""
     root = require_wasp()
-    run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
+    run = run_dir(seed)
     acc = read_json(run / "metrics.json")
     base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
     saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
@@ -38,3 +42,18 @@ def fold_models(run: Path, key: str, arch: dict) -> dict:
         models[m].load_state_dict(load_file(str(run / "folds" / key / f"{m}.safetensors")))
         models[m].eval()
     return models
+
+
+def saved_gru_teachers(specs, key: str, arch: dict) -> dict:
+    """'gru:K' teachers taken from the no-KD students bench-accuracy saved for seed K and this fold
+    (the student's network trained without KD with seed K: what a gru:K teacher is)."""
+    found = {}
+    for spec in specs:
+        if spec.arch == "gru":
+            path = run_dir(spec.seed) / "folds" / key / "student.safetensors"
+            if not path.is_file():
+                sys.exit(f"pilot: {path} not found: gru:{spec.seed} needs bench-accuracy's seed-{spec.seed} run")
+            model = build_model("student", arch)
+            model.load_state_dict(load_file(str(path)))
+            found[spec] = model.eval()
+    return found

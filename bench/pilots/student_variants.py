@@ -8,7 +8,8 @@ overrides; it is scored on the held-out animal beside the saved no-KD and distil
 that seed and fold. --q also quantizes both distilled students to 8 bits (range and mse) and
 runs the simulator. Writes bench/results/pilots/student-NAME-sSEED.json. Run make bench-accuracy
 first. With no overrides it retrains the saved distilled student bit for bit (checked: seed 0,
-cow 1217).
+cow 1217). A 'gru:K' teacher in method.teachers is seed K's saved no-KD student of the fold
+(born-again ensembles: bench-accuracy must have run seed K).
 """
 import json, sys, time
 from pathlib import Path
@@ -16,8 +17,8 @@ import numpy as np
 from sklearn.metrics import matthews_corrcoef
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import WORK_RUN
-from saved_folds import fold_models, saved_run
-from collar_kd.distill.teachers import TeacherPool
+from saved_folds import fold_models, saved_gru_teachers, saved_run
+from collar_kd.distill.teachers import TeacherPool, parse_teacher_spec
 from collar_kd.methods import StudentJob, resolve_settings, train_student
 from collar_kd.progress import Quiet
 
@@ -29,6 +30,7 @@ sys.argv = [a for a in sys.argv if a != "--q"]
 
 seed = int(sys.argv[1]); name = sys.argv[2]; overrides = json.loads(sys.argv[3]); only = sys.argv[4].split(",") if len(sys.argv) > 4 else None
 run, acc, cfg, win, arch = saved_run(seed, overrides)
+job_settings = resolve_settings(cfg)
 rows, truth, preds = [], [], {"student": [], "student_kd": [], name: []}
 t0 = time.time()
 for f in acc["folds"]:
@@ -42,7 +44,10 @@ for f in acc["folds"]:
     w = class_weights(tr.y, n, cfg.class_weighting)
     pool = TeacherPool(cfg, tr.x, tr.y, n, w, f["key"], Quiet(), animals=tr.animal)
     pool.put(pool.main_spec, models["teacher"])
-    job = StudentJob(cfg, resolve_settings(cfg), tr.x, tr.y, n, tr.length, {k: arch[k] for k in ("classes", "sample_rate_hz", "window_length")},
+    specs = [parse_teacher_spec(t, cfg.seed) for t in getattr(job_settings, "teachers", [])]
+    for spec, model in saved_gru_teachers(specs, f["key"], arch).items():  # 'gru:K': seed K's saved no-KD student
+        pool.put(spec, model)
+    job = StudentJob(cfg, job_settings, tr.x, tr.y, n, tr.length, {k: arch[k] for k in ("classes", "sample_rate_hz", "window_length")},
                      pool, w, f["key"], Quiet(), no_kd_student=models["student"])
     st = train_student(job).student
     yt = win.y[test]; truth.append(yt)

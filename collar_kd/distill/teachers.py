@@ -126,6 +126,19 @@ class TeacherPool:
         model.eval()
         self.models[spec] = model
 
+    def adopt_no_kd_student(self, student: nn.Module) -> bool:
+        """The fold's student without KD is the teacher 'gru:<run seed>' when the pool would train
+        that teacher the same way (no teacher.mixup, no teacher.selection: the [teacher] settings a
+        gru teacher follows; same seed, class weights and augmentation), so it is not trained twice.
+        Returns whether it was adopted."""
+        t = self.cfg.teacher
+        if t.mixup > 0 or t.selection != "none":
+            return False
+        spec = TeacherSpec(GRU, self.cfg.seed)
+        self.put(spec, student)
+        self.seconds[spec] = 0.0  # trained already, as the fold's student without KD
+        return True
+
     def get(self, spec: TeacherSpec | str) -> nn.Module:
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
         if spec.arch == FOREST:

@@ -170,6 +170,7 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, animals=win.animal)
     models = {"teacher": pool.get(pool.main_spec)}
     student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
+    pool.adopt_no_kd_student(student)  # a 'gru:<seed>' teacher is this very network: not trained twice
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     job = StudentJob(cfg, resolve_settings(cfg), win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress,
                      no_kd_student=student, unlabelled_x=unlabelled_x)
