@@ -4,16 +4,12 @@ from pathlib import Path
 import sys
 from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from accuracy import SETTINGS, WORK_RUN  # noqa: E402
+from accuracy import SETTINGS, run_dir  # noqa: E402
 from common import require_wasp  # noqa: E402
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
 from collar_kd.runs import build_model, read_json  # noqa: E402
 from collar_kd.training.loop import seed_everything  # noqa: E402
-
-
-def run_dir(seed: int) -> Path:
-    return WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")
 
 
 def saved_run(seed: int, overrides: dict):
@@ -34,26 +30,24 @@ def saved_run(seed: int, overrides: dict):
     return run, acc, cfg, win, arch
 
 
+def fold_model(run: Path, key: str, name: str, arch: dict):
+    """One saved fold model (teacher, student or student_kd), in eval mode."""
+    model = build_model(name, arch)
+    model.load_state_dict(load_file(str(run / "folds" / key / f"{name}.safetensors")))
+    return model.eval()
+
+
 def fold_models(run: Path, key: str, arch: dict) -> dict:
     """The fold's saved teacher, student and distilled student, in eval mode."""
-    models = {}
-    for m in ("teacher", "student", "student_kd"):
-        models[m] = build_model(m, arch)
-        models[m].load_state_dict(load_file(str(run / "folds" / key / f"{m}.safetensors")))
-        models[m].eval()
-    return models
+    return {m: fold_model(run, key, m, arch) for m in ("teacher", "student", "student_kd")}
 
 
 def saved_gru_teachers(specs, key: str, arch: dict) -> dict:
     """'gru:K' teachers taken from the no-KD students bench-accuracy saved for seed K and this fold
     (the student's network trained without KD with seed K: what a gru:K teacher is)."""
     found = {}
-    for spec in specs:
-        if spec.arch == "gru":
-            path = run_dir(spec.seed) / "folds" / key / "student.safetensors"
-            if not path.is_file():
-                sys.exit(f"pilot: {path} not found: gru:{spec.seed} needs bench-accuracy's seed-{spec.seed} run")
-            model = build_model("student", arch)
-            model.load_state_dict(load_file(str(path)))
-            found[spec] = model.eval()
+    for spec in (s for s in specs if s.arch == "gru"):
+        if not (run_dir(spec.seed) / "folds" / key / "student.safetensors").is_file():
+            sys.exit(f"pilot: gru:{spec.seed} needs bench-accuracy's seed-{spec.seed} run ({run_dir(spec.seed)})")
+        found[spec] = fold_model(run_dir(spec.seed), key, "student", arch)
     return found

@@ -39,9 +39,12 @@ def main() -> None:
     seeds = [int(s) for s in sys.argv[2].split(",")] if len(sys.argv) > 2 else [0, 1, 2]
     conf = confusions(name, seeds)
     pooled = {m: summarize_seeds(c) for m, c in conf.items()}
-    against = [m for m in (f"{name}_teacher", "student", "student_kd") if m in conf]
-    pairs = {f"{a} - {b}": {k: v for k, v in paired_difference(conf[a], conf[b]).items() if not isinstance(v, (list, np.ndarray))}
-             for a, b in [(name, m) for m in against] + ([(f"{name}_teacher", "student")] if f"{name}_teacher" in conf else [])}
+    teacher = f"{name}_teacher"  # what the pilot's student learned from, when it had several teachers
+    compared = [(name, teacher), (name, "student"), (name, "student_kd"), (teacher, "student")]
+    pairs = {}
+    for a, b in (p for p in compared if p[0] in conf and p[1] in conf):
+        d = paired_difference(conf[a], conf[b])
+        pairs[f"{a} - {b}"] = {k: v for k, v in d.items() if not isinstance(v, (list, np.ndarray))}
     for m, v in pooled.items():
         print(f"{m:24s} {v['mean']:.4f} (sd {v['sd']:.4f}; {' / '.join(f'{x:.4f}' for x in v['per_seed'])})")
     for k, d in pairs.items():

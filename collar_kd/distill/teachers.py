@@ -114,6 +114,7 @@ class TeacherPool:
         self.models: dict[TeacherSpec, nn.Module] = {}
         self.seconds: dict[TeacherSpec, float] = {}
         self.selection: dict[str, dict] = {}  # per network teacher: what teacher.selection chose, and on what
+        self._adopted: nn.Module | None = None  # the fold's student without KD, if it is gru:<run seed>
         self._logits: dict[TeacherSpec, np.ndarray] = {}
         self._features: dict[TeacherSpec, torch.Tensor] = {}
 
@@ -130,13 +131,11 @@ class TeacherPool:
         """The fold's student without KD is the teacher 'gru:<run seed>' when the pool would train
         that teacher the same way (no teacher.mixup, no teacher.selection: the [teacher] settings a
         gru teacher follows; same seed, class weights and augmentation), so it is not trained twice.
-        Returns whether it was adopted."""
+        Returns whether it was adopted; it becomes the teacher only when a method asks for it."""
         t = self.cfg.teacher
         if t.mixup > 0 or t.selection != "none":
             return False
-        spec = TeacherSpec(GRU, self.cfg.seed)
-        self.put(spec, student)
-        self.seconds[spec] = 0.0  # trained already, as the fold's student without KD
+        self._adopted = student
         return True
 
     def get(self, spec: TeacherSpec | str) -> nn.Module:
@@ -145,6 +144,9 @@ class TeacherPool:
             raise ConfigError(f"method.teachers: '{spec}' is a forest, not a network: it teaches through soft labels "
                               "computed once (kd.teaching cached or crossfit), not on the augmented batch (consistent) "
                               "nor through feature maps (feed)")
+        if spec not in self.models and self._adopted is not None and spec == TeacherSpec(GRU, self.cfg.seed):
+            self.put(spec, self._adopted)
+            self.seconds[spec] = 0.0  # trained already, as the fold's student without KD
         if spec not in self.models:
             self.models[spec] = self._load(spec) or self._train(spec)
         return self.models[spec]
