@@ -48,6 +48,10 @@ SETTINGS = {
     "data.window": "5s",
     "data.stride": "2.5s",
     "teacher.epochs": 15,
+    # Half the filters of Wang et al.'s ResNet: a third of its training time, and in a pilot on these
+    # folds and seeds no weaker (bench/pilots/teacher_size.py: pooled MCC 0.640 against 0.621, with
+    # the forest 0.676 against 0.667; bench/results/pilots/teacher-size-f32-e15.json).
+    "teacher.filters": [32, 64, 64],
     # The collar recipe's 60 (data/recipes/collar.toml): both students were under-trained at the 30
     # of the runs up to 2026-12-02 (bench/results/accuracy.json was measured with 30).
     "student.epochs": 60,
@@ -62,6 +66,11 @@ SETTINGS = {
     # labelling the rotated batch the student sees ("consistent") lost 0.032 MCC on average.
     "kd.teaching": "cached",
     "transductive": True,
+    # The transductive student is the strict one fine-tuned for 20 epochs at a tenth of the
+    # students' learning rate: trained from scratch (up to 2026-12-02) it collapsed on single cows
+    # (seed 1, cow 1217: 0.44 against the strict 0.70), and it cost a whole student schedule.
+    "transductive_epochs": 20,
+    "transductive_lr_scale": 0.1,
     # The distilled student learns from the ResNet and the window-statistics forest together
     # (their mean probability; the forest's soft labels cross-fitted over animals): the two fail
     # on different cows, and together they are the teacher worth learning from (docs/methods.md).
@@ -133,6 +142,25 @@ def fixed_point_confusions(metrics: dict, seeds: list[int], root: Path) -> np.nd
     return np.array(out)
 
 
+def fold_seconds(seeds: list[int]) -> dict:
+    """Where a fold's time goes: mean seconds per fold job (one thread, the other worker busy too)
+    of the whole fold and of each model, from every seed's manifest.json."""
+    parts: dict[str, list[float]] = {}
+    for s in seeds:
+        manifest = json.loads((run_dir(s) / "manifest.json").read_text())
+        for report in manifest.get("method_timings_s", {}).get("folds", {}).values():
+            found = {"fold": report.get("fold", {}).get("seconds"),
+                     "student (no KD)": report.get("no_kd_student", {}).get("seconds"),
+                     "student_kd (with its soft labels)": report.get("seconds"),
+                     "student_kd_transductive": report.get("transductive", {}).get("seconds")}
+            for spec, secs in report.get("teacher_seconds", {}).items():
+                found[f"teacher {spec.split(':')[0]}"] = secs
+            for k, v in found.items():
+                if v is not None:
+                    parts.setdefault(k, []).append(float(v))
+    return {k: round(float(np.mean(v)), 1) for k, v in parts.items()}
+
+
 def target(description: str, measured: float, met: bool) -> dict:
     return {"target": description, "measured": round(float(measured), 4), "met": bool(met)}
 
@@ -201,6 +229,7 @@ def main() -> None:
             "data-free student: not part of this benchmark (bench-methods)",
         ],
         "distilled_student_against_plain_kd": against_plain_kd(per_fold),
+        "mean_seconds_per_fold_job": fold_seconds(seeds),
         "wall_time_s": round(wall, 1),
         "train_wall_time_s": round(train_wall, 1),
         "targets": {
@@ -226,6 +255,7 @@ def main() -> None:
     }
     path = write_result("accuracy-quick.json" if args.quick else "accuracy.json", doc)
     print(f"wrote {path}")
+    print("  mean seconds per fold job:", ", ".join(f"{k} {v}" for k, v in doc["mean_seconds_per_fold_job"].items()))
     for m, v in summary.items():
         print(f"  {m:24s} pooled MCC {v['mean']:.4f} (sd {v['sd']:.4f}; seeds {', '.join(f'{x:.4f}' for x in v['per_seed'])})")
     for k, d in pairs.items():

@@ -56,6 +56,7 @@ TEACHER_SELECTION = ("none", "checkpoint", "epoch")  # teacher.selection
 
 @dataclass
 class TeacherConfig:
+    # Wang et al.'s sizes; the collar recipe halves them (as accurate on real collars, 3.4x cheaper).
     filters: list[int] = field(default_factory=lambda: [64, 128, 128])
     kernels: list[int] = field(default_factory=lambda: [8, 5, 3])
     epochs: int = 20
@@ -153,6 +154,12 @@ class TrainConfig:
     # *without their labels* (a new farm without labels: transductive adaptation). It gets its own
     # row, `student_kd_transductive`, beside the strict `student_kd`, never in place of it.
     transductive: bool = False
+    # How the transductive student is trained: 0, a fresh student on the full [student] schedule;
+    # N > 0, the strict distilled student fine-tuned for N epochs (learning rate student.lr times
+    # transductive_lr_scale), so it starts from the strict row and can only adapt from there, at a
+    # fraction of the cost (docs/methods.md, "A new farm without labels").
+    transductive_epochs: int = 0
+    transductive_lr_scale: float = 0.1
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".
     class_weighting: str = "sqrt"
@@ -262,6 +269,11 @@ class TrainConfig:
                 or len(set(self.extra_seeds)) != len(self.extra_seeds):
             raise ConfigError(f"extra_seeds: whole numbers from 0 to {2**32 - 1} other than seed ({self.seed}), each once; "
                               f"got {self.extra_seeds}")
+        if isinstance(self.transductive_epochs, bool) or not isinstance(self.transductive_epochs, int) \
+                or not 0 <= self.transductive_epochs <= 100_000:
+            raise ConfigError(f"transductive_epochs: must be a whole number from 0 to 100000, not {self.transductive_epochs}")
+        if not 0 < self.transductive_lr_scale <= 10:
+            raise ConfigError(f"transductive_lr_scale: must be above 0 and at most 10, not {self.transductive_lr_scale}")
         if self.transductive and self.cv != "loao":
             raise ConfigError("transductive: only with cv = 'loao' (it needs a held-out animal)")
         if self.extra_seeds and self.cv != "loao":

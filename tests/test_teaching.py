@@ -236,3 +236,62 @@ def test_crossfit_end_to_end_and_its_settings(tiny_synthetic, tmp_path):
     bad.write_text(cfg.read_text() + "\n[kd]\ncrossfit_groups = 1\n")
     r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
     assert r.exit_code == 2 and "kd.crossfit_groups" in r.output
+
+
+def test_fine_tuned_transductive_student_starts_from_the_strict_one(tiny_synthetic, tmp_path, monkeypatch):
+    """transductive_epochs = N: the transductive student is the strict distilled student of the
+    same fold, fine-tuned N epochs at student.lr * transductive_lr_scale on the training windows
+    and the held-out ones (those without labels)."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from tests.conftest import tiny_config_overrides
+
+    calls = []
+    original = plain.fit
+
+    def spy(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw):
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        out = original(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw)
+        calls.append({"start": start, "end": {k: v.clone() for k, v in model.state_dict().items()},
+                      "epochs": epochs, "lr": lr, "unlabelled": int((y < 0).sum())})
+        return out
+
+    monkeypatch.setattr(plain, "fit", spy)
+    over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False,
+            "transductive_epochs": 2, "transductive_lr_scale": 0.25}
+    cfg = load_config(None, over)
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    assert "student_kd_transductive" in metrics
+    assert len(calls) == 2 * len(metrics["folds"])  # per fold: the strict student, then its fine-tuning
+    for strict, tuned in zip(calls[::2], calls[1::2]):
+        assert strict["epochs"] == cfg.student.epochs and strict["unlabelled"] == 0
+        assert tuned["epochs"] == 2 and tuned["lr"] == pytest.approx(cfg.student.lr * 0.25)
+        assert tuned["unlabelled"] > 0
+        assert all(torch.equal(tuned["start"][k], strict["end"][k]) for k in strict["end"])
+        assert not all(torch.equal(tuned["end"][k], strict["end"][k]) for k in strict["end"])  # it did train
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["transductive"]["start"] == "student_kd" for f in method["folds"].values())
+    # Durations live in the manifest only: method.json stays a function of data, settings and seed.
+    timings = json.loads((tmp_path / "run" / "manifest.json").read_text())["method_timings_s"]["folds"]
+    assert set(timings) == set(method["folds"])
+    for key, t in timings.items():
+        assert t["fold"]["seconds"] > 0 and t["no_kd_student"]["seconds"] > 0 and t["transductive"]["seconds"] > 0
+        assert not {"fold", "no_kd_student"} & set(method["folds"][key]) and "seconds" not in method["folds"][key]["transductive"]
+
+
+@pytest.mark.parametrize("line, name", [("transductive_epochs = -1", "transductive_epochs"),
+                                        ("transductive_epochs = 1.5", "transductive_epochs"),
+                                        ("transductive_lr_scale = 0", "transductive_lr_scale")])
+def test_transductive_fine_tuning_settings_reject_bad_values(tiny_synthetic, tmp_path, line, name):
+    from typer.testing import CliRunner
+
+    from collar_kd.cli import app
+    from conftest import tiny_toml
+
+    cfg = tiny_toml(tiny_synthetic, tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(line + "\n" + cfg.read_text())
+    r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
+    assert r.exit_code == 2 and name in r.output, r.output
+    assert not (tmp_path / "r2").exists()

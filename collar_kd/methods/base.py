@@ -50,6 +50,11 @@ class StudentJob:
     # Windows without labels the student may also learn from, through the teacher's soft labels
     # only (kd and ensemble use them): extra recordings, or the held-out animal (transductive).
     unlabelled_x: np.ndarray | None = None
+    # A student to fine-tune instead of a fresh one, for `epochs` epochs at learning rate `lr`
+    # (None: the [student] schedule). The transductive student starts from the strict one this way.
+    start_from: GRUStudent | None = None
+    epochs: int | None = None
+    lr: float | None = None
     # Set by a method that distils several teachers: them combined, evaluated as the row kd_teacher.
     combined_teacher: object | None = None
 
@@ -57,6 +62,15 @@ class StudentJob:
         """A fresh student, same initial weights for every method (seeded by the run's seed)."""
         torch.manual_seed(self.cfg.seed)
         return GRUStudent(self.n_classes, self.cfg.student.hidden, self.cfg.student.head)
+
+    def initial_student(self) -> GRUStudent:
+        """What a distilling method trains: a copy of start_from, or a fresh student."""
+        return self.new_student() if self.start_from is None else copy_student(self.start_from)
+
+    def schedule(self) -> tuple[int, float]:
+        """(epochs, learning rate): the job's own, or the [student] section's."""
+        s = self.cfg.student
+        return (s.epochs if self.epochs is None else self.epochs), (s.lr if self.lr is None else self.lr)
 
     def task(self, label: str, total: int):
         return self.progress.task(f"{self.key}: {label}", total)

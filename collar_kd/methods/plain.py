@@ -19,7 +19,7 @@ def train_none(job: StudentJob) -> MethodResult:
 
 
 def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, list[float], str]:
-    """A fresh student trained with the run's KD loss towards the teachers `specs` (their
+    """A student (fresh, or job.start_from fine-tuned on job's schedule) trained with the run's KD loss towards the teachers `specs` (their
     averaged soft labels), cached or consistent by kd.teaching; with job.unlabelled_x, also on
     those windows through the soft term only. Returns it, the loss per epoch and the teaching
     mode used."""
@@ -32,10 +32,11 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label
         loss = with_unlabelled(cfg.kd)
-    student = job.new_student()
-    with job.task(label, cfg.student.epochs) as advance:
-        history = fit(student, x, y, loss, cfg.student.epochs, cfg.student.batch_size,
-                      cfg.student.lr, cfg.seed, targets=targets, weights=job.weights,
+    student = job.initial_student()
+    epochs, lr = job.schedule()
+    with job.task(label, epochs) as advance:
+        history = fit(student, x, y, loss, epochs, cfg.student.batch_size,
+                      lr, cfg.seed, targets=targets, weights=job.weights,
                       on_epoch=lambda *_: advance(), augment=cfg.augmentation(), mixup=cfg.kd.mixup,
                       temperature=cfg.kd.temperature)
     return student, history, mode

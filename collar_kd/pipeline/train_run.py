@@ -169,7 +169,9 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     weights = class_weights(win.y, n_classes, cfg.class_weighting)
     pool = TeacherPool(cfg, win.x, win.y, n_classes, weights, key, progress, animals=win.animal)
     models = {"teacher": pool.get(pool.main_spec)}
+    started = time.time()
     student = models["student"] = train_plain_student(cfg, win.x, win.y, n_classes, weights, key, progress)
+    no_kd_seconds = round(time.time() - started, 2)
     pool.adopt_no_kd_student(student)  # a 'gru:<seed>' teacher is this very network: not trained twice
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     job = StudentJob(cfg, resolve_settings(cfg), win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress,
@@ -180,9 +182,16 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         models[KD_TEACHER] = job.combined_teacher
     if transductive_x is not None:
         job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
+        if cfg.transductive_epochs:  # the strict student, fine-tuned on the held-out windows too
+            job.start_from, job.epochs = result.student, cfg.transductive_epochs
+            job.lr = cfg.student.lr * cfg.transductive_lr_scale
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
-        result.report["transductive"] = {k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}
+        result.report["transductive"] = {
+            "start": "student_kd" if cfg.transductive_epochs else "a fresh student",
+            **({"epochs": job.epochs, "lr": job.lr} if cfg.transductive_epochs else {}),
+            **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
+    result.report["no_kd_student"] = {"seconds": no_kd_seconds}  # durations go to manifest.json (pop_timings)
     result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
     if pool.selection:
         result.report["teacher_selection"] = pool.selection
@@ -254,6 +263,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
     """One fold: every model trained on the other animals, evaluated on `animal`. Seeds itself, so
     it gives the same result wherever and in whatever order it runs. Returns the fold's metrics, its
     predictions and, for the run directory, the networks' weights (saved by the caller)."""
+    started = time.time()
     seed_everything(cfg.seed, cfg.threads)
     use_device(cfg.device)  # a Ray task is a process of its own
     test = win.animal == animal
@@ -273,6 +283,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
         fold[m] = {k: fm[k] for k in ("mcc", "accuracy", "macro_f1", "confusion")}
     states = {name: {k: v.detach().cpu().clone() for k, v in models[name].state_dict().items()}
               for name in NEURAL_MODELS} if cfg.save_fold_models else {}
+    report["fold"] = {"seconds": round(time.time() - started, 2)}  # the whole fold: training and prediction
     return {"fold": fold, "preds": {m: preds[m] for m in rows}, "y": held.y, "report": report, "states": states}
 
 
@@ -341,6 +352,8 @@ def pop_timings(doc) -> dict:
             out[key] = doc.pop(key)
         elif sub := pop_timings(doc[key]):
             out[key] = sub
+            if doc[key] == {}:  # a section that held a duration only (no_kd_student, fold)
+                del doc[key]
     return out
 
 
