@@ -157,7 +157,7 @@ class TrainConfig:
     # How the transductive student is trained: 0, a fresh student on the full [student] schedule;
     # N > 0, the strict distilled student fine-tuned for N epochs (learning rate student.lr times
     # transductive_lr_scale), so it starts from the strict row and can only adapt from there, at a
-    # fraction of the cost (docs/methods.md, "A new farm without labels").
+    # fraction of the cost (docs/methods.md, "Unlabelled windows").
     transductive_epochs: int = 0
     transductive_lr_scale: float = 0.1
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its

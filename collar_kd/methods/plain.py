@@ -19,8 +19,9 @@ def train_none(job: StudentJob) -> MethodResult:
 
 
 def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, list[float], str]:
-    """A student (fresh, or job.start_from fine-tuned on job's schedule) trained with the run's KD loss towards the teachers `specs` (their
-    averaged soft labels), cached or consistent by kd.teaching; with job.unlabelled_x, also on
+    """A student (fresh, or job.start_from fine-tuned on the job's schedule) trained with the
+    run's KD loss towards the teachers `specs` (their averaged soft labels), cached or
+    consistent by kd.teaching; with job.unlabelled_x, also on
     those windows through the soft term only. Returns it, the loss per epoch and the teaching
     mode used."""
     cfg = job.cfg

@@ -182,15 +182,14 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         models[KD_TEACHER] = job.combined_teacher
     if transductive_x is not None:
         job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
+        start = {"start": "a fresh student"}
         if cfg.transductive_epochs:  # the strict student, fine-tuned on the held-out windows too
             job.start_from, job.epochs = result.student, cfg.transductive_epochs
             job.lr = cfg.student.lr * cfg.transductive_lr_scale
+            start = {"start": "student_kd", "epochs": job.epochs, "lr": job.lr}
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
-        result.report["transductive"] = {
-            "start": "student_kd" if cfg.transductive_epochs else "a fresh student",
-            **({"epochs": job.epochs, "lr": job.lr} if cfg.transductive_epochs else {}),
-            **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
+        result.report["transductive"] = {**start, **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
     result.report["no_kd_student"] = {"seconds": no_kd_seconds}  # durations go to manifest.json (pop_timings)
     result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
     if pool.selection:
