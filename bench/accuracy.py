@@ -108,7 +108,12 @@ def best_peer() -> tuple[str, float] | None:
     return max(found, key=lambda kv: kv[1]) if found else None
 
 
+RUN_NAME: str | None = None  # --name: a variant's runs and result beside the benchmark's own
+
+
 def run_dir(seed: int) -> Path:
+    if RUN_NAME:
+        return WORK / f"accuracy-{RUN_NAME}-seed-{seed}"
     return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
 
 
@@ -117,12 +122,12 @@ def run_seed(settings: dict, seed: int, workers: Workers) -> dict:
     return run_training(cfg, run_dir(seed), progress=Quiet(), force=True, workers=workers)
 
 
-def fixed_point_confusions(metrics: dict, seeds: list[int], root: Path) -> np.ndarray:
+def fixed_point_confusions(metrics: dict, seeds: list[int], settings: dict) -> np.ndarray:
     """(seeds, animals, K, K): every fold's KD student quantized to 8 bits (formats from that fold's
     training windows), simulated bit-exactly on the held-out animal."""
-    cfg = load_config(None, {**SETTINGS, "data.path": str(root)})
+    cfg = load_config(None, settings)
     rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
             "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
     from safetensors.torch import load_file
@@ -170,11 +175,25 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="1-epoch models, two seeds: checks the benchmark runs end to end")
     ap.add_argument("--workers", type=int, default=2, help="folds run at once as Ray tasks (1: one after another)")
     ap.add_argument("--ray-address", default=None, help="an existing Ray cluster for the folds")
+    ap.add_argument("--name", default=None, help="a variant: runs in bench/work/accuracy-NAME-seed-S, result in "
+                    "bench/results/accuracy-NAME.json (the benchmark's own runs and result untouched)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                    help="with --name: a setting over the benchmark's, e.g. data.frame='\"animal\"' (repeatable)")
+    ap.add_argument("--seeds", default=None, help="with --name: comma-separated seeds (default 0,1,2)")
     args = ap.parse_args()
     root = require_wasp()
     settings = dict(SETTINGS)
     settings["data.path"] = str(root)
     seeds = list(SEEDS)
+    if (args.set or args.seeds) and not args.name:
+        ap.error("--set and --seeds change the benchmark: give the variant a --name")
+    global RUN_NAME
+    RUN_NAME = args.name
+    for item in args.set:
+        key, _, value = item.partition("=")
+        settings[key] = json.loads(value)
+    if args.seeds:
+        seeds = [int(v) for v in args.seeds.split(",")]
     if args.quick:
         settings.update({"teacher.epochs": 1, "student.epochs": 1, "rf_trees": 10})
         seeds = seeds[:2]
@@ -188,7 +207,7 @@ def main() -> None:
     metrics = runs[seeds[0]]
     st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)
     conf = {m: np.array([[f[m]["confusion"] for f in runs[s]["folds"]] for s in seeds]) for m in MODELS}
-    conf["student_kd_fxp8"] = fixed_point_confusions(metrics, seeds, root)
+    conf["student_kd_fxp8"] = fixed_point_confusions(metrics, seeds, settings)
     wall = time.time() - started
     summary = {m: summarize_seeds(c) for m, c in conf.items()}
     pairs = {
@@ -253,7 +272,8 @@ def main() -> None:
         },
         "machine": machine(),
     }
-    path = write_result("accuracy-quick.json" if args.quick else "accuracy.json", doc)
+    name = f"accuracy-{args.name}" if args.name else "accuracy"
+    path = write_result(f"{name}-quick.json" if args.quick else f"{name}.json", doc)
     print(f"wrote {path}")
     print("  mean seconds per fold job:", ", ".join(f"{k} {v}" for k, v in doc["mean_seconds_per_fold_job"].items()))
     for m, v in summary.items():

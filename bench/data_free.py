@@ -52,7 +52,7 @@ def main() -> None:
     cfg0 = load_config(None, {**base, "data.path": str(root), "threads": 2})
     seed_everything(cfg0.seed, cfg0.threads)
     rec, cmap = load_recordings(cfg0.data, seed=cfg0.seed)
-    win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride)
+    win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride, cfg0.data.frame)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
             "teacher": {"filters": cfg0.teacher.filters, "kernels": cfg0.teacher.kernels},
             "student": {"hidden": cfg0.student.hidden, "head": cfg0.student.head}}

@@ -73,7 +73,7 @@ def forest_data():
         return None
     cfg = load_config(None, {k: v for k, v in ACC.items() if k.startswith("data.")} | {"data.path": str(WASP_DATASET)})
     rec, cmap = load_recordings(cfg.data, seed=0)
-    return windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride), cfg
+    return windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame), cfg
 
 
 def forest_loao_mcc(win, trees: int, depth, seed: int) -> float:

@@ -148,7 +148,7 @@ def main() -> None:
     seed_everything(cfg.seed, cfg.threads)
     progress = RichBars()
     rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     animals = sorted(np.unique(win.animal).tolist())
     if args.folds:

@@ -48,7 +48,7 @@ def main() -> None:
     root = require_wasp()
     cfg = load_config(None, {"data.format": "wasp", "data.path": str(root), "data.window": "5s", "data.stride": "2.5s"})
     rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     out = WORK / "peers"
     out.mkdir(parents=True, exist_ok=True)
     # aeon's transforms want float64 (Catch22 fails on float32), channels first: (n, 3, T).

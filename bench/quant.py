@@ -95,7 +95,7 @@ def main() -> None:
     arch = read_json(run / "models" / "models.json")
     metrics = read_json(run / "metrics.json")
     rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     preds = {v: [] for v in VARIANTS}
     truth, per_fold, formats = [], [], []
     for fold in metrics["folds"]:

@@ -146,6 +146,8 @@ def train(
     window: Optional[str] = typer.Option(None, help="Window length, '5s' or samples ('50')."),
     stride: Optional[str] = typer.Option(None, help="Window stride, seconds ('2.5s') or samples."),
     sample_rate: Optional[float] = typer.Option(None, help="Resample to this model rate (Hz)."),
+    frame: Optional[str] = typer.Option(None, help="sensor (the windows as recorded) | animal (each animal's samples turned "
+                                        "about z so its mean x-y points along +x: its collar's heading, no labels used)."),
     csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
     units: Optional[str] = typer.Option(None, help="csv format: g | m/s2 | counts."),
     counts_per_g: Optional[float] = typer.Option(None, help="csv format with units=counts: counts per g."),
@@ -199,7 +201,7 @@ def train(
     from collar_kd.pipeline.train_run import run_training
 
     overrides = {
-        "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate,
+        "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate, "data.frame": frame,
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup,

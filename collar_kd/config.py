@@ -21,6 +21,9 @@ from collar_kd.training.augment import Augmentation
 from collar_kd.training.device import DEVICES
 
 
+FRAMES = ("sensor", "animal")  # data.frame, collar_kd/data/frame.py
+
+
 @dataclass
 class DataConfig:
     path: str = "synthetic"
@@ -30,6 +33,10 @@ class DataConfig:
     sample_rate: float | None = None  # model rate in Hz; None keeps the data's own rate
     window: str = "2s"  # seconds ('2s') or samples ('50')
     stride: str = "1s"
+    # "sensor": the windows as recorded; "animal": every animal's samples turned about the sensor's
+    # z axis so that its mean x-y acceleration points along +x (collar_kd/data/frame.py): one frame
+    # for every collar whatever its heading on the neck, from the animal's own data, no labels.
+    frame: str = "sensor"
     synthetic_settings: str | None = None
     # Generic CSV layout.
     csv_sample_rate: float | None = None
@@ -258,6 +265,8 @@ class TrainConfig:
         if not (1 <= self.student.hidden <= 4096 and 1 <= self.student.head <= 4096):
             raise ConfigError(f"student.hidden and student.head: must be from 1 to 4096, not {self.student.hidden} and "
                               f"{self.student.head}")
+        if self.data.frame not in FRAMES:
+            raise ConfigError(f"data.frame: must be one of {', '.join(FRAMES)}, not '{self.data.frame}'")
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
         for name, value, low, high in (("seed", self.seed, 0, 2**32 - 1), ("threads", self.threads, 1, 1024),
@@ -412,6 +421,13 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
         except ConfigError as e:
             raise ConfigError(f"{path}: {e}") from None
     merge_settings(cfg, nested, "")
+    # One rotation limit for every axis, or one per axis: whichever the user gives replaces the
+    # recipe's choice of the other (else a recipe's 90 degrees would refuse --augment-rotation-axes).
+    given = {k for k in ("augment_rotation_deg", "augment_rotation_axes_deg") if k in doc or k in nested}
+    if given == {"augment_rotation_deg"}:
+        cfg.augment_rotation_axes_deg = []
+    elif given == {"augment_rotation_axes_deg"}:
+        cfg.augment_rotation_deg = 0.0
     if cfg.method.name != recipe_method:  # another method chosen: the recipe's method settings are not its
         own = {**doc.get("method", {}), **nested.get("method", {})}
         cfg.method.options = {k: v for k, v in cfg.method.options.items() if k in own}

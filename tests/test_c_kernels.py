@@ -209,3 +209,33 @@ def test_whole_windows_match_simulator_and_golden(host, tiny_export):
     assert_same(h, sim.h, "final state")
     golden = vectors.read_outputs(tiny_export / "golden" / "outputs.bin")
     assert_same(golden.logits, sim.logits, "golden logits")
+
+
+def test_the_frame_heading_matches_its_twin_on_the_cores(run_batch, tiny_export):
+    """ckd_frame (running sum, integer square root, truncating divisions, the turn) against
+    collar_kd/sim/frame.py on every target: headings in every quadrant, full-scale samples of
+    every sign, a stream with no heading; the heading updated every sample and every 7th."""
+    from collar_kd.sim.frame import IntegerFrame
+
+    frac_x = QuantizedStudent.load(tiny_export / "quantized_student.npz").frac["x"]
+    rng = np.random.default_rng(11)
+    angles = np.repeat(np.radians([20.0, 110.0, 200.0, 290.0]), 40)
+    g = np.stack([0.6 * np.cos(angles), 0.6 * np.sin(angles), np.full(len(angles), -0.8)], axis=1)
+    streams = [sat16(np.round((g + rng.normal(0, 0.2, g.shape)) * 2.0 ** frac_x)),
+               rng.choice(np.array(EDGE16), size=(150, 3)),
+               np.tile(np.array([0, 1, -(2 ** frac_x)]), (60, 1))]
+    batch, expected = ShimBatch(), []
+    for k, xs in enumerate(streams):
+        xq = np.ascontiguousarray(np.asarray(xs, np.int16))
+        for every in (1, 7):
+            batch.add("shim_frame_stream", xq, len(xq), every, np.zeros_like(xq), np.zeros(2, np.int32))
+            frame, want = IntegerFrame(frac_x), np.zeros(xq.shape, np.int64)
+            for i in range(len(xq)):
+                frame.add(xq[i:i + 1])
+                if (i + 1) % every == 0:
+                    frame.update()
+                want[i] = frame.turn(xq[i])
+            expected.append((f"stream {k} every {every}", want, np.array([frame.c, frame.s])))
+    for (what, want, heading), got in zip(expected, run_batch(batch)):
+        assert_same(got[-2], want, f"frame {what}")
+        assert_same(got[-1], heading, f"frame heading {what}")

@@ -50,6 +50,19 @@ def test_the_config_file_and_the_command_line_override_the_recipe(tmp_path):
     assert cfg.method.options == {"teachers": ["resnet:0"]}
 
 
+def test_a_rotation_limit_given_by_the_user_replaces_the_recipes_other_kind(tmp_path):
+    """One limit for all axes and one per axis are one choice: giving either drops the recipe's."""
+    recipe = tmp_path / "axes.toml"
+    recipe.write_text("augment_rotation_axes_deg = [15, 15, 45]\n")
+    cfg = load_config(None, {"recipe": str(recipe), "augment_rotation_deg": 30.0})
+    assert cfg.augment_rotation_deg == 30.0 and cfg.augment_rotation_axes_deg == []
+    real = {"data.format": "wasp", "data.path": "x"}
+    cfg = load_config(None, {**real, "augment_rotation_axes_deg": [10, 10, 180]})
+    assert cfg.augment_rotation_axes_deg == [10, 10, 180] and cfg.augment_rotation_deg == 0.0
+    with pytest.raises(ConfigError, match="augment_rotation_axes_deg: give either"):  # both from the user: refused
+        load_config(None, {**real, "augment_rotation_axes_deg": [10, 10, 180], "augment_rotation_deg": 5.0})
+
+
 def test_a_recipe_by_path_and_bad_recipes_name_the_setting(tmp_path):
     r = tmp_path / "mine.toml"
     r.write_text("augment_scale = 0.1\n")

@@ -27,7 +27,7 @@ seed, animal = int(sys.argv[1]), sys.argv[2]
 root = require_wasp()
 cfg = load_config(None, {**SETTINGS, "data.path": str(root), "threads": 1})
 rec, cmap = load_recordings(cfg.data, seed=0)
-win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
 arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
         "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
 run = WORK_RUN if seed == 0 else Path(str(WORK_RUN) + f"-seed-{seed}")

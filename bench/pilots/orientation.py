@@ -1,6 +1,6 @@
 """Pilot: each animal's windows turned about the sensor's z axis into one frame, label-free.
 
-    python bench/pilots/orientation.py SEED NAME 'JSON overrides' [ANIMAL,...] [--raw]
+    python bench/pilots/orientation.py SEED NAME 'JSON overrides' [ANIMAL,...] [--raw | --window]
 
 On the WASP collars the box sits at a different angle about its own face normal (z) on every
 cow: x and y change sign and swap from cow to cow, z stays near -0.85 g (docs/methods.md). Here
@@ -10,7 +10,8 @@ running mean). Then the student without KD and the forest are trained with bench
 settings plus the overrides (for example a smaller rotation augmentation, which the common frame
 may allow), and scored on the held-out animal beside the saved no-KD student of that seed and fold
 (trained on the windows as they are). --raw trains on the windows as they are (the control: the same overrides without the common
-frame). Writes bench/results/pilots/orientation-NAME-sSEED.json.
+frame); --window turns each window by its own mean instead (no state across windows, strict
+leave-one-animal-out). Writes bench/results/pilots/orientation-NAME-sSEED.json.
 """
 import json, sys, time
 from pathlib import Path
@@ -37,13 +38,24 @@ def common_frame(x: np.ndarray, animal: np.ndarray) -> np.ndarray:
     return out
 
 
+def window_frame(x: np.ndarray) -> np.ndarray:
+    """Every window turned about z by minus the angle of its own mean x-y: no state, strict LOAO."""
+    mean = x.mean(axis=1)
+    theta = np.arctan2(mean[:, 1], mean[:, 0])
+    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
+    out = x.copy()
+    out[..., 0] = c * x[..., 0] + s * x[..., 1]
+    out[..., 1] = -s * x[..., 0] + c * x[..., 1]
+    return out.astype(np.float32)
+
+
 if __name__ == "__main__":
-    RAW = "--raw" in sys.argv
-    sys.argv = [a for a in sys.argv if a != "--raw"]
+    RAW, WINDOW = "--raw" in sys.argv, "--window" in sys.argv
+    sys.argv = [a for a in sys.argv if a not in ("--raw", "--window")]
     seed = int(sys.argv[1]); name = sys.argv[2]; overrides = json.loads(sys.argv[3])
     only = sys.argv[4].split(",") if len(sys.argv) > 4 else None
     run, acc, cfg, win, arch = saved_run(seed, overrides)
-    turned = win.x if RAW else common_frame(win.x, win.animal)
+    turned = win.x if RAW else window_frame(win.x) if WINDOW else common_frame(win.x, win.animal)
     rows, truth, preds = [], [], {"student": [], name: [], f"{name}_rf": []}
     t0 = time.time()
     for f in acc["folds"]:
@@ -67,5 +79,5 @@ if __name__ == "__main__":
     pooled = {m: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for m, v in preds.items()}
     print("POOLED", seed, name, pooled, f"{time.time()-t0:.0f}s")
     out = Path(__file__).resolve().parents[1] / "results" / "pilots" / f"orientation-{name}-s{seed}.json"
-    out.write_text(json.dumps({"seed": seed, "overrides": overrides, "common_frame": not RAW, "pooled": pooled,
+    out.write_text(json.dumps({"seed": seed, "overrides": overrides, "common_frame": "none" if RAW else "window" if WINDOW else "animal", "pooled": pooled,
                                "folds": rows}, indent=1))

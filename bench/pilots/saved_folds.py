@@ -24,7 +24,7 @@ def saved_run(seed: int, overrides: dict):
     cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
     seed_everything(cfg.seed, cfg.threads)
     rec, cmap = load_recordings(cfg.data, seed=0)
-    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
             "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
             "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}

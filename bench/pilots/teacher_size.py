@@ -63,7 +63,7 @@ root = require_wasp()
 base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
 cfg0 = load_config(None, {**base, "data.path": str(root), **overrides})
 rec, cmap = load_recordings(cfg0.data, seed=0)
-win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride)
+win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride, cfg0.data.frame)
 animals = sorted(np.unique(win.animal).tolist())
 jobs = [(s, a) for s in seeds for a in animals][part::parts]
 out, t0 = {}, time.time()

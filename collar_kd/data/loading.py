@@ -9,6 +9,7 @@ from collar_kd.config import DataConfig
 from collar_kd.data.bout_folders import layout_names, load_layout, read_bout_folders
 from collar_kd.data.class_maps import ClassMap, identity_class_map, load_class_map
 from collar_kd.data.csv_reader import CsvLayout, read_csv_recordings
+from collar_kd.data.frame import to_common_frame
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.synthetic import DEFAULT_SETTINGS, SyntheticSettings, generate
 from collar_kd.data.wasp import read_wasp_recordings
@@ -67,7 +68,8 @@ def load_recordings(cfg: DataConfig, seed: int = 0) -> tuple[Recordings, ClassMa
     return rec, class_map
 
 
-def windows_for(rec: Recordings, classes: tuple[str, ...], window: str, stride: str) -> Windows:
+def windows_for(rec: Recordings, classes: tuple[str, ...], window: str, stride: str, frame: str = "sensor") -> Windows:
+    """The recordings cut into windows, in the sensor frame or each animal's own (data.frame)."""
     length = parse_span(window, rec.sample_rate, "window")
     step = parse_span(stride, rec.sample_rate, "stride")
-    return make_windows(rec, classes, length, step)
+    return to_common_frame(make_windows(rec, classes, length, step), frame)

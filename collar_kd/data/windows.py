@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 import numpy as np
@@ -54,6 +54,7 @@ class Windows:
     length: int
     stride: int
     skipped_bouts: dict[str, int]  # class -> bouts too short for one window
+    headings: dict[str, float] = field(default_factory=dict)  # animal -> degrees turned (data/frame.py)
 
     def __len__(self) -> int:
         return int(self.y.shape[0])

@@ -116,7 +116,7 @@ def run_windows(run_dir: Path, arch: dict, allow_changed_data: bool = False) -> 
         raise DataError(rec.source, f"the run's training data changed since `train` (fingerprint {str(trained_on)[:12]} "
                         f"in {Path(run_dir) / 'manifest.json'}, {rec.fingerprint()[:12]} now): the fixed-point formats would "
                         "be calibrated on other data. Restore the data or train again; --allow-changed-data exports anyway")
-    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     if win.length != arch["window_length"]:
         raise ConfigError(f"{run_dir}: the run's data gives windows of {win.length} samples, its models expect {arch['window_length']}")
     return win.x, win.y, rec.source

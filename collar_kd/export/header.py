@@ -54,6 +54,7 @@ def params_header(q: QuantizedStudent, model_id: str, target: str) -> str:
         f"#define CKD_CLASS_NAMES {{{names}}}",
         f"#define CKD_WINDOW {q.window_length}u",
         f"#define CKD_SAMPLE_RATE_MILLIHZ {rate_mhz}u",
+        f"#define CKD_FRAME {int(q.frame == 'animal')} /* 1: windows turned by the animal's heading (ckd_frame.h) */",
         "",
         "/* Q formats (fractional lengths) of every tensor: value = integer * 2^-frac. CKD_FRAC_W_*: a layer's",
         f" * coarsest weight row ('{q.weight_formats}' weight formats: each row's own is in its shift, ckd_model_weights.h). */",

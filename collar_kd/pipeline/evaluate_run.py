@@ -8,6 +8,7 @@ import numpy as np
 
 from collar_kd.config import DataConfig, config_from_dict
 from collar_kd.data import load_recordings
+from collar_kd.data.frame import to_common_frame
 from collar_kd.data.windows import make_windows, parse_span
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
@@ -24,7 +25,8 @@ def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False
     data.sample_rate = arch["sample_rate_hz"]
     rec, _ = load_recordings(data, seed=run_cfg.seed + 1 if seed is None else seed)
     stride = parse_span(data.stride, rec.sample_rate, "stride")
-    win = make_windows(rec, classes, arch["window_length"], stride)
+    # In the models' frame: each new animal turned by its own heading, from its data, not its labels.
+    win = to_common_frame(make_windows(rec, classes, arch["window_length"], stride), arch.get("frame", "sensor"))
     preds = predict_classes(models, win.x)
     # A run knows its data: evaluating on what it was trained on is said, never passed off as new animals.
     in_sample = rec.fingerprint() == read_json(run_dir / "manifest.json").get("data_fingerprint")
@@ -34,6 +36,7 @@ def evaluate_run(run_dir: Path, data: DataConfig, out: Path, force: bool = False
         "in_sample": in_sample,
         "classes": list(classes),
         "window": {"length": win.length, "stride": win.stride, "sample_rate_hz": win.sample_rate},
+        "frame": {"name": arch.get("frame", "sensor"), "headings_deg": win.headings},
         "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
                  "bouts_shorter_than_a_window": win.skipped_bouts},
     }

@@ -19,6 +19,7 @@ import numpy as np
 from collar_kd.config import DataConfig, config_from_dict
 from collar_kd.data import load_recordings
 from collar_kd.data.csv_reader import CsvLayout
+from collar_kd.data.frame import heading, turn
 from collar_kd.data.windows import parse_span
 from collar_kd.errors import ConfigError, RunDirError
 from collar_kd.evaluation.metrics import classification_metrics
@@ -98,14 +99,19 @@ def predict_run(run_dir: Path, data: DataConfig, out: Path, opts: PredictOptions
     if stride > length:
         raise ConfigError(f"--stride: at most the window ({length} samples), not {stride}: windows must tile the recording")
     classify = Classifier(run_dir, arch, opts)
+    frame = arch.get("frame", "sensor")  # runs from before data.frame are in the sensor frame
+    seed = run_cfg.seed + 1 if opts.seed is None else opts.seed
+    headings = animal_headings(data, classes, opts, seed) if frame == "animal" else {}
     transitions = training_transitions(run_cfg, classes, length, stride) if opts.smoothing.kind == "hmm" else None
     started = time.time()
     done, notes, model_seconds = [], [], 0.0
     with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path,
                                                    "export": opts.export_dir}) as tmp:
         with progress.task("classifying recordings (samples read)", total_samples(data)) as advance:
-            for seg in read_segments(data, classes, opts, run_cfg.seed + 1 if opts.seed is None else opts.seed):
+            for seg in read_segments(data, classes, opts, seed):
                 advance(len(seg))
+                if frame == "animal":
+                    seg = replace(seg, samples=turn(seg.samples, *headings[seg.animal]))
                 if abs(seg.rate - rate) > 1e-9 * rate and not any("resampled" in n for n in notes):
                     notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
                 seg = seg.resampled(rate)
@@ -114,6 +120,11 @@ def predict_run(run_dir: Path, data: DataConfig, out: Path, opts: PredictOptions
                 done.append(classified)
         if not done:
             raise ConfigError(f"{data.path}: no recordings found")
+        if frame == "animal":
+            notes.append("each animal's samples were turned about the sensor's z axis by its own heading, as in training "
+                         "(" + ", ".join(f"{a} {np.degrees(np.arctan2(s, c)):+.0f}°" for a, (c, s) in headings.items())
+                         + "): the heading of all its recordings, which a device's running heading reaches only after "
+                         "its first hours on the animal")
         summary = write_outputs(tmp, done, list(classes), classify, opts, data, notes, transitions)
         n_windows = sum(len(s.window_starts) for s in done)
         summary["timing"] = {"wall_s": round(time.time() - started, 3), "classifier_s": round(model_seconds, 3),
@@ -148,6 +159,17 @@ def read_segments(data: DataConfig, classes: tuple[str, ...], opts: PredictOptio
         return
     rec, _ = load_recordings(replace(data, sample_rate=None), seed=seed)
     yield from segments_from_recordings(rec, classes if opts.score else None)
+
+
+def animal_headings(data: DataConfig, classes: tuple[str, ...], opts: PredictOptions, seed: int) -> dict:
+    """animal -> (cos, sin) of its mean x-y over all its recordings (collar_kd/data/frame.py): a
+    first pass over the data, holding only one running sum per animal."""
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
+    for seg in read_segments(data, classes, replace(opts, score=False), seed):
+        sums[seg.animal] = sums.get(seg.animal, np.zeros(3)) + seg.samples.astype(np.float64).sum(axis=0)
+        counts[seg.animal] = counts.get(seg.animal, 0) + len(seg)
+    return {a: heading(sums[a] / max(counts[a], 1)) for a in sums}
 
 
 def classify_segment(seg: Segment, classify: Classifier, length: int, stride: int, opts: PredictOptions,

@@ -46,7 +46,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     record_data_paths_absolutely(cfg)
     seed_everything(cfg.seed, cfg.threads)
     rec, class_map = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride)
+    win = windows_for(rec, class_map.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     warnings = check_trainable(cfg, win, rec.source)
     for w in warnings:
         progress.log(f"warning: {w}")
@@ -131,6 +131,7 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
         "classes": list(win.classes),
         "window": {"length": win.length, "stride": win.stride, "sample_rate_hz": win.sample_rate,
                    "seconds": win.length / win.sample_rate},
+        "frame": {"name": cfg.data.frame, "headings_deg": win.headings},
         "data": {**rec.summary(), "windows": len(win), "window_support": win.class_support(),
                  "bouts_shorter_than_a_window": win.skipped_bouts},
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
@@ -219,7 +220,7 @@ def unlabelled_windows(cfg: TrainConfig, labelled: Windows) -> Windows | None:
     data = replace(cfg.data, path=cfg.unlabelled.path, format=cfg.unlabelled.format or cfg.data.format, class_map=None,
                    sample_rate=labelled.sample_rate)
     rec, class_map = load_recordings(data, seed=cfg.seed + 1)
-    extra = windows_for(rec, class_map.classes, str(labelled.length), str(labelled.stride))
+    extra = windows_for(rec, class_map.classes, str(labelled.length), str(labelled.stride), cfg.data.frame)
     return replace(extra, y=np.full(len(extra.x), -1, dtype=np.int64))  # the labels go no further
 
 
@@ -311,6 +312,9 @@ def architecture(cfg: TrainConfig, win: Windows) -> dict:
         "classes": list(win.classes),
         "sample_rate_hz": win.sample_rate,
         "window_length": win.length,
+        # The models expect windows in this frame (collar_kd/data/frame.py): predict, evaluate and
+        # the device turn a new animal's samples by its own heading first.
+        "frame": cfg.data.frame,
         "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
         "student": {"hidden": cfg.student.hidden, "head": cfg.student.head},
         # How student_kd was trained: export quantizes it for these weights by default.
@@ -395,6 +399,11 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         f"Windows per class: {metrics['data']['window_support']}.",
         f"Distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']} (settings in method.json).",
     ]
+    if metrics.get("frame", {}).get("name") == "animal":
+        turns = ", ".join(f"{a} {d:+.0f}°" for a, d in metrics["frame"]["headings_deg"].items())
+        notes.append("Frame: every animal's samples were turned about the sensor's z axis so that its mean x-y acceleration "
+                     f"points along +x ({turns}). Each animal's turn comes from its own windows without their labels, "
+                     "the held-out animal's too, as a collar does from its own running mean.")
     if metrics["data"]["bouts_shorter_than_a_window"]:
         notes.append(f"Bouts skipped because shorter than one window, per class: {metrics['data']['bouts_shorter_than_a_window']}.")
     if metrics["data"]["dropped"]:

@@ -57,6 +57,7 @@ class QuantizedStudent:
     calibration: str = "range"  # how the fractional lengths were chosen (spec.CALIBRATIONS)
     weight_formats: str = "tensor"  # spec.WEIGHT_FORMATS; files written before per-row formats are "tensor"
     row_frac: dict[str, list[int]] = field(default_factory=dict)  # layer -> every row's weight format (omitted: w_<layer>)
+    frame: str = "sensor"  # data.frame the student was trained in; "animal": the device turns windows (ckd_frame.h)
 
     def weight_frac(self, layer: str) -> np.ndarray:
         """The fractional length of every row of `layer`'s weights (int64, rows)."""
@@ -92,8 +93,11 @@ class QuantizedStudent:
     def model_id(self) -> str:
         """A hash of everything that defines the integer model; the device can report it."""
         h = hashlib.sha256()
-        h.update(json.dumps({"bits": self.weight_bits, "frac": self.frac, "classes": self.classes,
-                             "rate": self.sample_rate_hz, "T": self.window_length}, sort_keys=True).encode())
+        spec = {"bits": self.weight_bits, "frac": self.frac, "classes": self.classes, "rate": self.sample_rate_hz,
+                "T": self.window_length}
+        if self.frame != "sensor":  # so that sensor-frame models keep the ids they had
+            spec["frame"] = self.frame
+        h.update(json.dumps(spec, sort_keys=True).encode())
         for name in ROW_FORMAT_LAYERS:  # a row's format is part of the model (it sets that row's shift)
             h.update(self.weight_frac(name).astype("<i8").tobytes())
         for name in LAYERS:
@@ -193,7 +197,7 @@ def quantize_student(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
         frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
-        weight_formats=weight_formats, row_frac=row_frac,
+        weight_formats=weight_formats, row_frac=row_frac, frame=str(arch.get("frame", "sensor")),
     )
 
 

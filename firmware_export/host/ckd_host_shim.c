@@ -8,6 +8,7 @@
 
 #include "ckd_act.h"
 #include "ckd_fc.h"
+#include "ckd_frame.h"
 #include "ckd_gru.h"
 #include "ckd_model.h"
 #include "ckd_stream.h"
@@ -85,6 +86,28 @@ int shim_stream(const int32_t *counts, int n, int stride, int counts_shift, int3
         }
     }
     return windows;
+}
+
+/* n samples (input format) through the frame: each added, the heading updated after every
+ * `every` samples, each sample written out turned by the heading current after its own update
+ * step; heading gets the last (c, s). */
+int shim_frame_stream(const int16_t *x, int n, int every, int16_t *out, int32_t *heading)
+{
+    ckd_frame_t f;
+    ckd_frame_init(&f);
+    if (every < 1) {
+        return -1;
+    }
+    for (size_t i = 0; i < (size_t)n; ++i) {
+        ckd_frame_add(&f, x + i * CKD_INPUTS);
+        if ((i + 1u) % (size_t)every == 0u) {
+            ckd_frame_update(&f);
+        }
+        ckd_frame_turn(&f, x + i * CKD_INPUTS, out + i * CKD_INPUTS);
+    }
+    heading[0] = f.c;
+    heading[1] = f.s;
+    return 0;
 }
 
 int shim_weights_ok(void)

@@ -14,6 +14,7 @@ void shim_run_windows(const int16_t *x, int n, int32_t *logits, int32_t *cls, in
 int shim_input_from_counts(int32_t counts, int shift);
 int shim_state_bytes(void);
 int shim_stream(const int32_t *counts, int n, int stride, int counts_shift, int32_t *cls, int32_t *logits);
+int shim_frame_stream(const int16_t *x, int n, int every, int16_t *out, int32_t *heading);
 int shim_weights_ok(void);
 int shim_weights_crc32(void);
 

@@ -5,12 +5,17 @@
  *   static ckd_stream_t st;  static ckd_state_t s;        (caller-owned; no malloc)
  *   ckd_stream_init(&st, stride, counts_shift);
  *   on every sensor sample:   cls = ckd_stream_push(&st, &s, counts, logits);   (-1: no window yet)
+ *
+ * A model trained in each animal's own frame (CKD_FRAME 1 in ckd_model_params.h) gets every
+ * window turned by the running heading of all samples so far (ckd_frame.h); the ring keeps the
+ * samples as measured.
  */
 #ifndef CKD_STREAM_H
 #define CKD_STREAM_H
 
 #include <stdint.h>
 
+#include "ckd_frame.h"
 #include "ckd_model.h"
 
 typedef struct {
@@ -20,6 +25,9 @@ typedef struct {
     uint32_t since;                        /* samples since the last window ended */
     uint32_t stride;
     int counts_shift; /* the sensor's counts per g is 2^counts_shift */
+#if CKD_FRAME
+    ckd_frame_t frame; /* the animal's heading: a running mean of every sample pushed */
+#endif
 } ckd_stream_t;
 
 /* 0, or -1 if stride is 0 or longer than a window. */

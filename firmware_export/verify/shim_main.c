@@ -90,6 +90,8 @@ int main(int argc, char **argv)
             shim_act(ptr[0], ptr[1], val[2], ptr[3]);
         } else if (strcmp(name, "shim_gru_update") == 0 && nargs == 10) {
             shim_gru_update(ptr[0], ptr[1], ptr[2], val[3], val[4], ptr[5], ptr[6], ptr[7], ptr[8], ptr[9]);
+        } else if (strcmp(name, "shim_frame_stream") == 0 && nargs == 5) {
+            (void)shim_frame_stream(ptr[0], val[1], val[2], ptr[3], ptr[4]);
         } else {
             return fail("unknown-call", calls);
         }
