@@ -49,7 +49,8 @@ def main() -> None:
     acc = read_json(metrics_path)
     # The data-free student is its own method: bench-accuracy's method settings are not its.
     base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models") and not k.startswith("method.")}
-    cfg0 = load_config(None, {**base, "data.path": str(root), "threads": 2})
+    saved_frame = read_json(WORK_RUN / "config.json")["data"].get("frame", "sensor")  # the fold teachers' windows
+    cfg0 = load_config(None, {**base, "data.path": str(root), "threads": 2, "data.frame": saved_frame})
     seed_everything(cfg0.seed, cfg0.threads)
     rec, cmap = load_recordings(cfg0.data, seed=cfg0.seed)
     win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride, cfg0.data.frame)

@@ -20,7 +20,8 @@ def saved_run(seed: int, overrides: dict):
     base = {k: v for k, v in SETTINGS.items() if k not in ("transductive", "save_fold_models")}
     saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
     base |= {"teacher.epochs": saved["teacher"]["epochs"], "student.epochs": saved["student"]["epochs"],
-             "teacher.filters": saved["teacher"]["filters"]}
+             "teacher.filters": saved["teacher"]["filters"],
+             "data.frame": saved["data"].get("frame", "sensor")}  # the windows the saved models saw
     cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
     seed_everything(cfg.seed, cfg.threads)
     rec, cmap = load_recordings(cfg.data, seed=0)
