@@ -215,7 +215,7 @@ def test_the_frame_heading_matches_its_twin_on_the_cores(run_batch, tiny_export)
     """ckd_frame (running sum, integer square root, truncating divisions, the turn) against
     collar_kd/sim/frame.py on every target: headings in every quadrant, full-scale samples of
     every sign, a stream with no heading; the heading updated every sample and every 7th."""
-    from collar_kd.sim.frame import IntegerFrame
+    from collar_kd.sim.frame import frame_samples
 
     frac_x = QuantizedStudent.load(tiny_export / "quantized_student.npz").frac["x"]
     rng = np.random.default_rng(11)
@@ -229,13 +229,8 @@ def test_the_frame_heading_matches_its_twin_on_the_cores(run_batch, tiny_export)
         xq = np.ascontiguousarray(np.asarray(xs, np.int16))
         for every in (1, 7):
             batch.add("shim_frame_stream", xq, len(xq), every, np.zeros_like(xq), np.zeros(2, np.int32))
-            frame, want = IntegerFrame(frac_x), np.zeros(xq.shape, np.int64)
-            for i in range(len(xq)):
-                frame.add(xq[i:i + 1])
-                if (i + 1) % every == 0:
-                    frame.update()
-                want[i] = frame.turn(xq[i])
-            expected.append((f"stream {k} every {every}", want, np.array([frame.c, frame.s])))
+            want, heading = frame_samples(xq, frac_x, every)
+            expected.append((f"stream {k} every {every}", want, np.array(heading)))
     for (what, want, heading), got in zip(expected, run_batch(batch)):
         assert_same(got[-2], want, f"frame {what}")
         assert_same(got[-1], heading, f"frame heading {what}")

@@ -22,7 +22,7 @@ from collar_kd.data.windows import Windows
 from collar_kd.errors import ConfigError
 from collar_kd.quant.quantizer import QuantizedStudent
 from collar_kd.sim import FixedPointSimulator
-from collar_kd.sim.frame import IntegerFrame, stream_windows
+from collar_kd.sim.frame import IntegerFrame, frame_samples, stream_windows
 from collar_kd.sim.kernels import rq, sat16
 from collar_kd.verify.host_lib import HostC
 from conftest import tiny_config_overrides
@@ -97,17 +97,12 @@ def test_the_device_heading_is_its_python_twin_bit_for_bit(host, tiny_export, ca
     for every in (1, 7):
         out, hc = np.zeros_like(xq), np.zeros(2, np.int32)
         assert host.lib.shim_frame_stream(np.ascontiguousarray(xq.ravel()), len(xq), every, out, hc) == 0
-        frame, want = IntegerFrame(frac_x), np.zeros_like(xq, dtype=np.int64)
-        for i in range(len(xq)):
-            frame.add(xq[i:i + 1])
-            if (i + 1) % every == 0:
-                frame.update()
-            want[i] = frame.turn(xq[i])
+        want, heading_cs = frame_samples(xq, frac_x, every)
         diff = np.argwhere(out != want)
         assert not len(diff), f"first differing sample {diff[0]}: C {out[tuple(diff[0])]}, Python {want[tuple(diff[0])]}"
-        assert (int(hc[0]), int(hc[1])) == (frame.c, frame.s)
+        assert (int(hc[0]), int(hc[1])) == heading_cs
     if case == "no heading":
-        assert (frame.c, frame.s) == (1 << 15, 0)
+        assert heading_cs == (1 << 15, 0)
 
 
 def test_the_integer_heading_is_the_float_one_to_q15():

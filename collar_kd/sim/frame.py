@@ -63,6 +63,19 @@ class IntegerFrame:
         return out
 
 
+def frame_samples(xq: np.ndarray, frac_x: int, every: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The twin of the test shim's shim_frame_stream: every sample (n, 3) added in turn, the
+    heading updated after every `every` samples, each sample turned by the heading current after
+    its own step. (turned samples int64, the last (c, s))."""
+    frame, out = IntegerFrame(frac_x), np.zeros(np.shape(xq), np.int64)
+    for i in range(len(xq)):
+        frame.add(xq[i:i + 1])
+        if (i + 1) % every == 0:
+            frame.update()
+        out[i] = frame.turn(xq[i])
+    return out, (frame.c, frame.s)
+
+
 def stream_windows(xq: np.ndarray, frac_x: int, length: int, stride: int) -> np.ndarray:
     """What ckd_stream_push feeds the model with CKD_FRAME: every window of the sample stream xq
     (n, 3) (the first after `length` samples, then every `stride`), turned by the heading of all
