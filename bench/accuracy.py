@@ -32,7 +32,7 @@ from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
 from collar_kd.pipeline.workers import Workers  # noqa: E402
 from collar_kd.evaluation.statistics import paired_difference, summarize_seeds  # noqa: E402
-from collar_kd.pipeline.train_run import run_training, seed_statistics  # noqa: E402
+from collar_kd.pipeline.train_run import finished_run, run_training, seed_statistics  # noqa: E402
 from collar_kd.progress import Quiet  # noqa: E402
 from collar_kd.quant.quantizer import quantize_student  # noqa: E402
 from collar_kd.runs import build_model  # noqa: E402
@@ -61,7 +61,13 @@ SETTINGS = {
     "seed": 0,
     "threads": 1,
     "class_weighting": "sqrt",
-    "augment_rotation_deg": 90.0,  # measured on 4 folds: +0.1 MCC for the GRU over no rotation
+    # The collar recipe's frame (2026-12-03): each animal turned about z by its own mean x-y heading,
+    # then rotations of at most 15/15/45 degrees. Up to 2026-12-03 the runs were in the sensor's
+    # frame with 90 degrees about every axis; those runs are bench/work/accuracy-sensor-seed-S
+    # (`--name sensor --set data.frame='"sensor"' --set augment_rotation_axes_deg=[] --set augment_rotation_deg=90.0`).
+    "data.frame": "animal",
+    "augment_rotation_deg": 0.0,
+    "augment_rotation_axes_deg": [15.0, 15.0, 45.0],
     # Soft labels of the windows as they are: in a 3-fold pilot (seed 0, 40 epochs) the teacher
     # labelling the rotated batch the student sees ("consistent") lost 0.032 MCC on average.
     "kd.teaching": "cached",
@@ -117,8 +123,15 @@ def run_dir(seed: int) -> Path:
     return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
 
 
-def run_seed(settings: dict, seed: int, workers: Workers) -> dict:
+REUSED: list[int] = []  # --reuse: seeds whose complete run of the same settings was taken up, not trained again
+
+
+def run_seed(settings: dict, seed: int, workers: Workers, reuse: bool = False) -> dict:
     cfg = load_config(None, {**settings, "seed": seed})
+    if reuse and (done := finished_run(cfg, run_dir(seed))) is not None:
+        print(f"bench: seed {seed} taken up from {run_dir(seed)} (same settings)", flush=True)
+        REUSED.append(seed)
+        return done
     return run_training(cfg, run_dir(seed), progress=Quiet(), force=True, workers=workers)
 
 
@@ -180,6 +193,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                     help="with --name: a setting over the benchmark's, e.g. data.frame='\"animal\"' (repeatable)")
     ap.add_argument("--seeds", default=None, help="with --name: comma-separated seeds (default 0,1,2)")
+    ap.add_argument("--reuse", action="store_true", help="take up every seed whose complete run in bench/work was "
+                    "trained with exactly these settings instead of training it again (the result says which)")
     args = ap.parse_args()
     root = require_wasp()
     settings = dict(SETTINGS)
@@ -202,13 +217,15 @@ def main() -> None:
     workers = Workers(args.workers, args.ray_address).check()
     print(f"bench: seeds {seeds}, the folds of each on {args.ray_address or f'{args.workers} worker(s)'}, one thread each; "
           "this takes a while (no progress bars)", flush=True)
-    runs = {s: run_seed(settings, s, workers) for s in seeds}
-    train_wall = time.time() - started
+    runs = {s: run_seed(settings, s, workers, args.reuse) for s in seeds}
+    # a seed taken up counts with the wall time its run recorded: the seeds run one after another anyway
+    earlier = sum(json.loads((run_dir(s) / "manifest.json").read_text())["wall_time_s"] for s in REUSED)
+    train_wall = time.time() - started + earlier
     metrics = runs[seeds[0]]
     st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)
     conf = {m: np.array([[f[m]["confusion"] for f in runs[s]["folds"]] for s in seeds]) for m in MODELS}
     conf["student_kd_fxp8"] = fixed_point_confusions(metrics, seeds, settings)
-    wall = time.time() - started
+    wall = time.time() - started + earlier
     summary = {m: summarize_seeds(c) for m, c in conf.items()}
     pairs = {
         "student_kd - student": paired_difference(conf["student_kd"], conf["student"]),
@@ -234,6 +251,7 @@ def main() -> None:
         "window_support": metrics["data"]["window_support"],
         "settings": cfg.to_dict(),
         "seeds": seeds,
+        "seeds_taken_up": {s: json.loads((run_dir(s) / "manifest.json").read_text())["created"] for s in REUSED},
         "how": "one leave-one-animal-out run per seed (same data and folds), merged; pooled MCC per seed, "
                "mean and sample standard deviation; paired differences with 95% percentile bootstrap intervals "
                "over animals (10,000 resamples)",

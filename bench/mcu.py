@@ -7,7 +7,8 @@ RAM (data + bss + the caller's state struct) and the worst-case stack bound (-fs
 exact instructions per window (per function, too), multiplications per window and per
 instruction. Beside them, CMSIS-NN's arm_fully_connected_s16 and _s8 built from ../shared/peers
 (never copied here) at the same shapes, on the same QEMU machines, with the same counter, and the
-ratios. Writes bench/results/mcu.json. Cycle figures are not measured here (no
+ratios, and what the animal's own frame (data.frame = "animal", ckd_frame.c) adds to a window.
+Writes bench/results/mcu.json. Cycle figures are not measured here (no
 cycle-accurate Cortex-M model on this machine); the time per window is an estimate at one
 instruction per cycle and is labelled so.
 """
@@ -39,6 +40,7 @@ from collar_kd.verify.build import ToolchainMissing, build_arm, model_footprint,
 from collar_kd.verify.build import arm_flags, link_arm_image  # noqa: E402
 from collar_kd.verify.cycles import estimate_cycles, profile_energy  # noqa: E402
 from collar_kd.verify.instructions import count_instructions, function_ranges, run_counted  # noqa: E402
+from collar_kd.verify.target_shim import ShimBatch  # noqa: E402
 
 # The student the accuracy benchmark uses: hidden 32, head 32, 50-sample windows.
 STUDENT = {"student.hidden": 32, "student.head": 32, "data.window": "2s", "data.stride": "1s"}
@@ -277,6 +279,39 @@ def measure(run: Path, target: str, bits: int, dsp: bool) -> dict:
     }
 
 
+FRAME_FUNCTIONS = ("ckd_frame_add", "ckd_frame_update", "ckd_frame_turn")
+
+
+def measure_frame(export: Path, target: str, dsp: bool, model: dict) -> dict:
+    """What data.frame = "animal" adds to a window on the device (ckd_stream_push with CKD_FRAME 1):
+    one ckd_frame_add per new sample, one ckd_frame_update per window and one ckd_frame_turn per
+    sample of the window. Counted on the test shim's shim_frame_stream over the golden windows as
+    one stream, the heading updated every stride (half a window, as the bench's run)."""
+    profile = load_device(target)
+    work = WORK / "mcu" / f"frame-{target}-{'dsp' if dsp else 'portable'}"
+    image = build_arm(export, profile, work, dsp=dsp, harness="shim")
+    t = model["window_length"]
+    stride = t // 2
+    samples = vectors.read_inputs(export / "golden" / "inputs.bin").reshape(-1, 3)
+    batch = ShimBatch()
+    chunk = 8 * t  # one call's samples in and turned out fit the shim's 10 KB arena
+    for start in range(0, min(len(samples), 5 * chunk) - chunk + 1, chunk):
+        part = np.ascontiguousarray(samples[start:start + chunk])
+        batch.add("shim_frame_stream", part, chunk, stride, np.zeros_like(part), np.zeros(2, np.int32))
+    (work / "calls.bin").write_bytes(batch.encode())
+    ranges, mark = function_ranges(image.elf, lambda name, address, syms: name in FRAME_FUNCTIONS)
+    c = run_counted(image.elf, profile, ranges, mark, ["calls.bin", "results.bin"], work, "CKD-SHIM-DONE")
+    n = chunk * len(batch.calls)
+    calls = {"ckd_frame_add": n, "ckd_frame_update": n // stride, "ckd_frame_turn": n}
+    per_call = {f: c["per_function_total"][f] / n for f, n in calls.items()}
+    per_window = stride * per_call["ckd_frame_add"] + per_call["ckd_frame_update"] + t * per_call["ckd_frame_turn"]
+    text = {r[2]: r[1] - r[0] for r in ranges}
+    return {"instructions_per_call": per_call, "instructions_per_window": per_window,
+            "fraction_of_the_model_window": per_window / model["instructions_per_window"]["mean"],
+            "text_bytes": sum(text.values()), "text_bytes_by_function": text, "stride_samples": stride,
+            "samples_counted": n}
+
+
 def main() -> None:
     try:
         require("arm-none-eabi-gcc")
@@ -304,12 +339,15 @@ def main() -> None:
                 k["collar_kd_speedup"] = k["instructions_per_window"] / ours["matrix_instructions_per_window"]
     cmsis_s16 = peers.get("cortex-m4", {}).get("kernels", {}).get("arm_fully_connected_s16")
     forests = measure_forests(WORK / "mcu" / "eartag-8bit-dsp" / "export")
+    frame = {r["config"]: measure_frame(WORK / "mcu" / r["config"] / "export", r["target"], r["dsp"], r)
+             for r in (tag, m3)}
     doc = {
         "what": "cost of model + runtime on the MCU, measured under QEMU with an instruction-counting plugin",
         "student": {k.split(".")[1]: v for k, v in STUDENT.items() if k.startswith("student")},
         "configs": results,
         "peers_cmsis_nn": peers,
         "forest_on_device": forests,
+        "animal_frame_on_device": frame,
         "targets": {
             "m4_dense_macs_per_instruction_ge_0.55": {"measured": round(tag["matrix_macs_per_instruction"], 3),
                                                       "met": tag["matrix_macs_per_instruction"] >= 0.55},
@@ -357,6 +395,10 @@ def main() -> None:
             print(f"  forest {f['name']:22s} on {target}: LOAO MCC {f['loao_mcc']['mean']:.3f}, flash {t['flash_bytes']:,} B "
                   f"({'fits' if t['fits_model_flash_budget'] else 'over'} the model budget), RAM+stack {t['ram_with_stack_bytes']:,} B, "
                   f"{t['instructions_per_window']['mean']:,.0f} instr/window, ~{pw.get('uj_per_window', float('nan')):.0f} uJ")
+    for name, f in frame.items():
+        print(f"  animal frame on {name}: {f['instructions_per_window']:,.0f} instr/window "
+              f"({100 * f['fraction_of_the_model_window']:.2f}% of the model's), text {f['text_bytes']} B; per call "
+              + ", ".join(f"{k} {v:.1f}" for k, v in f["instructions_per_call"].items()))
     if "missing" in forests:
         print(f"  {forests['missing']}")
     for k, v in doc["targets"].items():

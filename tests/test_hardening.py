@@ -112,6 +112,21 @@ def test_an_out_that_appears_meanwhile_is_never_replaced(tmp_path):
     assert len(kept) == 1 and (kept[0] / "mine").read_text() == "result"  # the finished work is kept
 
 
+def test_a_finished_run_is_taken_up_only_with_the_settings_it_was_trained_with(tiny_run, tmp_path):
+    from collar_kd.config import load_config
+    from collar_kd.pipeline.train_run import finished_run
+    from conftest import tiny_config_overrides
+
+    same = {**tiny_config_overrides(tiny_run.parent / "s.json"), "cv": "none", "student.epochs": 3}  # as conftest trained it
+    assert finished_run(load_config(None, same), tiny_run) == json.loads((tiny_run / "metrics.json").read_text())
+    assert finished_run(load_config(None, {**same, "seed": 1}), tiny_run) is None
+    assert finished_run(load_config(None, {**same, "data.frame": "animal"}), tiny_run) is None
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_run, partial)
+    (partial / "metrics.json").unlink()
+    assert finished_run(load_config(None, same), partial) is None
+
+
 @pytest.mark.parametrize("where", ["same", "inside"])
 def test_evaluate_out_may_not_be_or_lie_inside_its_run(tiny_run, tmp_path, where):
     before = sorted(p.name for p in (tiny_run / "models").iterdir())

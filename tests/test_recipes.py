@@ -21,7 +21,9 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
     for fmt in ("csv", "wasp", "bouts"):
         cfg = load_config(None, {"data.format": fmt, "data.path": "somewhere"})
         assert cfg.recipe == "collar"
-        assert cfg.augment_rotation_deg == collar["augment_rotation_deg"]
+        assert cfg.data.frame == collar["data"]["frame"] == "animal"
+        assert cfg.augment_rotation_axes_deg == collar["augment_rotation_axes_deg"] == [15, 15, 45]
+        assert cfg.augment_rotation_deg == 0.0
         assert cfg.student.epochs == collar["student"]["epochs"] == 60
         assert cfg.teacher.filters == collar["teacher"]["filters"] == [32, 64, 64]
         assert cfg.transductive_epochs == collar["transductive_epochs"] == 20
@@ -29,11 +31,13 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
         assert cfg.method.options == {k: v for k, v in collar["method"].items() if k != "name"}
     demo = load_config(None, {})
     assert demo.recipe == "none" and demo.augment_rotation_deg == 0.0 and demo.method.name == "kd" and not demo.method.options
+    assert demo.data.frame == "sensor" and demo.augment_rotation_axes_deg == []
     assert demo.student.epochs == 40  # the synthetic demo stays as fast as it was
     assert demo.teacher.filters == [64, 128, 128]
     assert demo.transductive_epochs == 0  # plain defaults: a transductive student from scratch
     plain = load_config(None, {"data.format": "wasp", "recipe": "none"})
     assert plain.recipe == "none" and plain.augment_rotation_deg == 0.0 and plain.method.name == "kd"
+    assert plain.data.frame == "sensor"
 
 
 def test_the_config_file_and_the_command_line_override_the_recipe(tmp_path):
@@ -90,5 +94,6 @@ def test_the_command_line_records_the_recipe(tmp_path, tiny_synthetic):
                                  "--config", str(tiny_toml(tiny_synthetic, tmp_path)), "--recipe", "collar", "--method", "kd"])
     assert r.exit_code == 0, r.output
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert cfg["recipe"] == "collar" and cfg["augment_rotation_deg"] == 90.0 and cfg["method"]["name"] == "kd"
+    assert cfg["recipe"] == "collar" and cfg["augment_rotation_axes_deg"] == [15, 15, 45] and cfg["method"]["name"] == "kd"
+    assert cfg["data"]["frame"] == "animal"
     assert "Recipe: collar" in (tmp_path / "run" / "report.md").read_text()

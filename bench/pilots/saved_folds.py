@@ -1,15 +1,21 @@
 """What every pilot starts from: bench-accuracy's saved run of one seed (its folds and the
-schedules its fold models were trained with), the shared WASP windows, and the fold models."""
+schedules, frame and rotations its fold models were trained with), the shared WASP windows, and
+the fold models. With PILOT_RUNS=NAME in the environment the pilots start from the runs of
+`bench/accuracy.py --name NAME` instead (bench/work/accuracy-NAME-seed-S)."""
+import os
 from pathlib import Path
 import sys
 from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import accuracy  # noqa: E402
 from accuracy import SETTINGS, run_dir  # noqa: E402
 from common import require_wasp  # noqa: E402
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
 from collar_kd.runs import build_model, read_json  # noqa: E402
 from collar_kd.training.loop import seed_everything  # noqa: E402
+
+accuracy.RUN_NAME = os.environ.get("PILOT_RUNS") or None  # run_dir() reads it
 
 
 def saved_run(seed: int, overrides: dict):
@@ -21,7 +27,9 @@ def saved_run(seed: int, overrides: dict):
     saved = read_json(run / "config.json")  # the schedules the saved fold models were trained with
     base |= {"teacher.epochs": saved["teacher"]["epochs"], "student.epochs": saved["student"]["epochs"],
              "teacher.filters": saved["teacher"]["filters"],
-             "data.frame": saved["data"].get("frame", "sensor")}  # the windows the saved models saw
+             "data.frame": saved["data"].get("frame", "sensor"),  # the windows the saved models saw
+             "augment_rotation_deg": saved["augment_rotation_deg"],
+             "augment_rotation_axes_deg": saved["augment_rotation_axes_deg"]}
     cfg = load_config(None, {**base, "data.path": str(root), "threads": 1, "seed": seed, **overrides})
     seed_everything(cfg.seed, cfg.threads)
     rec, cmap = load_recordings(cfg.data, seed=0)

@@ -3,6 +3,8 @@ final models on all animals, all written into one run directory."""
 
 from __future__ import annotations
 
+import copy
+import json
 import platform
 import time
 from dataclasses import replace
@@ -72,6 +74,21 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
         write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started, warnings, str(device))
         write_plots_and_report(tmp, rec, win, metrics, arch, warnings)
     return metrics
+
+
+def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
+    """The metrics of the complete run in `out` if it was trained with exactly `cfg` (method settings
+    resolved, data paths absolute, as the run records them), else None: lets a benchmark take up
+    seeds it already ran instead of training them again. The code version is not compared."""
+    out = Path(out)
+    if not ((out / "metrics.json").is_file() and (out / "config.json").is_file()):
+        return None
+    wanted = copy.deepcopy(cfg)
+    resolve_method(wanted)
+    record_data_paths_absolutely(wanted)
+    if json.loads((out / "config.json").read_text()) != json.loads(json.dumps(wanted.to_dict())):
+        return None
+    return json.loads((out / "metrics.json").read_text())
 
 
 def run_inputs(cfg: TrainConfig) -> dict:

@@ -60,10 +60,10 @@ def _fetch_plugin_header() -> None:
 
 def function_ranges(elf: Path, select) -> tuple[list[tuple[int, int, str]], int]:
     """(start, end, name) of every function `select(name, address, symbols)` accepts, and the
-    address of window_boundary (the per-window marker)."""
+    address of window_boundary (the per-window marker; 0, never reached, in an image without one)."""
     nm = subprocess.run(["arm-none-eabi-nm", "-S", "--defined-only", str(elf)], capture_output=True, text=True, check=True).stdout
     syms = {p[-1]: p for p in (line.split() for line in nm.splitlines())}
-    mark = int(syms["window_boundary"][0], 16) & ~1  # Thumb symbols have bit 0 set
+    mark = int(syms["window_boundary"][0], 16) & ~1 if "window_boundary" in syms else 0  # Thumb symbols have bit 0 set
     ranges = []
     for p in (line.split() for line in nm.splitlines()):
         if len(p) == 4 and p[2] in "tTwW":
