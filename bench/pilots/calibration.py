@@ -2,7 +2,8 @@
 bits with range and with mse calibration, each with one weight format per tensor and one per row
 (formats from the fold's training windows), simulated bit-exactly on the held-out animal.
 python bench/pilots/calibration.py 0,1,2
-Writes bench/results/pilots/calibration.json: pooled MCC per seed and every fold's MCC.
+Writes bench/results/pilots/calibration.json (calibration-animal.json for students trained in the
+animal's frame, bench-accuracy's since 2026-12-03): pooled MCC per seed and every fold's MCC.
 """
 import json, sys
 from pathlib import Path
@@ -45,6 +46,7 @@ for seed in seeds:
     y = np.concatenate(truth)
     out[seed] = {"pooled": {k: round(float(matthews_corrcoef(y, np.concatenate(v))), 4) for k, v in preds.items()}, "folds": folds}
     print("POOLED", seed, out[seed]["pooled"], flush=True)
-path = Path(__file__).resolve().parents[1] / "results" / "pilots" / "calibration.json"
+suffix = "" if cfg.data.frame == "sensor" else f"-{cfg.data.frame}"
+path = Path(__file__).resolve().parents[1] / "results" / "pilots" / f"calibration{suffix}.json"
 path.parent.mkdir(parents=True, exist_ok=True)
 path.write_text(json.dumps(out, indent=1))
