@@ -123,14 +123,14 @@ def run_dir(seed: int) -> Path:
     return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
 
 
-REUSED: list[int] = []  # --reuse: seeds whose complete run of the same settings was taken up, not trained again
+REUSED: dict[int, dict] = {}  # --reuse: seed -> manifest of its complete run of the same settings, taken up
 
 
 def run_seed(settings: dict, seed: int, workers: Workers, reuse: bool = False) -> dict:
     cfg = load_config(None, {**settings, "seed": seed})
     if reuse and (done := finished_run(cfg, run_dir(seed))) is not None:
         print(f"bench: seed {seed} taken up from {run_dir(seed)} (same settings)", flush=True)
-        REUSED.append(seed)
+        REUSED[seed] = json.loads((run_dir(seed) / "manifest.json").read_text())
         return done
     return run_training(cfg, run_dir(seed), progress=Quiet(), force=True, workers=workers)
 
@@ -219,7 +219,7 @@ def main() -> None:
           "this takes a while (no progress bars)", flush=True)
     runs = {s: run_seed(settings, s, workers, args.reuse) for s in seeds}
     # a seed taken up counts with the wall time its run recorded: the seeds run one after another anyway
-    earlier = sum(json.loads((run_dir(s) / "manifest.json").read_text())["wall_time_s"] for s in REUSED)
+    earlier = sum(m["wall_time_s"] for m in REUSED.values())
     train_wall = time.time() - started + earlier
     metrics = runs[seeds[0]]
     st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)
@@ -251,7 +251,7 @@ def main() -> None:
         "window_support": metrics["data"]["window_support"],
         "settings": cfg.to_dict(),
         "seeds": seeds,
-        "seeds_taken_up": {s: json.loads((run_dir(s) / "manifest.json").read_text())["created"] for s in REUSED},
+        "seeds_taken_up": {s: m["created"] for s, m in REUSED.items()},
         "how": "one leave-one-animal-out run per seed (same data and folds), merged; pooled MCC per seed, "
                "mean and sample standard deviation; paired differences with 95% percentile bootstrap intervals "
                "over animals (10,000 resamples)",

@@ -11,7 +11,9 @@ settings plus the overrides (for example a smaller rotation augmentation, which 
 may allow), and scored on the held-out animal beside the saved no-KD student of that seed and fold
 (trained on the windows as they are). --raw trains on the windows as they are (the control: the same overrides without the common
 frame); --window turns each window by its own mean instead (no state across windows, strict
-leave-one-animal-out). Writes bench/results/pilots/orientation-NAME-sSEED.json.
+leave-one-animal-out). Writes bench/results/pilots/orientation-NAME-sSEED.json. Since bench-accuracy
+runs in the animal's frame (2026-12-03) its saved runs are framed already: the committed results
+compare against the sensor-frame runs, `PILOT_RUNS=sensor python bench/pilots/orientation.py ...`.
 """
 import json, sys, time
 from pathlib import Path
@@ -19,34 +21,18 @@ import numpy as np
 from sklearn.metrics import matthews_corrcoef
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from saved_folds import fold_model, saved_run
+from collar_kd.data.frame import to_common_frame, turn
 from collar_kd.distill.teachers import FOREST, TeacherPool, TeacherSpec
 from collar_kd.pipeline.train_run import train_plain_student
 from collar_kd.progress import Quiet
 from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
 
-def common_frame(x: np.ndarray, animal: np.ndarray) -> np.ndarray:
-    """Every animal's windows (n, length, 3) turned about z by minus the angle of its mean x-y."""
-    out = x.copy()
-    for a in np.unique(animal):
-        m = animal == a
-        mean = x[m].reshape(-1, 3).mean(axis=0)
-        theta = np.arctan2(mean[1], mean[0])
-        c, s = np.cos(theta), np.sin(theta)
-        rot = np.array([[c, s, 0.0], [-s, c, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32)  # rows: new axes
-        out[m] = x[m] @ rot.T
-    return out
-
-
 def window_frame(x: np.ndarray) -> np.ndarray:
     """Every window turned about z by minus the angle of its own mean x-y: no state, strict LOAO."""
     mean = x.mean(axis=1)
     theta = np.arctan2(mean[:, 1], mean[:, 0])
-    c, s = np.cos(theta)[:, None], np.sin(theta)[:, None]
-    out = x.copy()
-    out[..., 0] = c * x[..., 0] + s * x[..., 1]
-    out[..., 1] = -s * x[..., 0] + c * x[..., 1]
-    return out.astype(np.float32)
+    return turn(x, np.cos(theta)[:, None], np.sin(theta)[:, None])
 
 
 if __name__ == "__main__":
@@ -55,7 +41,7 @@ if __name__ == "__main__":
     seed = int(sys.argv[1]); name = sys.argv[2]; overrides = json.loads(sys.argv[3])
     only = sys.argv[4].split(",") if len(sys.argv) > 4 else None
     run, acc, cfg, win, arch = saved_run(seed, overrides)
-    turned = win.x if RAW else window_frame(win.x) if WINDOW else common_frame(win.x, win.animal)
+    turned = win.x if RAW else window_frame(win.x) if WINDOW else to_common_frame(win, "animal").x
     rows, truth, preds = [], [], {"student": [], name: [], f"{name}_rf": []}
     t0 = time.time()
     for f in acc["folds"]:

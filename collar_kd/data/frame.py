@@ -15,7 +15,7 @@ from dataclasses import replace
 import numpy as np
 
 # Below this mean x-y magnitude (g) the heading is noise (gravity along z): the animal keeps the
-# sensor frame. The device uses the same threshold (CKD_FRAME_MIN_G in the generated header).
+# sensor frame. The device uses the same threshold (CKD_FRAME_MIN in ckd_frame.c).
 MIN_HEADING_G = 1.0 / 64
 
 
