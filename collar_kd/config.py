@@ -118,6 +118,11 @@ class KDConfig:
     # its label's class weight, [class_weighting], like the hard term; a window without a label by
     # its teacher's top class).
     soft_weighting: str = "none"
+    # Knowledge adjustment (Wen et al., "Preparing lessons", 2019): "swap" exchanges the teacher's
+    # logits of its top class and of the window's label wherever the two differ, so the soft label
+    # always ranks the true behaviour first and keeps the teacher's view of the others; "none"
+    # distils the teacher as it is, mistakes included. Windows without a label are never changed.
+    teacher_correction: str = "none"
     # Mixup for the distilled student (kd and ensemble): windows mixed in pairs, lam ~ Beta(mixup,
     # mixup) per batch; the soft label of a mixed window is the teachers' answer on it (consistent
     # teaching) or its two windows' cached soft labels mixed likewise. 0 is off.
@@ -247,6 +252,8 @@ class TrainConfig:
                 raise ConfigError(f"{name}: the Beta(a, a) parameter of mixup, from 0 (off) to 10, not {value}")
         if self.kd.soft_weighting not in ("none", "class"):
             raise ConfigError(f"kd.soft_weighting: must be 'none' or 'class', not '{self.kd.soft_weighting}'")
+        if self.kd.teacher_correction not in ("none", "swap"):
+            raise ConfigError(f"kd.teacher_correction: must be 'none' or 'swap', not '{self.kd.teacher_correction}'")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()

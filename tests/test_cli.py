@@ -94,6 +94,15 @@ def test_bad_input_exits_2_and_leaves_nothing(tmp_path):
     assert not out.exists() and not list(tmp_path.glob(".run*"))
 
 
+def test_bad_setting_in_a_config_file_exits_2_naming_it(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[kd]\nteacher_correction = "flip"\n')
+    out = tmp_path / "run"
+    r = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(out)])
+    assert r.exit_code == 2, r.output
+    assert "kd.teacher_correction" in r.output and not out.exists()
+
+
 def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, monkeypatch):
     import collar_kd.pipeline.train_run as run_mod
 

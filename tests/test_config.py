@@ -28,6 +28,7 @@ def test_json_config(tmp_path):
         ('[student]\nhidden = "big"\n', "student.hidden: must be a whole number"),
         ("[kd]\nalpha = 1.5\n", "kd.alpha: must be in [0, 1]"),
         ('[kd]\nsoft_weighting = "label"\n', "kd.soft_weighting: must be 'none' or 'class'"),
+        ('[kd]\nteacher_correction = "flip"\n', "kd.teacher_correction: must be 'none' or 'swap'"),
         ('cv = "kfold"\n', "cv: must be 'loao' or 'none'"),
         ("[teacher]\nfilters = [8, 8]\n", "teacher.filters and teacher.kernels"),
         ("kd = 3\n", "kd: must be a section"),

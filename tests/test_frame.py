@@ -169,7 +169,7 @@ def test_a_framed_run_records_its_frame_and_says_how_the_held_out_animal_got_its
     assert json.loads((run / "models" / "models.json").read_text())["frame"] == "animal"
     assert len(metrics["frame"]["headings_deg"]) == 3  # one turn per animal
     report = (run / "report.md").read_text()
-    assert "Frame: every animal's samples were turned" in report and "without their labels" in report
+    assert "Frame: every animal's samples were turned" in report and "without their labels" in report and "partial mean" in report
 
 
 def test_a_framed_run_exports_a_device_that_turns_its_windows(framed_run, tiny_export, tmp_path):

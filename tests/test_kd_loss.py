@@ -100,3 +100,36 @@ def test_class_weighted_soft_term_weights_an_unlabelled_window_by_the_teachers_t
     # p = [0.25, 0.75]: KL' = 0.25 ln 0.5 + 0.75 ln 1.5 = 0.13081203 -> 0.06540602.
     t2 = torch.tensor([[0.0, math.log(3.0)], [1.0, 2.0]])
     assert float(loss(s, torch.tensor([-1, 1]), t2, w)) == pytest.approx(0.06540602, abs=1e-6)
+
+
+def test_teacher_correction_swaps_a_wrong_top_class_with_the_label_worked_by_hand():
+    from collar_kd.distill.losses import corrected_teacher
+    # Window 0: label 1, teacher's top class 0 -> logits 0 and 1 exchanged, class 2 kept.
+    # Window 1: label 2, teacher right -> unchanged. Window 2: no label (-1) -> unchanged.
+    t = torch.tensor([[2.0, 1.0, 0.0], [0.0, 1.0, 3.0], [5.0, 0.0, 0.0]])
+    y = torch.tensor([1, 2, -1])
+    got = corrected_teacher(t, y)
+    assert torch.equal(got, torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 3.0], [5.0, 0.0, 0.0]]))
+    assert torch.equal(t[0], torch.tensor([2.0, 1.0, 0.0]))  # the cached table is not written to
+    # At T = 4 the softened probabilities of the two classes swap, the third keeps its own.
+    p, q = torch.softmax(t[0] / 4, dim=0), torch.softmax(got[0] / 4, dim=0)
+    assert torch.allclose(q, p[[1, 0, 2]])
+
+
+def test_teacher_correction_changes_the_loss_only_where_the_teacher_is_wrong():
+    # Soft term alone (alpha 1), T 1. Student [0, ln 3] (q = [0.25, 0.75]), teacher [ln 3, 0]
+    # (p = [0.75, 0.25]), label 1: as it is KL = 0.75 ln 3 + 0.25 ln(1/3) = 0.54930614;
+    # corrected, p = [0.25, 0.75] = q and KL = 0.
+    s = torch.tensor([[0.0, math.log(3.0)]])
+    t = torch.tensor([[math.log(3.0), 0.0]])
+    plain = make_loss(KDConfig(alpha=1.0, temperature=1.0))
+    swap = make_loss(KDConfig(alpha=1.0, temperature=1.0, teacher_correction="swap"))
+    assert float(plain(s, torch.tensor([1]), t, None)) == pytest.approx(0.54930614, abs=1e-6)
+    assert float(swap(s, torch.tensor([1]), t, None)) == pytest.approx(0.0, abs=1e-6)
+    # With label 0 the teacher is right: the two losses agree.
+    assert float(swap(s, torch.tensor([0]), t, None)) == pytest.approx(float(plain(s, torch.tensor([0]), t, None)))
+    # Unlabelled windows (the --unlabelled path) keep the teacher's answer.
+    from collar_kd.distill.losses import with_unlabelled
+    loss = with_unlabelled(KDConfig(alpha=1.0, temperature=1.0, teacher_correction="swap"))
+    assert float(loss(s, torch.tensor([-1]), t, None)) == pytest.approx(0.54930614, abs=1e-6)
+    assert float(loss(s, torch.tensor([1]), t, None)) == pytest.approx(0.0, abs=1e-6)

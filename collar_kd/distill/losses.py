@@ -68,6 +68,21 @@ def soft_window_weights(cfg: KDConfig, y: torch.Tensor, t: torch.Tensor,
     return class_weights[torch.where(y >= 0, y, t.argmax(dim=1))]
 
 
+def corrected_teacher(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """kd.teacher_correction = "swap": where the teacher's top class is not the window's label,
+    its logits of the two classes exchanged (softmax commutes with the exchange, so at any T the
+    two probabilities swap and every other class keeps its own). Windows without a label (-1) and
+    windows the teacher gets right are returned as they are."""
+    top = t.argmax(dim=1)
+    rows = ((y >= 0) & (top != y)).nonzero(as_tuple=True)[0]
+    if len(rows) == 0:
+        return t
+    out = t.clone()
+    out[rows, y[rows]] = t[rows, top[rows]]
+    out[rows, top[rows]] = t[rows, y[rows]]
+    return out
+
+
 def weighted_mean(rows: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     """The mean of per-window values, weighted like cross-entropy's (sum w l / sum w)."""
     return rows.mean() if weights is None else (rows * weights).sum() / weights.sum().clamp_min(1e-12)
@@ -88,6 +103,8 @@ class ScheduledLoss:
         hard = F.cross_entropy(s, y, weight=w)
         if self.alpha == 0.0:
             return hard
+        if self.cfg.teacher_correction == "swap":
+            t = corrected_teacher(t, y)
         soft = self.soft_term(s, t, self.cfg.temperature, soft_window_weights(self.cfg, y, t, w))
         return (1.0 - self.alpha) * hard + self.alpha * soft
 
@@ -112,7 +129,7 @@ def cosine_term(s: torch.Tensor, t: torch.Tensor, temperature: float, weights: t
 
 @register("kd")
 def _kd(cfg: KDConfig) -> LossFn:
-    if cfg.alpha_schedule == "constant" and cfg.soft_weighting == "none":
+    if cfg.alpha_schedule == "constant" and cfg.soft_weighting == "none" and cfg.teacher_correction == "none":
         return lambda s, y, t, w: kd_loss(s, y, t, cfg.alpha, cfg.temperature, w)
     return ScheduledLoss(cfg, kl_term)
 
@@ -139,6 +156,8 @@ def with_unlabelled(cfg: KDConfig) -> LossFn:
     def loss(s: torch.Tensor, y: torch.Tensor, t: torch.Tensor, w: torch.Tensor | None) -> torch.Tensor:
         labelled = y >= 0
         alpha = scheduled.alpha
+        if cfg.teacher_correction == "swap":
+            t = corrected_teacher(t, y)
         soft = kl_term(s, t, cfg.temperature, soft_window_weights(cfg, y, t, w))
         if not bool(labelled.any()):
             return alpha * soft

@@ -420,7 +420,9 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         turns = ", ".join(f"{a} {d:+.0f}°" for a, d in metrics["frame"]["headings_deg"].items())
         notes.append("Frame: every animal's samples were turned about the sensor's z axis so that its mean x-y acceleration "
                      f"points along +x ({turns}). Each animal's turn comes from its own windows without their labels, "
-                     "the held-out animal's too, as a collar does from its own running mean.")
+                     "the held-out animal's too, as a collar does from its own running mean. The held-out rows use the mean of "
+                     "all its windows: a collar reaches that heading only once its running mean has settled, and until then "
+                     "it turns windows by a partial mean, which scores lower (docs/methods.md, \"How the frame settles on a new animal\").")
     if metrics["data"]["bouts_shorter_than_a_window"]:
         notes.append(f"Bouts skipped because shorter than one window, per class: {metrics['data']['bouts_shorter_than_a_window']}.")
     if metrics["data"]["dropped"]:
