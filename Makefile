@@ -16,7 +16,7 @@ help:
 	@echo "make bench-peers     aeon's MiniRocket and Hydra on the same windows and folds (own venv) -> bench/results/peers.json"
 	@echo "make bench-predict   collar-kd predict on all shared WASP data (float and simulator) and a 62.5 Hz day: throughput, memory; smoothing on LOAO -> bench/results/predict.json"
 	@echo "make bench-mounts    wasp_cow_mounts end to end through its layout, leave-one-animal-out -> bench/results/mounts.json"
-	@echo "make bench-data-free data-free student (DAFL, and with collar-physics priors) vs KD, bench-accuracy's fold teachers -> bench/results/data_free.json"
+	@echo "make bench-data-free data-free student (DAFL with its collar additions) vs bench-accuracy's KD student, same fold teachers -> bench/results/data_free.json"
 	@echo "make bench-quant     MCC after fixed-point quantization (needs bench-accuracy's fold models) -> bench/results/quant.json"
 	@echo "make bench-methods  every distillation method (kd, qat-kd, speq, ensemble, feed, data-free), float and 8-bit -> bench/results/methods.{json,md}"
 	@echo "make bench-mcu       flash, RAM, stack, exact instructions, estimated cycles and energy per window on Cortex-M4/M3 (QEMU),"

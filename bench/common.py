@@ -11,6 +11,13 @@ from collar_kd.paths import WASP_DATASET
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WORK = Path(__file__).resolve().parent / "work"  # large intermediate runs, git-ignored
+# Fold teachers trained by benchmarks and pilots that start from a committed result rather than a
+# saved run (TeacherPool's directory cache): bench/data_free.py and bench/pilots/kd_variants.py.
+FOLD_TEACHERS = WORK / "fold-teachers"
+# Settings of a bench-accuracy result that say nothing about its fold teachers' data or training:
+# the distilled student's method and the run's bookkeeping.
+NOT_THE_TEACHERS = ("method", "unlabelled", "extra_seeds", "transductive", "transductive_epochs", "transductive_lr_scale",
+                    "final_models", "save_fold_models", "seed", "threads", "device")
 
 
 def require_wasp() -> Path:
@@ -38,3 +45,30 @@ def write_result(name: str, doc: dict) -> Path:
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.rename(path)
     return path
+
+
+def result_overrides(settings: dict, root: Path, keep_method: bool = False) -> dict:
+    """A bench-accuracy result's recorded settings as dotted config overrides (one thread, the data
+    at `root`), less what is not its teachers' (NOT_THE_TEACHERS) unless keep_method, which keeps
+    the distilled student's method (its options as method.* keys)."""
+    flat = {}
+    for key, value in settings.items():
+        if key in NOT_THE_TEACHERS and not (keep_method and key == "method"):
+            continue
+        if key == "method":
+            flat.update({f"method.{k}": v for k, v in {**value, **value.get("options", {})}.items() if k != "options"})
+        elif isinstance(value, dict):
+            flat.update({f"{key}.{k}": v for k, v in value.items()})
+        else:
+            flat[key] = value
+    return {**flat, "data.path": str(root), "threads": 1}
+
+
+def bootstrap_mean(values, n_boot: int = 10000, seed: int = 0) -> tuple[float, float]:
+    """95% percentile interval of the mean over animals (animals resampled)."""
+    import numpy as np
+
+    values = np.asarray(values, dtype=np.float64)
+    draws = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
+    lo, hi = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
+    return float(lo), float(hi)

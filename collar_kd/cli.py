@@ -158,6 +158,9 @@ def train(
                                                     "teacher.validation_animals training animals (never the held-out one)."),
     teacher_mixup: Optional[float] = typer.Option(None, help="Mixup for the teacher: Beta(a, a) parameter a (0: off)."),
     kd_mixup: Optional[float] = typer.Option(None, help="Mixup for the distilled student: Beta(a, a) parameter a (0: off)."),
+    kd_transfer: Optional[str] = typer.Option(None, help="none | mixup: a transfer set of windows mixed across animals, "
+                                              "labelled by the teachers, learnt through the soft term only."),
+    kd_transfer_size: Optional[float] = typer.Option(None, help="The transfer set's size, a multiple of the training windows."),
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
@@ -204,7 +207,7 @@ def train(
         "cv": cv, "seed": seed, "extra_seeds": extra_seed or None, "data.sample_rate": sample_rate, "data.frame": frame,
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
-        "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup,
+        "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,

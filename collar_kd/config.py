@@ -91,6 +91,7 @@ class StudentConfig:
 
 
 TEACHING = ("cached", "consistent", "auto", "crossfit")  # kd.teaching, see collar_kd/distill/targets.py
+TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 
 
 @dataclass
@@ -127,6 +128,11 @@ class KDConfig:
     # mixup) per batch; the soft label of a mixed window is the teachers' answer on it (consistent
     # teaching) or its two windows' cached soft labels mixed likewise. 0 is off.
     mixup: float = 0.0
+    # A transfer set for the soft term (collar_kd/distill/transfer.py): "mixup" adds windows mixed
+    # from pairs of training windows of two different animals, labelled by the teachers and learnt
+    # through the soft term only, transfer_size times as many as the training windows; "none" is off.
+    transfer: str = "none"
+    transfer_size: float = 1.0
 
 
 @dataclass
@@ -254,6 +260,11 @@ class TrainConfig:
             raise ConfigError(f"kd.soft_weighting: must be 'none' or 'class', not '{self.kd.soft_weighting}'")
         if self.kd.teacher_correction not in ("none", "swap"):
             raise ConfigError(f"kd.teacher_correction: must be 'none' or 'swap', not '{self.kd.teacher_correction}'")
+        if self.kd.transfer not in TRANSFER_SETS:
+            raise ConfigError(f"kd.transfer: must be one of {', '.join(TRANSFER_SETS)}, not '{self.kd.transfer}'")
+        v = self.kd.transfer_size
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not 0.0 < v <= 20.0:
+            raise ConfigError(f"kd.transfer_size: a multiple of the training windows, above 0 and at most 20, not {v}")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()

@@ -98,6 +98,8 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("speq", "method.bits", [1, 8], "method.bits"),
     ("qat-kd", "method.lr", float("nan"), "method.lr"),
     ("data-free", "method.generator_steps", 0, "method.generator_steps"),
+    ("data-free", "method.generator_form", "physics", "method.generator_form: must be one of free, gravity"),
+    ("data-free", "method.motion_range_g", 0.0, "method.motion_range_g"),
     ("kd", "kd.alpha_schedule", "step", "kd.alpha_schedule"),
     ("kd", "kd.teaching", "telepathic", "kd.teaching"),
     # A setting of another method is unknown to this one, and the message lists this one's.
@@ -469,3 +471,21 @@ def test_a_forest_teacher_with_one_training_animal_labels_its_own_windows(fold):
     pool = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", animals=np.array(["only"] * len(win.y)))
     spec = TeacherSpec(FOREST, 0)
     assert np.array_equal(pool.logits(spec), forest_logits(pool.forest(spec), win.x))
+
+
+def test_gravity_built_windows_are_one_g_of_gravity_plus_zero_mean_motion():
+    """method.generator_form = "gravity": every generated window's mean over time is a unit vector
+    (1 g, a direction the generator chose) and the motion about it stays within motion_range_g,
+    whatever the generator's weights; "free" windows have no such structure."""
+    from collar_kd.methods.data_free import WindowGenerator
+
+    torch.manual_seed(0)
+    g = WindowGenerator(8, 20, range_g=4.0, form="gravity", motion_range_g=0.5).eval()
+    with torch.no_grad():
+        x = g(torch.randn(16, 8))
+    mean = x.mean(dim=1)
+    torch.testing.assert_close(mean.norm(dim=1), torch.ones(16), atol=1e-5, rtol=0)
+    assert float((x - mean.unsqueeze(1)).abs().max()) <= 1.0  # zero-mean motion, each side of 1 g
+    with torch.no_grad():
+        free = WindowGenerator(8, 20, range_g=4.0).eval()(torch.randn(16, 8))
+    assert not torch.allclose(free.mean(dim=1).norm(dim=1), torch.ones(16), atol=1e-2)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from collar_kd.config import KDConfig
+from collar_kd.errors import ConfigError
 from collar_kd.distill.losses import make_loss
 from collar_kd.distill.targets import cached_targets, consistent_targets, teaching_mode
 from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
@@ -45,23 +46,38 @@ class DataFreeSettings:
     # batch) and its one-hot term pulls the teacher towards that class instead of the teacher's own
     # arg-max, so every behaviour is generated (on the WASP collars pure DAFL collapsed onto one).
     class_conditional: bool = False
+    # Not in DAFL: how a generated window is built. "free": any window within +-generator_range_g
+    # (DAFL's generator). "gravity": by construction what a collar measures, gravity (a direction
+    # the generator chooses, times 1 g) plus zero-mean motion within +-motion_range_g, cut at the
+    # sensor's +-generator_range_g; the penalties above only nudge, this cannot leave physics.
+    generator_form: str = "free"
+    motion_range_g: float = 1.0
     generated_windows: int = 8192  # what the student sees
 
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
-        check_positive(self, "generator_lr", "generator_range_g", "max_step_g")
+        check_positive(self, "generator_lr", "generator_range_g", "max_step_g", "motion_range_g")
+        if self.generator_form not in GENERATOR_FORMS:
+            raise ConfigError(f"method.generator_form: must be one of {', '.join(GENERATOR_FORMS)}, not {self.generator_form!r}")
         check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", "gravity_weight", "jerk_weight",
                        strict=False)
 
 
+GENERATOR_FORMS = ("free", "gravity")
+
+
 class WindowGenerator(nn.Module):
-    """Latent vector -> (batch, length, channels) window in g, bounded by +-range_g."""
+    """Latent vector -> (batch, length, channels) window in g, bounded by +-range_g.
+    form "gravity": a unit direction from its own head times 1 g, plus the body's output as
+    zero-mean motion within +-motion_range_g, cut at +-range_g."""
 
     def __init__(self, latent: int, length: int, channels: int = 3, width: int = 64, range_g: float = 2.0,
-                 n_classes: int = 0):
+                 n_classes: int = 0, form: str = "free", motion_range_g: float = 1.0):
         super().__init__()
         self.width, self.base, self.range_g, self.n_classes = width, math.ceil(length / 4), range_g, n_classes
+        self.form, self.motion_range_g = form, motion_range_g
         self.fc = nn.Linear(latent + n_classes, width * self.base)  # n_classes > 0: class-conditional
+        self.gravity = nn.Linear(latent + n_classes, channels) if form == "gravity" else None
         self.body = nn.Sequential(
             nn.BatchNorm1d(width),
             nn.Upsample(scale_factor=2), nn.Conv1d(width, width, 5, padding=2), nn.BatchNorm1d(width), nn.LeakyReLU(0.2),
@@ -73,7 +89,12 @@ class WindowGenerator(nn.Module):
         if self.n_classes:
             z = torch.cat([z, F.one_hot(classes, self.n_classes).to(z.dtype)], dim=1)
         h = self.fc(z).view(len(z), self.width, self.base)
-        return (self.range_g * torch.tanh(self.body(h))).transpose(1, 2)
+        if self.gravity is None:
+            return (self.range_g * torch.tanh(self.body(h))).transpose(1, 2)
+        motion = self.motion_range_g * torch.tanh(self.body(h))
+        motion = motion - motion.mean(dim=2, keepdim=True)
+        down = F.normalize(self.gravity(z), dim=1).unsqueeze(2)  # 1 g: the collar's gravity
+        return torch.clamp(down + motion, -self.range_g, self.range_g).transpose(1, 2)
 
 
 class BatchNormStatistics:
@@ -135,7 +156,8 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None,
                     n_classes: int = 0) -> tuple[WindowGenerator, list[dict]]:
     """n_classes > 0 (with m.class_conditional): a class-conditional generator."""
     torch.manual_seed(seed)
-    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes)
+    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes,
+                          form=m.generator_form, motion_range_g=m.motion_range_g)
     classes = to_compute(dealt_classes(m.generator_batch, n_classes)) if n_classes else None
     opt = torch.optim.Adam(gen.parameters(), lr=m.generator_lr)
     noise = torch.Generator().manual_seed(seed)
@@ -210,7 +232,8 @@ def train_data_free(job: StudentJob) -> MethodResult:
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
         "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
                          "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight},
-        "class_conditional": m.class_conditional,
+        "class_conditional": m.class_conditional, "generator_form": m.generator_form,
+        "motion_range_g": m.motion_range_g,
         "generator_loss": gen_history,
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
         "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],

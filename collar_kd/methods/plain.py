@@ -6,6 +6,7 @@ import numpy as np
 
 from collar_kd.distill.losses import make_loss, scheduled_alpha, with_unlabelled
 from collar_kd.distill.targets import soft_targets
+from collar_kd.distill.transfer import transfer_windows
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
 from collar_kd.training.loop import fit
 
@@ -26,7 +27,10 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     mode used."""
     cfg = job.cfg
     x, y, loss = job.x, job.y, make_loss(cfg.kd)
-    extra = job.unlabelled_x if job.unlabelled_x is not None and len(job.unlabelled_x) else None
+    # Windows without labels: unlabelled recordings or the held-out animal's, then the transfer set.
+    parts = [v for v in (job.unlabelled_x, transfer_windows(cfg.kd, job.x, job.teachers.animals, cfg.seed))
+             if v is not None and len(v)]
+    extra = np.concatenate(parts) if parts else None
     targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active,
                                  extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups)
     if extra is not None:

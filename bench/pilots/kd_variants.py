@@ -1,0 +1,189 @@
+"""Pilot: the distilled student with one change, on bench-accuracy's folds and seeds, when the
+reference runs are not on this machine (bench/work is not committed).
+
+    python bench/pilots/kd_variants.py NAME SEEDS 'JSON overrides' [--animals A,B] [--jobs 2]
+                                       [--reference bench/results/accuracy.json] [--control]
+    python bench/pilots/kd_variants.py merge NAME PART [PART ...]
+
+Every fold's teachers are trained as bench-accuracy's fold job trains them (the ResNet reloaded
+from bench/work/fold-teachers when bench/data_free.py or an earlier pilot trained it); that they
+are the reference's very teachers is checked against its recorded teacher MCC. Then the distilled
+student with the reference's settings plus the overrides, and its 8-bit form (per-row formats
+from the fold's training windows, the bit-exact simulator), as bench-accuracy computes it.
+`--control` trains the student without the overrides as well, which must reproduce the
+reference's distilled student exactly.
+
+Against the reference's rows of the same seeds and animals: the variant's per-animal MCC minus
+the reference's distilled student and minus its student without KD, with 95% bootstrap intervals
+over animals of the mean; pooled MCC per seed when every fold was run. Writes
+bench/results/pilots/kd-NAME.json (with every fold's confusion matrices, so seeds run apart can
+be pooled later).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from common import FOLD_TEACHERS, RESULTS, bootstrap_mean, machine, require_wasp, result_overrides, write_result  # noqa: E402
+
+ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
+
+
+def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool) -> dict:
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.config import load_config
+    from collar_kd.data import load_recordings, windows_for
+    from collar_kd.distill.teachers import TeacherPool
+    from collar_kd.methods import StudentJob, resolve_settings, train_student
+    from collar_kd.progress import Quiet
+    from collar_kd.quant.quantizer import quantize_student
+    from collar_kd.sim import FixedPointSimulator
+    from collar_kd.training.loop import class_weights, predict_logits, seed_everything
+
+    started = time.time()
+    base = load_config(None, {**overrides, "seed": seed})
+    rec, cmap = load_recordings(base.data, seed=base.seed)
+    win = windows_for(rec, cmap.classes, base.data.window, base.data.stride, base.data.frame)
+    animals = sorted(np.unique(win.animal).tolist())
+    key = f"fold-{animals.index(animal):02d}-{animal}"
+    test = win.animal == animal
+    train = win.subset(~test)
+    n, labels = len(win.classes), range(len(win.classes))
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    xt, yt = win.x[test], win.y[test]
+    out = {"animal": animal, "key": key, "confusion": {}}
+    for tag, cfg in (("", load_config(None, {**overrides, "seed": seed, **variant})),) + ((("control_", base),) if control else ()):
+        seed_everything(cfg.seed, cfg.threads)  # as run_fold: seeded, then the teacher first
+        w = class_weights(train.y, n, cfg.class_weighting)
+        pool = TeacherPool(cfg, train.x, train.y, n, w, key, Quiet(), animals=train.animal,
+                           directory=FOLD_TEACHERS / f"seed-{seed}" / key)
+        teacher = pool.get(pool.main_spec)
+        job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet())
+        student = train_student(job).student.eval()
+        q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
+                             8, "range")
+        preds = {"teacher": predict_logits(teacher, xt).argmax(1), "student_kd": predict_logits(student, xt).argmax(1),
+                 "student_kd_fxp8": FixedPointSimulator(q).run(q.quantize_input(xt)).classes}
+        if job.combined_teacher is not None:
+            preds["kd_teacher"] = job.combined_teacher.predict(xt)
+        for m, p in preds.items():
+            if tag and m != "student_kd":
+                continue
+            out["confusion"][tag + m] = confusion_matrix(yt, p, labels=labels).tolist()
+    out["seconds"] = round(time.time() - started, 1)
+    return out
+
+
+def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s: float) -> dict:
+    """The pilot's result from every fold's confusion matrices, done[(seed, animal)]."""
+    from collar_kd.evaluation.statistics import mcc_from_confusion
+
+    ref = json.loads(reference.read_text())
+    seeds = sorted({s for s, _ in done})
+    animals = [f["animal"] for f in ref["per_fold"] if any((s, f["animal"]) in done for s in seeds)]
+    missing = [f"{s}/{a}" for s in seeds for a in animals if (s, a) not in done]
+    if missing:
+        sys.exit(f"pilot: folds missing for a summary: {', '.join(missing)}")
+    col = {s: ref["seeds"].index(s) for s in seeds}
+    ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
+    mcc = {(s, a): {m: float(mcc_from_confusion(np.array(c))) for m, c in done[s, a].items()} for s, a in done}
+    doc = {"name": name, "overrides": variant, "reference": reference.name, "seeds": seeds, "animals": animals,
+           "teachers_identical_to_reference": all(abs(mcc[s, a]["teacher"] - ref_mcc[a]["teacher"][col[s]]) < 1e-9
+                                                  for s, a in mcc)}
+    controls = [(s, a) for s, a in mcc if "control_student_kd" in mcc[s, a]]
+    if controls:
+        doc["control_identical_to_reference"] = {
+            f"{s}/{a}": abs(mcc[s, a]["control_student_kd"] - ref_mcc[a]["student_kd"][col[s]]) < 1e-9 for s, a in controls}
+    doc["per_animal_mcc"] = {a: {m: [round(mcc[s, a][m], 4) for s in seeds] for m in mcc[seeds[0], a]} for a in animals}
+    for other in ("student_kd", "student"):
+        for m in ("student_kd", "student_kd_fxp8"):
+            d = np.array([np.mean([mcc[s, a][m] - ref_mcc[a][other][col[s]] for s in seeds]) for a in animals])
+            lo, hi = bootstrap_mean(d)
+            doc[f"{m} minus reference {other}, per animal"] = {
+                "mean": round(float(d.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)],
+                "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum()),
+                "per_animal": {a: round(float(v), 4) for a, v in zip(animals, d)}}
+    if len(animals) == len(ref["per_fold"]):
+        rows = [m for m in ROWS if m in done[seeds[0], animals[0]]]
+        doc["pooled_mcc"] = {m: [round(float(mcc_from_confusion(np.sum([done[s, a][m] for a in animals], axis=0))), 4)
+                                 for s in seeds] for m in rows}
+        doc["reference_pooled_mcc"] = {m: [round(ref["pooled_mcc"][m]["per_seed"][col[s]], 4) for s in seeds]
+                                       for m in ("teacher", "kd_teacher", "student", "student_kd", "student_kd_fxp8")}
+        doc["pooled_mean_minus_reference"] = {
+            f"{m} minus {o}": round(float(np.mean(doc["pooled_mcc"][m]) - np.mean(doc["reference_pooled_mcc"][o])), 4)
+            for m in ("student_kd", "student_kd_fxp8") for o in ("student_kd", "student")}
+    doc["confusion"] = {f"{s}/{a}": done[s, a] for s, a in sorted(done)}
+    doc["wall_time_s"] = round(wall_time_s, 1)
+    doc["machine"] = machine()
+    return doc
+
+
+def merge(name: str, parts: list[str]) -> None:
+    """`merge NAME PART...`: one result from pilots run apart (other seeds or animals, same overrides)."""
+    docs = [json.loads((RESULTS / "pilots" / f"kd-{p}.json").read_text()) for p in parts]
+    if any(d["overrides"] != docs[0]["overrides"] or d["reference"] != docs[0]["reference"] for d in docs):
+        sys.exit("pilot: the parts differ in their overrides or reference")
+    done = {}
+    for d in docs:
+        for k, v in d["confusion"].items():
+            s, a = k.split("/")
+            done[int(s), a] = v
+    doc = summarize(name, docs[0]["overrides"], RESULTS / docs[0]["reference"], done, sum(d["wall_time_s"] for d in docs))
+    doc["merged_from"] = [f"kd-{p}.json" for p in parts]
+    write_out(doc)
+
+
+def write_out(doc: dict) -> None:
+    path = write_result(f"pilots/kd-{doc['name']}.json", doc)
+    print(json.dumps({k: v for k, v in doc.items() if k not in ("confusion", "per_animal_mcc")}, indent=1))
+    print("wrote", path)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "merge":
+        return merge(sys.argv[2], sys.argv[3:])
+    from collar_kd.evaluation.statistics import mcc_from_confusion
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("name")
+    ap.add_argument("seeds")
+    ap.add_argument("overrides", help="JSON object of dotted settings, e.g. '{\"kd.transfer\": \"mixup\"}'")
+    ap.add_argument("--animals", default="")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--reference", type=Path, default=RESULTS / "accuracy.json")
+    ap.add_argument("--control", action="store_true", help="also train the unchanged student (must match the reference)")
+    args = ap.parse_args()
+    root = require_wasp()
+    ref = json.loads(args.reference.read_text())
+    seeds = [int(s) for s in args.seeds.split(",")]
+    variant = json.loads(args.overrides)
+    overrides = result_overrides(ref["settings"], root, keep_method=True)
+    animals = [f["animal"] for f in ref["per_fold"] if not args.animals or f["animal"] in args.animals.split(",")]
+    col = {s: ref["seeds"].index(s) for s in seeds}
+    ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
+    started = time.time()
+    ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
+    done = {}
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=ctx) as ex:
+        futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control) for s in seeds for a in animals}
+        for (s, a), fut in futures.items():
+            done[s, a] = r = fut.result()
+            mcc = {m: round(float(mcc_from_confusion(np.array(c))), 4) for m, c in r["confusion"].items()}
+            print(f"seed {s} {a}: {mcc}  reference student_kd {ref_mcc[a]['student_kd'][col[s]]:.4f} "
+                  f"student {ref_mcc[a]['student'][col[s]]:.4f}  {r['seconds']}s", flush=True)
+    write_out(summarize(args.name, variant, args.reference, {k: v["confusion"] for k, v in done.items()},
+                        time.time() - started))
+
+
+if __name__ == "__main__":
+    main()
