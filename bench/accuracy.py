@@ -82,6 +82,10 @@ SETTINGS = {
     # on different cows, and together they are the teacher worth learning from (docs/methods.md).
     "method.name": "ensemble",
     "method.teachers": ["resnet", "forest"],
+    # The collar recipe's transfer set (2026-12-04): windows mixed across two cows, labelled by the
+    # teachers, learnt through the soft term only. bench/results/accuracy.json was measured before it;
+    # its distilled student with it: bench/results/pilots/kd-mixup1.json (docs/methods.md).
+    "kd.transfer": "mixup",
 }
 SEEDS = (0, 1, 2)
 MODELS = ("teacher", "kd_teacher", "student", "student_kd", "baseline_rf", "student_kd_transductive")

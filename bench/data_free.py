@@ -154,9 +154,7 @@ def main() -> None:
                   for a in animals])
     lo, hi = bootstrap_mean(d)
     doc = {
-        "dataset": str(root), "reference": str(args.reference.relative_to(Path(__file__).resolve().parent.parent)
-                                                 if args.reference.resolve().is_relative_to(Path(__file__).resolve().parent.parent)
-                                                 else args.reference),
+        "dataset": str(root), "reference": args.reference.name,
         "seeds": seeds, "animals": animals,
         "teachers": "each fold's ResNet, trained here exactly as bench-accuracy's fold job trains it",
         "teachers_identical_to_reference": all(identical.values()),

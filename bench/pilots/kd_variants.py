@@ -104,7 +104,8 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
     if controls:
         doc["control_identical_to_reference"] = {
             f"{s}/{a}": abs(mcc[s, a]["control_student_kd"] - ref_mcc[a]["student_kd"][col[s]]) < 1e-9 for s, a in controls}
-    doc["per_animal_mcc"] = {a: {m: [round(mcc[s, a][m], 4) for s in seeds] for m in mcc[seeds[0], a]} for a in animals}
+    doc["per_animal_mcc"] = {a: {m: [round(mcc[s, a][m], 4) for s in seeds] for m in ROWS if all(m in mcc[s, a] for s in seeds)}
+                             for a in animals}
     for other in ("student_kd", "student"):
         for m in ("student_kd", "student_kd_fxp8"):
             d = np.array([np.mean([mcc[s, a][m] - ref_mcc[a][other][col[s]] for s in seeds]) for a in animals])
@@ -120,8 +121,10 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
         doc["reference_pooled_mcc"] = {m: [round(ref["pooled_mcc"][m]["per_seed"][col[s]], 4) for s in seeds]
                                        for m in ("teacher", "kd_teacher", "student", "student_kd", "student_kd_fxp8")}
         doc["pooled_mean_minus_reference"] = {
-            f"{m} minus {o}": round(float(np.mean(doc["pooled_mcc"][m]) - np.mean(doc["reference_pooled_mcc"][o])), 4)
+            f"variant {m} minus reference {o}": round(float(np.mean(doc["pooled_mcc"][m]) - np.mean(doc["reference_pooled_mcc"][o])), 4)
             for m in ("student_kd", "student_kd_fxp8") for o in ("student_kd", "student")}
+        doc["variant_fxp8_minus_float_per_seed"] = [round(a - b, 4) for a, b in
+                                                    zip(doc["pooled_mcc"]["student_kd_fxp8"], doc["pooled_mcc"]["student_kd"])]
     doc["confusion"] = {f"{s}/{a}": done[s, a] for s, a in sorted(done)}
     doc["wall_time_s"] = round(wall_time_s, 1)
     doc["machine"] = machine()
