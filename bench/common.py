@@ -72,3 +72,16 @@ def bootstrap_mean(values, n_boot: int = 10000, seed: int = 0) -> tuple[float, f
     draws = np.random.default_rng(seed).integers(0, len(values), size=(n_boot, len(values)))
     lo, hi = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
     return float(lo), float(hi)
+
+
+def fold_windows(cfg, animal: str):
+    """The windows bench-accuracy's leave-one-animal-out cuts from cfg's data, the held-out mask
+    of `animal` and its fold key (as collar_kd.pipeline.train_run.cross_validate names it)."""
+    import numpy as np
+
+    from collar_kd.data import load_recordings, windows_for
+
+    rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
+    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
+    animals = sorted(np.unique(win.animal).tolist())
+    return win, win.animal == animal, f"fold-{animals.index(animal):02d}-{animal}"

@@ -35,7 +35,8 @@ from sklearn.metrics import matthews_corrcoef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import FOLD_TEACHERS, RESULTS, bootstrap_mean, machine, require_wasp, result_overrides, write_result  # noqa: E402
+from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine, require_wasp,  # noqa: E402
+                    result_overrides, write_result)
 
 # What the benchmark measures by default: DAFL with every addition of its own switched on, a
 # class-conditional generator (every behaviour is generated), the teacher's batch-norm statistics
@@ -65,20 +66,14 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict) -> dict:
     """One fold of one seed, in its own process: the fold's teacher as bench-accuracy's fold job
     trains it (run_fold: seeded, then the teacher first), then every data-free variant from it."""
     from collar_kd.config import load_config
-    from collar_kd.data import load_recordings, windows_for
     from collar_kd.distill.teachers import TeacherPool
     from collar_kd.methods import StudentJob, resolve_settings, train_student
     from collar_kd.progress import Quiet
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
     cfg0 = load_config(None, {**overrides, "seed": seed})
+    win, test, key = fold_windows(cfg0, animal)
     seed_everything(cfg0.seed, cfg0.threads)
-    rec, cmap = load_recordings(cfg0.data, seed=cfg0.seed)
-    win = windows_for(rec, cmap.classes, cfg0.data.window, cfg0.data.stride, cfg0.data.frame)
-    animals = sorted(np.unique(win.animal).tolist())
-    key = f"fold-{animals.index(animal):02d}-{animal}"
-    seed_everything(cfg0.seed, cfg0.threads)
-    test = win.animal == animal
     train = win.subset(~test)
     n = len(win.classes)
     pool = TeacherPool(cfg0, train.x, train.y, n, class_weights(train.y, n, cfg0.class_weighting), key, Quiet(),

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import FOLD_TEACHERS, RESULTS, bootstrap_mean, machine, require_wasp, result_overrides, write_result  # noqa: E402
+from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine, require_wasp,  # noqa: E402
+                    result_overrides, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
 
@@ -42,7 +43,6 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.config import load_config
-    from collar_kd.data import load_recordings, windows_for
     from collar_kd.distill.teachers import TeacherPool
     from collar_kd.methods import StudentJob, resolve_settings, train_student
     from collar_kd.progress import Quiet
@@ -52,11 +52,7 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
 
     started = time.time()
     base = load_config(None, {**overrides, "seed": seed})
-    rec, cmap = load_recordings(base.data, seed=base.seed)
-    win = windows_for(rec, cmap.classes, base.data.window, base.data.stride, base.data.frame)
-    animals = sorted(np.unique(win.animal).tolist())
-    key = f"fold-{animals.index(animal):02d}-{animal}"
-    test = win.animal == animal
+    win, test, key = fold_windows(base, animal)
     train = win.subset(~test)
     n, labels = len(win.classes), range(len(win.classes))
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}

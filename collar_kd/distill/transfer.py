@@ -20,6 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from collar_kd.config import KDConfig
+
 SEED_OFFSET = 7919  # the transfer set's draws, apart from every other generator of the run
 
 
@@ -32,15 +33,12 @@ def transfer_windows(cfg: KDConfig, x: np.ndarray, animals: np.ndarray | None, s
     rng = np.random.default_rng(seed + SEED_OFFSET)
     a = rng.integers(0, len(x), size=n)
     b = rng.integers(0, len(x), size=n)
-    if animals is not None and len(np.unique(animals)) > 1:
-        same = animals[a] == animals[b]
-        while same.any():  # redraw the partner until it is another animal's window
-            b[same] = rng.integers(0, len(x), size=int(same.sum()))
-            same = animals[a] == animals[b]
-    else:
-        same = a == b
-        while same.any():
-            b[same] = rng.integers(0, len(x), size=int(same.sum()))
-            same = a == b
+    # Partners must differ in group: the animal, or with a single animal the window itself.
+    several = animals is not None and len(np.unique(animals)) > 1
+    group = animals if several else np.arange(len(x))
+    same = group[a] == group[b]
+    while same.any():  # redraw those partners
+        b[same] = rng.integers(0, len(x), size=int(same.sum()))
+        same = group[a] == group[b]
     lam = rng.uniform(0.0, 1.0, size=(n, 1, 1)).astype(np.float32)
     return (lam * x[a] + (1.0 - lam) * x[b]).astype(np.float32)
