@@ -9,6 +9,10 @@ statistics `collar-kd train --extra-seed` uses. For every seed, every fold's KD 
 quantized to 8-bit fixed point (calibrated on that fold's training windows) and run through the
 bit-exact simulator.
 
+Stopped midway (a session's time, a restart), it loses no finished fold: `collar-kd train` keeps
+every fold in the seed's RUN.unfinished as it finishes, and the same command continues from them;
+`--reuse` also takes up whole seeds already run with these settings.
+
 Writes bench/results/accuracy.json: per model the pooled MCC of every seed, mean and spread;
 for the key pairs the paired difference with a 95% bootstrap interval over animals; the
 per-fold figures; the targets of the issue and whether each was met, whatever they are.
@@ -244,8 +248,11 @@ def main() -> None:
     mean = {m: v["mean"] for m, v in summary.items()}
     kd_nokd = pairs["student_kd - student"]
     peer = best_peer()
+    # Confusions too, so that a later pilot can pair its own folds with these (pooled bootstrap).
     per_fold = [{"animal": f["animal"], "test_support": f["test_support"],
-                 "mcc_by_seed": {m: [runs[s]["folds"][i][m]["mcc"] for s in seeds] for m in MODELS}}
+                 "mcc_by_seed": {m: [runs[s]["folds"][i][m]["mcc"] for s in seeds] for m in MODELS},
+                 "confusion_by_seed": {**{m: [runs[s]["folds"][i][m]["confusion"] for s in seeds] for m in MODELS},
+                                       "student_kd_fxp8": conf["student_kd_fxp8"][:, i].tolist()}}
                 for i, f in enumerate(metrics["folds"])]
     doc = {
         "dataset": str(root),

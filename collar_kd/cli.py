@@ -196,6 +196,8 @@ def train(
     device: Optional[str] = typer.Option(None, help="Where the networks train: auto (CUDA if PyTorch sees a GPU; the "
                                          "default) | cpu | cuda. Quantization and export always run on the CPU."),
     force: bool = typer.Option(False, help="Replace an existing run directory."),
+    fresh: bool = typer.Option(False, "--fresh", help="Train every fold again: ignore the folds an interrupted run "
+                               "of the same settings kept in OUT.unfinished (taken up by default)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
 ) -> None:
     """Train the ResNet teacher, the GRU students (without KD and distilled by --method) and the
@@ -222,7 +224,8 @@ def train(
     cfg.validate()
     from collar_kd.pipeline.workers import Workers
 
-    metrics = run_training(cfg, out, progress=_progress(quiet), force=force, workers=Workers(workers, ray_address).check())
+    metrics = run_training(cfg, out, progress=_progress(quiet), force=force, workers=Workers(workers, ray_address).check(),
+                           resume=not fresh)
     for w in _read_warnings(out):
         typer.echo(f"collar-kd: warning: {w}", err=True)
     if not quiet:

@@ -31,15 +31,19 @@ from collar_kd.methods import METHODS, StudentJob, get_method, resolve_settings,
 from collar_kd.methods.base import as_dict
 from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
+from collar_kd.pipeline.fold_store import FoldStore, fingerprint, kept_folds
 from collar_kd.pipeline.workers import Workers, run_jobs
 from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, save_state, write_json
 from collar_kd.training.device import use_device
 from collar_kd.training.loop import class_weights, fit, seed_everything
 
 
-def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False, workers: Workers | None = None) -> dict:
+def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False, workers: Workers | None = None,
+                 resume: bool = True) -> dict:
     """Train and evaluate per `cfg`, write RUN_DIR `out`; returns the metrics document. `workers`
-    runs the folds as Ray tasks (collar_kd/pipeline/workers.py); the results do not depend on it."""
+    runs the folds as Ray tasks (collar_kd/pipeline/workers.py); the results do not depend on it.
+    Finished folds are kept in `out`.unfinished until the run is in place; with `resume` (the
+    default) the folds kept there by an interrupted run of the same settings are taken up."""
     progress = progress or Quiet()
     workers = (workers or Workers()).check()
     device = use_device(cfg.device)  # before any work: --device cuda without a GPU exits 2 here
@@ -53,7 +57,8 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     for w in warnings:
         progress.log(f"warning: {w}")
     extra = unlabelled_windows(cfg, win)
-    with atomic_directory(out, force=force, inputs=run_inputs(cfg)) as tmp:
+    # Every fold is kept in out.unfinished as it finishes, until the run directory is in place.
+    with kept_folds(out, resume, progress) as store, atomic_directory(out, force=force, inputs=run_inputs(cfg)) as tmp:
         metrics = describe_data(cfg, rec, win)
         if extra is not None:
             metrics["unlabelled"] = {"source": cfg.unlabelled.path, "windows": len(extra.x),
@@ -64,10 +69,10 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
                                               "weight_formats": cfg.method.weight_formats, **as_dict(settings)},
                                    "kd": as_dict(cfg.kd)}}
         if cfg.cv == "loao":
-            metrics.update(cross_validate(cfg, win, progress, tmp, extra, workers))
+            metrics.update(cross_validate(cfg, win, progress, tmp, extra, workers, store))
             method_doc["folds"] = metrics.pop("method_reports")
             if cfg.extra_seeds:
-                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp, extra, workers)
+                metrics["seeds"] = repeat_with_seeds(cfg, win, metrics, progress, tmp, extra, workers, store)
         arch = architecture(cfg, win)
         if cfg.final_models:
             method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
@@ -218,13 +223,14 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
 
 
 def repeat_with_seeds(cfg: TrainConfig, win: Windows, first: dict, progress, run_dir: Path, extra=None,
-                      workers: Workers | None = None) -> dict:
+                      workers: Workers | None = None, store: FoldStore | None = None) -> dict:
     """The cross-validation again with every extra seed (same data, same folds); the spread over
     seeds and the key paired differences, with bootstrap intervals over animals."""
     folds = {cfg.seed: first["folds"]}
     for s in cfg.extra_seeds:
         progress.log(f"cross-validation with seed {s}")  # every fold seeds itself (run_fold)
-        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra, workers)["folds"]
+        folds[s] = cross_validate(replace(cfg, seed=s), win, progress, run_dir / "seeds" / f"seed-{s}", extra, workers,
+                                  store)["folds"]
     seed_everything(cfg.seed, cfg.threads)
     return seed_statistics(folds, evaluated_models(cfg))
 
@@ -242,7 +248,7 @@ def unlabelled_windows(cfg: TrainConfig, labelled: Windows) -> Windows | None:
 
 
 def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extra: Windows | None = None,
-                   workers: Workers | None = None) -> dict:
+                   workers: Workers | None = None, store: FoldStore | None = None) -> dict:
     """Leave-one-animal-out: one job per animal (run_fold), one after another or as Ray tasks;
     the results, and so the run directory, are the same either way."""
     animals = sorted(np.unique(win.animal).tolist())
@@ -253,8 +259,25 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
     fold_progress = progress if not workers.distributed else Quiet()  # Ray: one bar over the folds instead
     jobs = [(i, animal, len(animals)) for i, animal in enumerate(animals)]
     names = [f"fold {i + 1} (held-out animal {animal})" for i, animal in enumerate(animals)]
-    results = run_jobs(run_fold, jobs, (cfg, win, extra, rows, fold_progress), names, workers, progress,
-                       cpus_per_job=cfg.threads)
+    # Folds an interrupted run with these very settings and data finished are taken up, and every
+    # fold that finishes now is kept at once (collar_kd/pipeline/fold_store.py).
+    print_ = fingerprint(cfg, win, extra) if store is not None else ""
+    kept = {} if store is None else {i: r for i, animal in enumerate(animals)
+                                     if (r := store.load(cfg.seed, f"fold-{i:02d}-{animal}", print_)) is not None}
+    if kept:
+        progress.log(f"seed {cfg.seed}: {len(kept)} of {len(animals)} folds taken up from {store.root} "
+                     "(finished by an earlier run of the same settings and data)")
+    todo = [j for j, job in enumerate(jobs) if job[0] not in kept]
+
+    def keep(_job: int, result: dict) -> None:
+        if store is not None:
+            store.save(cfg.seed, result["fold"]["key"], print_, result)
+
+    fresh = run_jobs(run_fold, [jobs[j] for j in todo], (cfg, win, extra, rows, fold_progress), [names[j] for j in todo],
+                     workers, progress, cpus_per_job=cfg.threads, on_result=keep)
+    results = [kept.get(i) for i in range(len(jobs))]
+    for j, r in zip(todo, fresh):
+        results[j] = r
     pooled_true, pooled_pred = [], {m: [] for m in rows}
     folds, method_reports = [], {}
     for r in results:

@@ -48,15 +48,17 @@ def _ray():
 
 
 def run_jobs(fn: Callable, jobs: list[tuple], shared: tuple, names: list[str], workers: Workers, progress,
-             what: str = "folds", cpus_per_job: int = 1) -> list:
+             what: str = "folds", cpus_per_job: int = 1, on_result: Callable[[int, object], None] | None = None) -> list:
     """fn(*shared, *job) for every job, results in job order. Sequential in this process with one
     worker; otherwise Ray tasks (shared arguments put in the object store once), each given
     `cpus_per_job` CPUs (the thread count it runs with), with one progress bar over the jobs. A job
-    that stops on bad input raises JobFailed naming it; a bug in it is re-raised naming it."""
+    that stops on bad input raises JobFailed naming it; a bug in it is re-raised naming it.
+    `on_result(i, result)` is called here, in the caller's process, as soon as job i has finished
+    (so that a caller can keep it before the other jobs are done)."""
     workers = (workers or Workers()).check()
     if not workers.distributed:
         out = []
-        for name, job in zip(names, jobs):
+        for i, (name, job) in enumerate(zip(names, jobs)):
             try:
                 out.append(fn(*shared, *job))
             except CollarKDError as e:
@@ -64,6 +66,8 @@ def run_jobs(fn: Callable, jobs: list[tuple], shared: tuple, names: list[str], w
             except Exception as e:
                 e.add_note(f"in {name}")  # a bug: the traceback file names the job
                 raise
+            if on_result is not None:
+                on_result(i, out[-1])
         return out
     ray = _ray()
     started_here = not ray.is_initialized()
@@ -93,6 +97,8 @@ def run_jobs(fn: Callable, jobs: list[tuple], shared: tuple, names: list[str], w
                     if isinstance(cause, CollarKDError):
                         raise JobFailed(f"{names[i]}: {cause}") from None
                     raise RuntimeError(f"{names[i]} failed on a Ray worker: {type(cause).__name__}: {cause}") from e
+                if on_result is not None:
+                    on_result(i, results[i])
                 advance()
         return results
     finally:
