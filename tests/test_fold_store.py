@@ -126,3 +126,17 @@ def test_the_cli_says_where_the_folds_are_and_fresh_trains_them_again(tiny_synth
     ran = count_folds(monkeypatch)
     r = CliRunner().invoke(app, [*args, "--fresh", "-q"])
     assert r.exit_code == 0 and len(ran) == 3 and not (tmp_path / "run.unfinished").exists()
+
+
+def test_a_second_command_on_the_same_out_cannot_discard_the_first_ones_folds(tiny_synthetic, tmp_path, monkeypatch):
+    from collar_kd.errors import RunDirError
+    from collar_kd.runs import atomic_directory
+
+    count_folds(monkeypatch, stop_at=1)
+    with pytest.raises(Stop):
+        run_training(config(tiny_synthetic), tmp_path / "run")
+    store = FoldStore.beside(tmp_path / "run")
+    with atomic_directory(tmp_path / "run"):  # a first command is writing `run` now
+        with pytest.raises(RunDirError, match="another collar-kd command is writing it now"):
+            run_training(config(tiny_synthetic), tmp_path / "run", resume=False)
+        assert store.count() == 1

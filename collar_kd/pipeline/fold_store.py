@@ -75,7 +75,7 @@ class FoldStore:
             from safetensors.torch import load_file
 
             states = {name: load_file(str(d / f"{name}.safetensors")) for name in doc["states"]}
-        except (OSError, ValueError, KeyError):
+        except Exception:  # unreadable or incomplete (a disk fault, a file edited by hand): trained again
             return None
         return {"fold": doc["fold"], "preds": preds, "y": y, "report": doc["report"], "states": states}
 
