@@ -187,6 +187,26 @@ def fold_seconds(seeds: list[int]) -> dict:
     return {k: round(float(np.mean(v)), 1) for k, v in parts.items()}
 
 
+def measure(runs: dict, seeds: list[int], settings: dict) -> tuple[dict, dict, dict]:
+    """Every model's confusions (seeds, animals, K, K), the 8-bit student's included; their pooled
+    MCC per seed with mean and spread; the key paired differences with bootstrap intervals."""
+    conf = {m: np.array([[f[m]["confusion"] for f in runs[s]["folds"]] for s in seeds]) for m in MODELS}
+    conf["student_kd_fxp8"] = fixed_point_confusions(runs[seeds[0]], seeds, settings)
+    summary = {m: summarize_seeds(c) for m, c in conf.items()}
+    pairs = {f"{a} - {b}": paired_difference(conf[a], conf[b]) for a, b in (
+        ("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"),
+        ("kd_teacher", "student"), ("student_kd", "kd_teacher"), ("student_kd_fxp8", "student_kd"),
+        ("student_kd_transductive", "student_kd"))}
+    return conf, summary, pairs
+
+
+def print_statistics(summary: dict, pairs: dict) -> None:
+    for m, v in summary.items():
+        print(f"  {m:24s} pooled MCC {v['mean']:.4f} (sd {v['sd']:.4f}; seeds {', '.join(f'{x:.4f}' for x in v['per_seed'])})")
+    for k, d in pairs.items():
+        print(f"  {k:38s} {d['difference']:+.4f}  95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]")
+
+
 def target(description: str, measured: float, met: bool) -> dict:
     return {"target": description, "measured": round(float(measured), 4), "met": bool(met)}
 
@@ -203,6 +223,8 @@ def main() -> None:
     ap.add_argument("--seeds", default=None, help="with --name: comma-separated seeds (default 0,1,2)")
     ap.add_argument("--reuse", action="store_true", help="take up every seed whose complete run in bench/work was "
                     "trained with exactly these settings instead of training it again (the result says which)")
+    ap.add_argument("--finished", action="store_true", help="train nothing, write nothing: print the statistics of "
+                    "the seeds whose runs in bench/work are complete with these settings (a benchmark still running)")
     args = ap.parse_args()
     root = require_wasp()
     settings = dict(SETTINGS)
@@ -221,6 +243,13 @@ def main() -> None:
         settings.update({"teacher.epochs": 1, "student.epochs": 1, "rf_trees": 10})
         seeds = seeds[:2]
     cfg = load_config(None, settings)
+    if args.finished:
+        done = {s: r for s in seeds if (r := finished_run(load_config(None, {**settings, "seed": s}), run_dir(s))) is not None}
+        if not done:
+            sys.exit(f"bench: no seed of {seeds} has a complete run with these settings in {WORK}")
+        print(f"bench: seeds {sorted(done)} complete (of {seeds}); not a benchmark result, nothing written")
+        print_statistics(*measure(done, sorted(done), settings)[1:])
+        return
     started = time.time()
     workers = Workers(args.workers, args.ray_address).check()
     print(f"bench: seeds {seeds}, the folds of each on {args.ray_address or f'{args.workers} worker(s)'}, one thread each; "
@@ -231,20 +260,8 @@ def main() -> None:
     train_wall = time.time() - started + earlier
     metrics = runs[seeds[0]]
     st = seed_statistics({s: runs[s]["folds"] for s in seeds}, MODELS)
-    conf = {m: np.array([[f[m]["confusion"] for f in runs[s]["folds"]] for s in seeds]) for m in MODELS}
-    conf["student_kd_fxp8"] = fixed_point_confusions(metrics, seeds, settings)
+    conf, summary, pairs = measure(runs, seeds, settings)
     wall = time.time() - started + earlier
-    summary = {m: summarize_seeds(c) for m, c in conf.items()}
-    pairs = {
-        "student_kd - student": paired_difference(conf["student_kd"], conf["student"]),
-        "student_kd - baseline_rf": paired_difference(conf["student_kd"], conf["baseline_rf"]),
-        "student_kd - teacher": paired_difference(conf["student_kd"], conf["teacher"]),
-        "teacher - student": paired_difference(conf["teacher"], conf["student"]),
-        "kd_teacher - student": paired_difference(conf["kd_teacher"], conf["student"]),
-        "student_kd - kd_teacher": paired_difference(conf["student_kd"], conf["kd_teacher"]),
-        "student_kd_fxp8 - student_kd": paired_difference(conf["student_kd_fxp8"], conf["student_kd"]),
-        "student_kd_transductive - student_kd": paired_difference(conf["student_kd_transductive"], conf["student_kd"]),
-    }
     mean = {m: v["mean"] for m, v in summary.items()}
     kd_nokd = pairs["student_kd - student"]
     peer = best_peer()
@@ -305,10 +322,7 @@ def main() -> None:
     path = write_result(f"{name}-quick.json" if args.quick else f"{name}.json", doc)
     print(f"wrote {path}")
     print("  mean seconds per fold job:", ", ".join(f"{k} {v}" for k, v in doc["mean_seconds_per_fold_job"].items()))
-    for m, v in summary.items():
-        print(f"  {m:24s} pooled MCC {v['mean']:.4f} (sd {v['sd']:.4f}; seeds {', '.join(f'{x:.4f}' for x in v['per_seed'])})")
-    for k, d in pairs.items():
-        print(f"  {k:38s} {d['difference']:+.4f}  95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]")
+    print_statistics(summary, pairs)
     for k, t in doc["targets"].items():
         print(f"  target {k}: {t['measured']} ({t['target']}) {'met' if t['met'] else 'MISSED'}")
 
