@@ -141,19 +141,3 @@ def test_a_second_command_on_the_same_out_cannot_discard_the_first_ones_folds(ti
             run_training(config(tiny_synthetic), tmp_path / "run", resume=False)
         assert store.count() == 1
 
-
-def test_folds_run_as_ray_tasks_are_kept_as_they_finish(tiny_synthetic, tmp_path, monkeypatch):
-    pytest.importorskip("ray")
-    from collar_kd.pipeline.workers import Workers
-
-    def boom(*a, **k):  # fails after the cross-validation, when the plots are drawn
-        raise OSError("disk full")
-
-    monkeypatch.setattr(train_run, "plot_confusion", boom)
-    with pytest.raises(OSError):
-        run_training(config(tiny_synthetic), tmp_path / "run", workers=Workers(2))
-    assert FoldStore.beside(tmp_path / "run").count() == 3  # saved by the driver as each task returned
-    monkeypatch.undo()
-    ran = count_folds(monkeypatch)
-    resumed = run_training(config(tiny_synthetic), tmp_path / "run", workers=Workers(1))
-    assert ran == [] and len(resumed["folds"]) == 3

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from collar_kd.config import load_config
+from collar_kd.pipeline.fold_store import FoldStore
 from collar_kd.pipeline.train_run import run_training
 from collar_kd.pipeline.workers import JobFailed, Workers, run_jobs
 from collar_kd.progress import Quiet
@@ -22,11 +23,21 @@ def digests(run) -> dict:
             for p in sorted(run.rglob("*")) if p.is_file() and p.name != "manifest.json"}
 
 
-def test_two_workers_give_the_same_run_as_one(tiny_synthetic, tmp_path):
+def test_two_workers_give_the_same_run_as_one(tiny_synthetic, tmp_path, monkeypatch):
     cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "threads": 1, "extra_seeds": [1], "save_fold_models": True})
     one = run_training(cfg, tmp_path / "one", workers=Workers(1))
+    kept, save = [], FoldStore.save
+
+    def recording_save(self, seed, key, print_, result):
+        kept.append((seed, key))
+        save(self, seed, key, print_, result)
+
+    monkeypatch.setattr(FoldStore, "save", recording_save)
     two = run_training(load_config(None, {**tiny_config_overrides(tiny_synthetic), "threads": 1, "extra_seeds": [1], "save_fold_models": True}),
                        tmp_path / "two", workers=Workers(2))
+    # the driver kept every fold of both seeds as its task returned (tests/test_fold_store.py: resuming)
+    assert sorted(kept) == sorted((s, f["key"]) for s in (0, 1) for f in one["folds"])
+    assert not FoldStore.beside(tmp_path / "two").root.exists()
     assert one["student_kd"]["mcc"] == two["student_kd"]["mcc"]
     a, b = digests(tmp_path / "one"), digests(tmp_path / "two")
     assert a.keys() == b.keys() and any(k.endswith(".safetensors") and "/folds/" in f"/{k}" for k in a)
