@@ -101,6 +101,13 @@ def _identity(path: Path):
     return st.st_ino, st.st_mtime_ns
 
 
+def usual_permissions(directory: Path) -> None:
+    """What a directory made with mkdir would get (0777 less the umask), not mkdtemp's 0700."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(directory, 0o777 & ~umask)
+
+
 @contextmanager
 def atomic_directory(final: Path, force: bool = False, inputs: dict | None = None):
     """Yield a temporary directory beside `final`; rename it into place only if the body succeeds.
@@ -132,9 +139,7 @@ def atomic_directory(final: Path, force: bool = False, inputs: dict | None = Non
         if live:
             raise RunDirError(f"{final}: another collar-kd command is writing it now ({live[0].name}); wait for it to "
                               "finish or choose another output directory")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
+        usual_permissions(tmp)
         before = _identity(final)
         yield tmp
         if _identity(final) != before:

@@ -55,6 +55,7 @@ def test_a_stopped_run_keeps_its_folds_and_resumes_to_the_same_run(tiny_syntheti
     assert not (tmp_path / "run").exists()  # no half-written run directory ...
     store = FoldStore.beside(tmp_path / "run")
     assert store.root == tmp_path / "run.unfinished" and store.count() == 2  # ... but the two finished folds
+    assert all(p.stat().st_mode & 0o077 for p in store.root.glob("seed-0/fold-*"))  # not owner-only (mkdtemp's)
 
     ran = count_folds(monkeypatch)
     resumed = run_training(config(tiny_synthetic), tmp_path / "run")

@@ -82,11 +82,12 @@ class FoldStore:
     def save(self, seed: int, key: str, print_: str, result: dict) -> None:
         """Keep one fold's result; written into a temporary folder and renamed, so a fold is either
         whole on disk or absent."""
-        from collar_kd.runs import save_state
+        from collar_kd.runs import save_state, usual_permissions
 
         final = self._dir(seed, key)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=final.parent))
+        usual_permissions(tmp)
         try:
             np.savez(tmp / "predictions.npz", y=np.asarray(result["y"]),
                      **{f"pred_{m}": np.asarray(p) for m, p in result["preds"].items()})
