@@ -34,6 +34,7 @@ from common import WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
+from collar_kd.pipeline.fold_store import FoldStore  # noqa: E402
 from collar_kd.pipeline.workers import Workers  # noqa: E402
 from collar_kd.evaluation.statistics import paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.pipeline.train_run import finished_run, run_training, seed_statistics  # noqa: E402
@@ -248,6 +249,9 @@ def main() -> None:
         if not done:
             sys.exit(f"bench: no seed of {seeds} has a complete run with these settings in {WORK}")
         print(f"bench: seeds {sorted(done)} complete (of {seeds}); not a benchmark result, nothing written")
+        for s in (s for s in seeds if s not in done):
+            kept = FoldStore.beside(run_dir(s))
+            print(f"bench: seed {s} not complete; {kept.count()} folds kept in {kept.root} (the next run takes them up)")
         print_statistics(*measure(done, sorted(done), settings)[1:])
         return
     started = time.time()
