@@ -80,8 +80,9 @@ def fold_windows(cfg, animal: str):
     import numpy as np
 
     from collar_kd.data import load_recordings, windows_for
+    from collar_kd.pipeline.train_run import fold_key
 
     rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
     win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     animals = sorted(np.unique(win.animal).tolist())
-    return win, win.animal == animal, f"fold-{animals.index(animal):02d}-{animal}"
+    return win, win.animal == animal, fold_key(animals.index(animal), animal)

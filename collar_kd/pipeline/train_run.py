@@ -265,7 +265,7 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
     # fold that finishes now is kept at once (collar_kd/pipeline/fold_store.py).
     print_ = fingerprint(cfg, win, extra) if store is not None else ""
     kept = {} if store is None else {i: r for i, animal in enumerate(animals)
-                                     if (r := store.load(cfg.seed, f"fold-{i:02d}-{animal}", print_)) is not None}
+                                     if (r := store.load(cfg.seed, fold_key(i, animal), print_)) is not None}
     if kept:
         progress.log(f"seed {cfg.seed}: {len(kept)} of {len(animals)} folds taken up from {store.root} "
                      "(finished by an earlier run of the same settings and data)")
@@ -300,6 +300,11 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
     return result
 
 
+def fold_key(i: int, animal: str) -> str:
+    """A fold's name in the run directory and the fold store: its place among the sorted animals, and the animal."""
+    return f"fold-{i:02d}-{animal}"
+
+
 def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple, progress, i: int, animal: str,
              n_folds: int) -> dict:
     """One fold: every model trained on the other animals, evaluated on `animal`. Seeds itself, so
@@ -311,7 +316,7 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
     test = win.animal == animal
     train, held = win.subset(~test), win.subset(test)
     progress.log(f"fold {i + 1}/{n_folds}: held-out animal {animal} ({len(held)} windows)")
-    key = f"fold-{i:02d}-{animal}"
+    key = fold_key(i, animal)
     # Unlabelled recordings of the held-out animal would make the strict row transductive: left out.
     extra_x = None if extra is None else extra.x[extra.animal != animal]
     # The held-out windows reach the transductive student as x only: their labels stay here.
