@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from collar_kd.paths import WASP_DATASET
@@ -86,3 +87,28 @@ def fold_windows(cfg, animal: str):
     win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     animals = sorted(np.unique(win.animal).tolist())
     return win, win.animal == animal, fold_key(animals.index(animal), animal)
+
+
+@dataclass
+class FoldSplit:
+    """One leave-one-animal-out fold of bench-accuracy: its training windows, the held-out
+    animal's windows and labels, and what a student and its quantizer need to know."""
+
+    key: str
+    train: object  # collar_kd.data.windows.Windows
+    xt: object
+    yt: object
+    n_classes: int
+    arch: dict
+
+    @property
+    def labels(self) -> range:
+        return range(self.n_classes)
+
+
+def fold_split(cfg, animal: str) -> FoldSplit:
+    """fold_windows, split into the fold's training and held-out parts."""
+    win, test, key = fold_windows(cfg, animal)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    return FoldSplit(key, win.subset(~test), win.x[test], win.y[test], len(win.classes), arch)
+

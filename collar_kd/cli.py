@@ -177,6 +177,9 @@ def train(
     unlabelled_format: Optional[str] = typer.Option(None, help="Format of --unlabelled (default: that of --data)."),
     transductive: bool = typer.Option(False, "--transductive", help="Leave-one-animal-out: also distil a student on the held-out "
                                       "animal's windows without their labels (a separate row)."),
+    transductive_labels: Optional[str] = typer.Option(None, help="Who labels the held-out windows for --transductive: "
+                                                      "teachers | with_student (teachers and the strict student, half "
+                                                      "each) | student (the strict student alone)."),
     method: Optional[str] = typer.Option(None, help="How the distilled student is trained: a method of collar_kd/methods "
                                                "(none, kd, qat-kd, speq, ensemble, feed, data-free, ...); its own settings go "
                                                "in the config's [method] section (docs/methods.md)."),
@@ -213,6 +216,7 @@ def train(
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
+        "transductive_labels": transductive_labels,
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,

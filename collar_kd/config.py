@@ -91,6 +91,7 @@ class StudentConfig:
 
 
 TEACHING = ("cached", "consistent", "auto", "crossfit")  # kd.teaching, see collar_kd/distill/targets.py
+TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 
 
@@ -178,6 +179,13 @@ class TrainConfig:
     # fraction of the cost (docs/methods.md, "Unlabelled windows").
     transductive_epochs: int = 0
     transductive_lr_scale: float = 0.1
+    # Who labels the unlabelled windows of the transductive student (the held-out animal's, and
+    # those of --unlabelled recordings): "teachers" (the distilled student's teachers, as for the
+    # strict student), "with_student" (the mean of the teachers' softened probability and the
+    # strict student's: with a transfer set the strict student can be better than its teachers on
+    # a new animal) or "student" (the strict student alone: self-training). The last two need
+    # cached soft labels (kd.teaching cached or crossfit).
+    transductive_labels: str = "teachers"
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".
     class_weighting: str = "sqrt"
@@ -303,6 +311,13 @@ class TrainConfig:
             raise ConfigError(f"transductive_lr_scale: must be above 0 and at most 10, not {self.transductive_lr_scale}")
         if self.transductive and self.cv != "loao":
             raise ConfigError("transductive: only with cv = 'loao' (it needs a held-out animal)")
+        if self.transductive_labels not in TRANSDUCTIVE_LABELS:
+            raise ConfigError(f"transductive_labels: must be one of {', '.join(TRANSDUCTIVE_LABELS)}, "
+                              f"not '{self.transductive_labels}'")
+        if self.transductive and self.transductive_labels != "teachers" and (self.kd.teaching == "consistent" or (
+                self.kd.teaching == "auto" and self.augmentation().active)):
+            raise ConfigError(f"transductive_labels: '{self.transductive_labels}' needs cached soft labels "
+                              f"(kd.teaching = 'cached' or 'crossfit', not '{self.kd.teaching}' with augmentation)")
         if self.extra_seeds and self.cv != "loao":
             raise ConfigError("extra_seeds: only with cv = 'loao' (they repeat the cross-validation)")
         if self.cv == "none" and not self.final_models:

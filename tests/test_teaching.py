@@ -295,3 +295,106 @@ def test_transductive_fine_tuning_settings_reject_bad_values(tiny_synthetic, tmp
     r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
     assert r.exit_code == 2 and name in r.output, r.output
     assert not (tmp_path / "r2").exists()
+
+
+class FakePool:
+    """Two teachers' cached logits on the training windows and on unseen ones (a TeacherPool's
+    interface as soft_targets uses it)."""
+
+    def __init__(self, n_train: int, n_classes: int = 3):
+        rng = np.random.default_rng(1)
+        self.train = {s: rng.normal(0, 2, (n_train, n_classes)).astype(np.float32) for s in ("a", "b")}
+
+    def logits(self, spec):
+        return self.train[spec]
+
+    def labels_unseen(self, spec, x):
+        return (x.mean(axis=1) * (1.0 if spec == "a" else -1.0)).astype(np.float32)
+
+
+def soft_probabilities(table: torch.Tensor, temperature: float) -> np.ndarray:
+    return torch.softmax(table / temperature, dim=1).cpu().numpy()
+
+
+@pytest.mark.parametrize("how", ["teachers", "with_student", "student"])
+def test_transductive_labels_change_the_unlabelled_rows_only(how):
+    """The strict student's logits on the first unlabelled windows join the teachers' mean
+    ("with_student": each half the probability at T) or replace it ("student"); the training
+    windows and the windows after them (a transfer set) keep the teachers' labels."""
+    from collar_kd.distill.targets import ensemble_logits, soft_targets
+
+    n_train, n_own, n_transfer, temperature = 6, 4, 5, 2.0
+    pool = FakePool(n_train)
+    extra, _ = windows(n_own + n_transfer, seed=3)
+    student = np.random.default_rng(4).normal(0, 2, (n_own, 3)).astype(np.float32)
+    targets, mode = soft_targets(pool, ["a", "b"], "cached", temperature, True, extra_x=extra,
+                                 student_logits=student, student_labels=how)
+    assert mode == "cached"
+    got = soft_probabilities(targets(None, torch.arange(n_train + n_own + n_transfer)), temperature)
+    teachers = ensemble_logits([np.concatenate([pool.logits(s), pool.labels_unseen(s, extra)]) for s in "ab"], temperature)
+    want = soft_probabilities(torch.from_numpy(teachers), temperature)
+    own = slice(n_train, n_train + n_own)
+    others = np.r_[0:n_train, n_train + n_own:n_train + n_own + n_transfer]
+    np.testing.assert_allclose(got[others], want[others], atol=1e-6)
+    p_student = soft_probabilities(torch.from_numpy(student), temperature)
+    expected = {"teachers": want[own], "student": p_student, "with_student": (want[own] + p_student) / 2}[how]
+    np.testing.assert_allclose(got[own], expected, atol=1e-6)
+    if how != "teachers":
+        assert not np.allclose(got[own], want[own], atol=1e-3)  # the case is not degenerate
+        with pytest.raises(ConfigError, match="transductive_labels"):
+            soft_targets(pool, ["a", "b"], "consistent", temperature, True, extra_x=extra,
+                         student_logits=student, student_labels=how)
+
+
+def test_transductive_student_learns_the_held_out_windows_from_its_strict_twin(tiny_synthetic, tmp_path, monkeypatch):
+    """transductive_labels = "student": in the fine-tuning, the soft labels of the held-out
+    animal's windows (the unlabelled rows) are the strict student's own logits on them."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from collar_kd.models import GRUStudent
+    from tests.conftest import tiny_config_overrides
+
+    calls = []
+    original = plain.fit
+
+    def spy(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw):
+        start = GRUStudent(model.n_classes, model.hidden, model.head, model.channels)
+        start.load_state_dict(model.state_dict())
+        rows = np.flatnonzero(y < 0)
+        table = kw["targets"](None, torch.from_numpy(rows)).detach().cpu().numpy() if len(rows) else None
+        calls.append((start.eval(), x[rows], table))
+        return original(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw)
+
+    monkeypatch.setattr(plain, "fit", spy)
+    over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False,
+            "transductive_epochs": 1, "transductive_labels": "student"}
+    metrics = run_mod.run_training(load_config(None, over), tmp_path / "run")
+    assert len(calls) == 2 * len(metrics["folds"])
+    for (_, _, strict_rows), (start, held_x, table) in zip(calls[::2], calls[1::2]):
+        assert strict_rows is None and len(held_x) > 0  # the strict student saw no unlabelled window
+        np.testing.assert_allclose(table, predict_logits(start, held_x), atol=1e-5)
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["transductive"]["labels"] == "student" for f in method["folds"].values())
+    assert "through the strict distilled student's own soft labels" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_transductive_labels_setting_rejects_bad_values(tiny_synthetic, tmp_path):
+    from typer.testing import CliRunner
+
+    from collar_kd.cli import app
+    from collar_kd.config import load_config
+    from conftest import tiny_toml
+    from tests.conftest import tiny_config_overrides
+
+    cfg = tiny_toml(tiny_synthetic, tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text('transductive_labels = "oracle"\n' + cfg.read_text())
+    r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
+    assert r.exit_code == 2 and "transductive_labels" in r.output, r.output
+    assert not (tmp_path / "r2").exists()
+    with pytest.raises(ConfigError, match="transductive_labels: 'with_student' needs cached soft labels"):
+        load_config(None, {**tiny_config_overrides(tiny_synthetic), "transductive_labels": "with_student",
+                           "kd.teaching": "consistent", "transductive": True})
+    # Without --transductive the setting is not used, so it refuses nothing (the collar recipe sets it).
+    assert load_config(None, {"data.format": "wasp", "data.path": "x", "kd.teaching": "consistent"}).kd.teaching == "consistent"

@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine, require_wasp,  # noqa: E402
+from accuracy import run_dir  # noqa: E402
+from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
                     result_overrides, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
@@ -52,11 +53,8 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
 
     started = time.time()
     base = load_config(None, {**overrides, "seed": seed})
-    win, test, key = fold_windows(base, animal)
-    train = win.subset(~test)
-    n, labels = len(win.classes), range(len(win.classes))
-    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
-    xt, yt = win.x[test], win.y[test]
+    fold = fold_split(base, animal)
+    key, train, xt, yt, n, labels, arch = fold.key, fold.train, fold.xt, fold.yt, fold.n_classes, fold.labels, fold.arch
     out = {"animal": animal, "key": key, "confusion": {}}
     for tag, cfg in (("", load_config(None, {**overrides, "seed": seed, **variant})),) + ((("control_", base),) if control else ()):
         seed_everything(cfg.seed, cfg.threads)  # as run_fold: seeded, then the teacher first
@@ -64,7 +62,11 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
         pool = TeacherPool(cfg, train.x, train.y, n, w, key, Quiet(), animals=train.animal,
                            directory=FOLD_TEACHERS / f"seed-{seed}" / key)
         teacher = pool.get(pool.main_spec)
-        job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet())
+        no_kd = saved_no_kd_student(cfg, seed, key, animal, n, xt, yt, labels)
+        if no_kd is not None:  # a 'gru' teacher is the fold's student without KD: reloaded, not retrained
+            pool.adopt_no_kd_student(no_kd)
+        job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet(),
+                         no_kd_student=no_kd)
         student = train_student(job).student.eval()
         q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
                              8, "range")
@@ -78,6 +80,29 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
             out["confusion"][tag + m] = confusion_matrix(yt, p, labels=labels).tolist()
     out["seconds"] = round(time.time() - started, 1)
     return out
+
+
+def saved_no_kd_student(cfg, seed: int, key: str, animal: str, n: int, xt, yt, labels):
+    """The reference run's student without KD of this fold (bench/work/accuracy-run*/folds),
+    checked against the reference's confusion matrix on the held-out animal; None when absent."""
+    from safetensors.torch import load_file
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.models import GRUStudent
+    from collar_kd.training.loop import predict_logits
+
+    path = run_dir(seed) / "folds" / key / "student.safetensors"
+    if not path.is_file():
+        return None
+    student = GRUStudent(n, cfg.student.hidden, cfg.student.head)
+    student.load_state_dict(load_file(str(path)))
+    student.eval()
+    ref = json.loads((RESULTS / "accuracy.json").read_text())
+    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
+    got = confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist()
+    if got != want:
+        raise SystemExit(f"{path}: not the reference's student without KD (its held-out confusion differs)")
+    return student
 
 
 def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s: float) -> dict:

@@ -55,6 +55,9 @@ class StudentJob:
     start_from: GRUStudent | None = None
     epochs: int | None = None
     lr: float | None = None
+    # The strict student whose soft labels join or replace the teachers' on unlabelled_x, by
+    # cfg.transductive_labels (the transductive student only; None: the teachers' alone).
+    unlabelled_labeller: GRUStudent | None = None
     # Set by a method that distils several teachers: them combined, evaluated as the row kd_teacher.
     combined_teacher: object | None = None
 

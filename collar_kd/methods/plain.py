@@ -8,7 +8,7 @@ from collar_kd.distill.losses import make_loss, scheduled_alpha, with_unlabelled
 from collar_kd.distill.targets import soft_targets
 from collar_kd.distill.transfer import transfer_windows
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
-from collar_kd.training.loop import fit
+from collar_kd.training.loop import fit, predict_logits
 
 
 @register("none", "no distillation (cross-entropy only)")
@@ -31,8 +31,12 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     parts = [v for v in (job.unlabelled_x, transfer_windows(cfg.kd, job.x, job.teachers.animals, cfg.seed))
              if v is not None and len(v)]
     extra = np.concatenate(parts) if parts else None
+    own = None  # the strict student's labels of the unlabelled windows (transductive_labels)
+    if job.unlabelled_labeller is not None and job.unlabelled_x is not None and len(job.unlabelled_x):
+        own = predict_logits(job.unlabelled_labeller, job.unlabelled_x)
     targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active,
-                                 extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups)
+                                 extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups,
+                                 student_logits=own, student_labels=cfg.transductive_labels)
     if extra is not None:
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label

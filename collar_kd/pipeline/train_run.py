@@ -160,6 +160,7 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
                  "bouts_shorter_than_a_window": win.skipped_bouts},
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
         "recipe": cfg.recipe,
+        **({"transductive_labels": cfg.transductive_labels} if cfg.transductive and cfg.cv == "loao" else {}),
     }
 
 
@@ -212,6 +213,9 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
             job.start_from, job.epochs = result.student, cfg.transductive_epochs
             job.lr = cfg.student.lr * cfg.transductive_lr_scale
             start = {"start": "student_kd", "epochs": job.epochs, "lr": job.lr}
+        if cfg.transductive_labels != "teachers":
+            job.unlabelled_labeller = result.student
+        start["labels"] = cfg.transductive_labels
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {**start, **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
@@ -465,9 +469,12 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         notes.append(f"The distilled student also learned from {u['windows']} windows of unlabelled recordings ({u['source']}) "
                      "through the teacher's soft labels; in each fold, unlabelled windows of the held-out animal were left out.")
     if TRANSDUCTIVE in metrics:
+        labeller = {"teachers": "the teacher's soft labels", "student": "the strict distilled student's own soft labels",
+                    "with_student": "soft labels half the teacher's, half the strict distilled student's"}
         notes.append(f"{LABELS[TRANSDUCTIVE]}: in every fold this student also learned from the held-out animal's windows "
-                     "through the teacher's soft labels, never their labels (adaptation to a new farm without labels). "
-                     "Its row is not a strict leave-one-animal-out result; the strict one is the distilled student's.")
+                     f"through {labeller[metrics.get('transductive_labels', 'teachers')]}, never their labels (adaptation "
+                     "to a new farm without labels). Its row is not a strict leave-one-animal-out result; the strict one is "
+                     "the distilled student's.")
     if "seeds" in metrics:
         st = metrics["seeds"]
         notes += ["", f"Over {len(st['seeds'])} training seeds ({', '.join(map(str, st['seeds']))}; same data and folds), "
