@@ -67,6 +67,8 @@ def main() -> None:
     path = write_result("peers.json", {
         "dataset": str(root), "classes": list(win.classes), "windows": len(win),
         "folds": "leave-one-animal-out, the same windows and folds as bench-accuracy",
+        # The collar recipe's frame (each animal turned by its own mean heading), as bench-accuracy's windows.
+        "frame": cfg.data.frame,
         "peers": results, "machine": machine(),
     })
     print(f"wrote {path}")
