@@ -43,14 +43,14 @@ class Boundary(TyperGroup):
             _fail(e)
         except OSError as e:
             where = e.filename if e.filename is not None else "collar-kd"
-            _fail(f"{where}: {e.strerror or e}")
-        except MemoryError:
-            _fail("not enough memory for this data and these settings (fewer windows, a smaller model, or more RAM)")
+            _fail(f"{where}: {e.strerror or e}{_notes(e)}")
+        except MemoryError as e:
+            _fail(f"not enough memory for this data and these settings (fewer windows, a smaller model, or more RAM){_notes(e)}")
         except Exception as e:  # noqa: BLE001 - the boundary: whatever is left is a bug
             with tempfile.NamedTemporaryFile("w", prefix="collar-kd-crash-", suffix=".txt", delete=False) as f:
                 f.write(" ".join(sys.argv) + "\n\n" + traceback.format_exc())
             typer.echo(f"collar-kd: internal error (a bug in collar-kd, not in your input): {type(e).__name__}: {e}\n"
-                       f"  the traceback is in {f.name}; please report it with the command you ran", err=True)
+                       f"  the traceback is in {f.name}; please report it with the command you ran{_notes(e)}", err=True)
             raise typer.Exit(EXIT_BUG) from None
 
 
@@ -58,8 +58,13 @@ app = typer.Typer(cls=Boundary, add_completion=False, no_args_is_help=True, pret
                   help="Distilled, fixed-point behaviour classifiers for livestock collar and ear-tag MCUs.")
 
 
+def _notes(e: BaseException) -> str:
+    """What the code added to an error on its way out (where a stopped run kept its work), one line each."""
+    return "".join(f"\ncollar-kd: {note}" for note in getattr(e, "__notes__", ()))
+
+
 def _fail(e: Exception | str) -> None:
-    typer.echo(f"collar-kd: error: {e}", err=True)
+    typer.echo(f"collar-kd: error: {e}" + ("" if isinstance(e, str) else _notes(e)), err=True)
     raise typer.Exit(EXIT_INPUT)
 
 
@@ -420,11 +425,11 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app()
-    except KeyboardInterrupt:
-        typer.echo("collar-kd: interrupted; nothing was left half-written", err=True)
+    except KeyboardInterrupt as e:
+        typer.echo(f"collar-kd: interrupted; nothing was left half-written{_notes(e)}", err=True)
         sys.exit(130)
-    except Terminated:
-        typer.echo("collar-kd: terminated (SIGTERM); nothing was left half-written", err=True)
+    except Terminated as e:
+        typer.echo(f"collar-kd: terminated (SIGTERM); nothing was left half-written{_notes(e)}", err=True)
         sys.exit(EXIT_TERMINATED)
 
 

@@ -108,7 +108,7 @@ class FoldStore:
 
 
 @contextmanager
-def kept_folds(out: Path, resume: bool, progress):
+def kept_folds(out: Path, resume: bool):
     """The FoldStore beside run directory `out` for the body of a run: emptied first unless
     `resume`; removed when the body succeeds (the run directory then holds the folds); kept when
     it fails, saying where."""
@@ -117,10 +117,11 @@ def kept_folds(out: Path, resume: bool, progress):
         store.discard()
     try:
         yield store
-    except BaseException:
+    except BaseException as e:
         if n := store.count():
-            progress.log(f"stopped: finished folds kept in {store.root} ({n}); the same command again takes them up "
-                         "instead of training them again (--fresh: trains them again)")
+            # A note on the error, not a progress line: `train -q` and every exit path print it too.
+            e.add_note(f"stopped: finished folds kept in {store.root} ({n}); the same command again takes them up "
+                       "instead of training them again (--fresh: trains them again)")
         raise
     store.discard()
 

@@ -60,7 +60,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
     # Every fold is kept in out.unfinished as it finishes, until the run is complete. Entered
     # once the temporary directory is locked: a second command writing `out` is refused before
     # it could touch the first one's folds.
-    with atomic_directory(out, force=force, inputs=run_inputs(cfg)) as tmp, kept_folds(out, resume, progress) as store:
+    with atomic_directory(out, force=force, inputs=run_inputs(cfg)) as tmp, kept_folds(out, resume) as store:
         metrics = describe_data(cfg, rec, win)
         if extra is not None:
             metrics["unlabelled"] = {"source": cfg.unlabelled.path, "windows": len(extra.x),
