@@ -39,6 +39,9 @@ class Boundary(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, _click.ClickException):  # typer's own: exit codes, usage errors, --help
             raise
+        except KeyboardInterrupt as e:  # here, not in main(): click would end it silently with 130
+            typer.echo(f"collar-kd: interrupted; nothing was left half-written{_notes(e)}", err=True)
+            raise typer.Exit(130) from None
         except CollarKDError as e:
             _fail(e)
         except OSError as e:
