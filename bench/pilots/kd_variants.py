@@ -7,7 +7,9 @@ reference runs are not on this machine (bench/work is not committed).
 
 Every fold's teachers are trained as bench-accuracy's fold job trains them (the ResNet reloaded
 from bench/work/fold-teachers when bench/data_free.py or an earlier pilot trained it); that they
-are the reference's very teachers is checked against its recorded teacher MCC. Then the distilled
+are the reference's very teachers is checked against its recorded teacher MCC; a 'gru' teacher is
+the reference run's student without KD, reloaded from bench/work/accuracy-run* and checked against
+its recorded confusion matrix (a fold without it trains one). Then the distilled
 student with the reference's settings plus the overrides, and its 8-bit form (per-row formats
 from the fold's training windows, the bit-exact simulator), as bench-accuracy computes it.
 `--control` trains the student without the overrides as well, which must reproduce the
