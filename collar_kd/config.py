@@ -91,6 +91,17 @@ class StudentConfig:
 
 
 TEACHING = ("cached", "consistent", "auto", "crossfit")  # kd.teaching, see collar_kd/distill/targets.py
+
+
+def teaching_mode(teaching: str, augmenting: bool) -> str:
+    """What kd.teaching does when training augments or not: "auto" resolved."""
+    if teaching not in TEACHING:
+        raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{teaching}'")
+    if teaching == "auto":
+        return "consistent" if augmenting else "cached"
+    return teaching
+
+
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 
@@ -314,10 +325,10 @@ class TrainConfig:
         if self.transductive_labels not in TRANSDUCTIVE_LABELS:
             raise ConfigError(f"transductive_labels: must be one of {', '.join(TRANSDUCTIVE_LABELS)}, "
                               f"not '{self.transductive_labels}'")
-        if self.transductive and self.transductive_labels != "teachers" and (self.kd.teaching == "consistent" or (
-                self.kd.teaching == "auto" and self.augmentation().active)):
+        if self.transductive and self.transductive_labels != "teachers" \
+                and teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
             raise ConfigError(f"transductive_labels: '{self.transductive_labels}' needs cached soft labels "
-                              f"(kd.teaching = 'cached' or 'crossfit', not '{self.kd.teaching}' with augmentation)")
+                              f"(kd.teaching = 'cached' or 'crossfit'; '{self.kd.teaching}' teaches consistently here)")
         if self.extra_seeds and self.cv != "loao":
             raise ConfigError("extra_seeds: only with cv = 'loao' (they repeat the cross-validation)")
         if self.cv == "none" and not self.final_models:

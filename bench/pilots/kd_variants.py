@@ -36,6 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
+from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
                     result_overrides, write_result)
 
@@ -64,7 +65,7 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
         pool = TeacherPool(cfg, train.x, train.y, n, w, key, Quiet(), animals=train.animal,
                            directory=FOLD_TEACHERS / f"seed-{seed}" / key)
         teacher = pool.get(pool.main_spec)
-        no_kd = saved_no_kd_student(cfg, seed, key, animal, n, xt, yt, labels)
+        no_kd = saved_no_kd_student(cfg, seed, key, animal, arch, xt, yt, labels)
         if no_kd is not None:  # a 'gru' teacher is the fold's student without KD: reloaded, not retrained
             pool.adopt_no_kd_student(no_kd)
         job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet(),
@@ -84,21 +85,18 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
     return out
 
 
-def saved_no_kd_student(cfg, seed: int, key: str, animal: str, n: int, xt, yt, labels):
+def saved_no_kd_student(cfg, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
     """The reference run's student without KD of this fold (bench/work/accuracy-run*/folds),
     checked against the reference's confusion matrix on the held-out animal; None when absent."""
-    from safetensors.torch import load_file
     from sklearn.metrics import confusion_matrix
 
-    from collar_kd.models import GRUStudent
     from collar_kd.training.loop import predict_logits
 
     path = run_dir(seed) / "folds" / key / "student.safetensors"
     if not path.is_file():
         return None
-    student = GRUStudent(n, cfg.student.hidden, cfg.student.head)
-    student.load_state_dict(load_file(str(path)))
-    student.eval()
+    student = fold_model(run_dir(seed), key, "student", {**arch, "student": {"hidden": cfg.student.hidden,
+                                                                       "head": cfg.student.head}})
     ref = json.loads((RESULTS / "accuracy.json").read_text())
     want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
     got = confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist()

@@ -27,19 +27,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
+from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
                     result_overrides, write_result)
 
 
 def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> dict:
-    from safetensors.torch import load_file
     from scipy.special import softmax
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool, parse_teacher_spec
     from collar_kd.methods import StudentJob, resolve_settings, train_student
-    from collar_kd.models import GRUStudent
     from collar_kd.progress import Quiet
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
@@ -51,9 +50,8 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> d
     w = class_weights(train.y, n, cfg.class_weighting)
     pool = TeacherPool(cfg, train.x, train.y, n, w, key, Quiet(), animals=train.animal,
                        directory=FOLD_TEACHERS / f"seed-{seed}" / key)
-    strict = GRUStudent(n, cfg.student.hidden, cfg.student.head)
-    strict.load_state_dict(load_file(str(run_dir(seed) / "folds" / key / "student_kd.safetensors")))
-    strict.eval()
+    strict = fold_model(run_dir(seed), key, "student_kd", {**arch, "student": {"hidden": cfg.student.hidden,
+                                                                            "head": cfg.student.head}})
     specs = [parse_teacher_spec(s, seed) for s in cfg.method.options["teachers"]]
     teachers = pool.combined(specs).predict_proba(xt)
     student = softmax(predict_logits(strict, xt).astype(np.float64), axis=1)

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from collar_kd.config import TEACHING
+from collar_kd.config import teaching_mode
 from collar_kd.errors import ConfigError
 from collar_kd.training.device import to_compute
 from collar_kd.training.loop import LABELS_ITS_INPUT, Targets
@@ -53,14 +53,6 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
     targets.modules = teachers  # type: ignore[attr-defined]
     setattr(targets, LABELS_ITS_INPUT, True)
     return targets
-
-
-def teaching_mode(teaching: str, augmenting: bool) -> str:
-    if teaching not in TEACHING:
-        raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{teaching}'")
-    if teaching == "auto":
-        return "consistent" if augmenting else "cached"
-    return teaching
 
 
 def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
