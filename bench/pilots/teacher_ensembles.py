@@ -61,6 +61,20 @@ def mean_probability(members, probs: dict) -> np.ndarray:
     return np.mean([probs[m] for m in members], axis=0)
 
 
+def postures(win) -> dict:
+    """Per cow, the mean acceleration (g, in the animal's frame) of its resting and standing windows:
+    where the two postures of one cow lie against the other cows'."""
+    mean = win.x.mean(axis=1)
+    out = {}
+    for animal in sorted(np.unique(win.animal).tolist()):
+        for k, name in enumerate(win.classes):
+            sel = (win.animal == animal) & (win.y == k)
+            if name in ("resting", "standing") and sel.any():
+                out.setdefault(animal, {})[name] = {"windows": int(sel.sum()),
+                                                    "mean_xyz_g": [round(float(v), 3) for v in mean[sel].mean(axis=0)]}
+    return out
+
+
 def main() -> None:
     started = time.time()
     run, acc, cfg, win, arch = saved_run(SEEDS[0], {})
@@ -100,6 +114,7 @@ def main() -> None:
                                                                                   "animals_better", "animals_worse")}}
         print(f"  {name:70s} {doc['ensembles'][name]['pooled_mcc']['mean']:.3f}  minus no KD {d['difference']:+.3f} "
               f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+    doc["resting_and_standing_postures"] = postures(win)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["machine"] = machine()
     print(f"written: {write_result('pilots/teacher-ensembles.json', doc)}")
