@@ -28,12 +28,11 @@ from common import RESULTS, machine, write_result  # noqa: E402
 
 from collar_kd.evaluation.statistics import describe_difference, paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.evaluation.report import LABELS  # noqa: E402
+from collar_kd.pipeline.train_run import KEY_PAIRS, TRANSDUCTIVE  # noqa: E402
 
 STRICT = ("teacher", "kd_teacher", "student", "student_kd", "baseline_rf", "student_kd_fxp8")
-TRANSDUCTIVE = "student_kd_transductive"
-PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"),
-         ("kd_teacher", "student"), ("student_kd", "kd_teacher"), ("student_kd_fxp8", "student_kd"),
-         (TRANSDUCTIVE, "student_kd"))
+# The pairs `train` reports (train_run.KEY_PAIRS), and the 8-bit student against its float model.
+PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
 # Settings that may differ between the two files: the seeds, and who labels the transductive row.
 MAY_DIFFER = ("seed", "transductive_labels")
 
