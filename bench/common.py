@@ -15,6 +15,10 @@ WORK = Path(__file__).resolve().parent / "work"  # large intermediate runs, git-
 # Fold teachers trained by benchmarks and pilots that start from a committed result rather than a
 # saved run (TeacherPool's directory cache): bench/data_free.py and bench/pilots/kd_variants.py.
 FOLD_TEACHERS = WORK / "fold-teachers"
+# The data-free method as DAFL published it: every addition of collar-kd's own switched off (the
+# method's defaults switch most of them on since 2026-12-05; docs/methods.md, "data-free: DAFL").
+DAFL_AS_PUBLISHED = {"method.name": "data-free", "method.bn_statistics_weight": 0.0, "method.gravity_weight": 0.0,
+                     "method.jerk_weight": 0.0, "method.class_conditional": False, "method.adversarial_steps": 0}
 # Settings of a bench-accuracy result that say nothing about its fold teachers' data or training:
 # the distilled student's method and the run's bookkeeping.
 NOT_THE_TEACHERS = ("method", "unlabelled", "extra_seeds", "transductive", "transductive_epochs", "transductive_lr_scale",

@@ -35,17 +35,15 @@ from sklearn.metrics import matthews_corrcoef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine, require_wasp,  # noqa: E402
-                    result_overrides, write_result)
+from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine,  # noqa: E402
+                    require_wasp, result_overrides, write_result)
 
 # What the benchmark measures by default: DAFL with every addition of its own switched on, a
 # class-conditional generator (every behaviour is generated), the teacher's batch-norm statistics
-# and the collar-physics priors.
-VARIANTS = {
-    "dafl + class-conditional + batch-norm statistics + physics priors": {
-        "method.class_conditional": True, "method.bn_statistics_weight": 0.1,
-        "method.gravity_weight": 1.0, "method.jerk_weight": 1.0},
-}
+# and the collar-physics priors (the method's defaults).
+DAFL_PLUS = {**DAFL_AS_PUBLISHED, "method.class_conditional": True, "method.bn_statistics_weight": 0.1,
+             "method.gravity_weight": 1.0, "method.jerk_weight": 1.0}
+VARIANTS = {"dafl + class-conditional + batch-norm statistics + physics priors": DAFL_PLUS}
 # Ablations, run with --variants (each costs a data-free student per fold, about 200 s). DAFL as
 # published and with the physics priors alone collapsed onto one class on every fold of the
 # sensor-frame teachers (pooled MCC 0.000 both, 2026-12-02). The windows built as a collar
@@ -53,10 +51,25 @@ VARIANTS = {
 # instead of penalised towards it scored -0.036 pooled MCC on three cows against 0.771 for the
 # default variant (seed 0, bench/results/pilots/data-free-gravity3.json).
 EXTRA_VARIANTS = {
-    "dafl": {},
-    "dafl + physics priors": {"method.gravity_weight": 1.0, "method.jerk_weight": 1.0},
+    "dafl": DAFL_AS_PUBLISHED,
+    "dafl + physics priors": {**DAFL_AS_PUBLISHED, "method.gravity_weight": 1.0, "method.jerk_weight": 1.0},
     "dafl + class-conditional + batch-norm statistics + gravity-built windows": {
-        "method.class_conditional": True, "method.bn_statistics_weight": 0.1, "method.generator_form": "gravity"},
+        **DAFL_AS_PUBLISHED, "method.class_conditional": True, "method.bn_statistics_weight": 0.1, "method.generator_form": "gravity"},
+    # Pilots of 2026-12-05, seed 0 (docs/methods.md, "data-free: DAFL"): on cow 1217 alone
+    # (bench/results/pilots/data-free-*-1217.json), against 0.051 for the default, MCC 0.110 with
+    # the generator trained five times longer, 0.295 with consistent teaching, 0.276 with 10
+    # adversarial steps, 0.600 with both and 0.852 with 30; but 30 adversarial steps over six
+    # cows (the run stopped there, data-free-adversarial30-partial.log) 0.340 against 0.460.
+    "dafl + class-conditional + batch-norm statistics + physics priors, 1500 generator steps": {
+        **DAFL_PLUS, "method.generator_steps": 1500},
+    "dafl + class-conditional + batch-norm statistics + physics priors, consistent teaching": {
+        **DAFL_PLUS, "kd.teaching": "consistent"},
+    "dafl + class-conditional + batch-norm statistics + physics priors + adversarial x10": {
+        **DAFL_PLUS, "method.adversarial_steps": 10},
+    "dafl + class-conditional + batch-norm statistics + physics priors + adversarial x10, consistent teaching": {
+        **DAFL_PLUS, "method.adversarial_steps": 10, "kd.teaching": "consistent"},
+    "dafl + class-conditional + batch-norm statistics + physics priors + adversarial": {
+        **DAFL_PLUS, "method.adversarial_steps": 30},
 }
 REFERENCE = RESULTS / "accuracy.json"
 TEACHERS = FOLD_TEACHERS  # the fold teachers trained here, reloaded by the next run (and by pilots)

@@ -29,7 +29,7 @@ from sklearn.metrics import matthews_corrcoef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, WORK, machine, require_wasp, write_result  # noqa: E402
+from common import DAFL_AS_PUBLISHED, RESULTS, WORK, machine, require_wasp, write_result  # noqa: E402
 
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
@@ -60,10 +60,10 @@ VARIANTS = {
     "ensemble": {"method.name": "ensemble", "method.teachers": TEACHERS},
     "feed-parallel": {"method.name": "feed", "method.teachers": TEACHERS, "method.mode": "parallel"},
     "feed-sequential": {"method.name": "feed", "method.teachers": TEACHERS, "method.mode": "sequential"},
-    "data-free": {"method.name": "data-free"},  # DAFL as published: one-hot, activation, information entropy
+    "data-free": DAFL_AS_PUBLISHED,  # DAFL as published: one-hot, activation, information entropy
     # DAFL plus a batch-norm statistics term (not in DAFL): a one-fold pilot showed pure DAFL's
     # generator collapsing to one saturated class on this teacher.
-    "data-free +BN": {"method.name": "data-free", "method.bn_statistics_weight": 0.1},
+    "data-free +BN": {**DAFL_AS_PUBLISHED, "method.bn_statistics_weight": 0.1},
 }
 # QAT-KD ablation: temperature under the decreasing coefficient, and constant vs decreasing at T = 4
 # (the cell T = 4, cosine 0.9 -> 0 is the qat-kd variant itself).

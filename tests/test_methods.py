@@ -100,6 +100,9 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.generator_steps", 0, "method.generator_steps"),
     ("data-free", "method.generator_form", "physics", "method.generator_form: must be one of free, gravity"),
     ("data-free", "method.motion_range_g", 0.0, "method.motion_range_g"),
+    ("data-free", "method.adversarial_steps", -1, "method.adversarial_steps"),
+    ("data-free", "method.adversarial_weight", 0.0, "method.adversarial_weight"),
+    ("data-free", "method.fresh_windows", "yes", "method.fresh_windows: must be true or false"),
     ("kd", "kd.alpha_schedule", "step", "kd.alpha_schedule"),
     ("kd", "kd.teaching", "telepathic", "kd.teaching"),
     # A setting of another method is unknown to this one, and the message lists this one's.
@@ -489,3 +492,90 @@ def test_gravity_built_windows_are_one_g_of_gravity_plus_zero_mean_motion():
     with torch.no_grad():
         free = WindowGenerator(8, 20, range_g=4.0).eval()(torch.randn(16, 8))
     assert not torch.allclose(free.mean(dim=1).norm(dim=1), torch.ones(16), atol=1e-2)
+
+
+def test_disagreement_is_the_soft_term_scaled_by_t_squared():
+    from collar_kd.methods.data_free import disagreement
+
+    z = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    assert float(disagreement(z, z, 4.0)) == pytest.approx(0.0, abs=1e-7)
+    # By hand, T = 1: teacher (0.5, 0.5), student softmax(ln 3, 0) = (0.75, 0.25):
+    # KL = 0.5 ln(0.5 / 0.75) + 0.5 ln(0.5 / 0.25) = 0.5 ln(4 / 3).
+    t, s = torch.zeros(1, 2), torch.tensor([[float(np.log(3.0)), 0.0]])
+    assert float(disagreement(t, s, 1.0)) == pytest.approx(0.5 * np.log(4 / 3), rel=1e-6)
+    assert float(disagreement(2 * t, 2 * s, 2.0)) == pytest.approx(4 * 0.5 * np.log(4 / 3), rel=1e-6)
+
+
+def test_adversarial_generator_steps_drive_teacher_and_student_apart_and_train_neither(fold):
+    """DFAD's stage: generator steps with the student push the teacher-student disagreement on
+    generated windows up (a wrong sign would push it down), and change neither network."""
+    from collar_kd.methods.data_free import GeneratorTraining, disagreement
+
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.adversarial_weight": 100.0,
+                                       "method.generator_lr": 1e-2})
+    m = resolve_settings(cfg)
+    teacher = fold["pool"].get(fold["pool"].main_spec)
+    torch.manual_seed(1)
+    student = GRUStudent(len(fold["win"].classes), cfg.student.hidden, cfg.student.head)
+    nets = {"teacher": teacher, "student": student}
+    before = {k: {n: v.clone() for n, v in net.state_dict().items()} for k, net in nets.items()}
+    grads = {k: [None if p.grad is None else p.grad.clone() for p in net.parameters()] for k, net in nets.items()}
+    training = GeneratorTraining(teacher, m, fold["win"].length, seed=3)
+    z = torch.randn(64, m.generator_latent, generator=torch.Generator().manual_seed(9))
+
+    def gap() -> float:
+        with torch.no_grad():
+            xg = training.gen.train()(z)
+            return float(disagreement(teacher.eval()(xg), student(xg), 4.0))
+
+    start = gap()
+    for _ in range(15):
+        training.step(student, 4.0)
+    training.done()
+    assert gap() > 2 * start
+    assert all(h["adversarial"] and "disagreement" in h for h in training.history)
+    for k, net in nets.items():
+        assert all(torch.equal(before[k][n], v) for n, v in net.state_dict().items()), f"the {k} changed"
+        assert all(p.requires_grad for p in net.parameters()), f"the {k}'s parameters stay frozen"
+        assert all((g is None and p.grad is None) or (g is not None and torch.equal(g, p.grad))
+                   for g, p in zip(grads[k], net.parameters())), f"the {k} got gradients"
+
+
+@pytest.mark.parametrize("extra,fresh", [({"method.fresh_windows": True, "method.adversarial_steps": 0}, True),
+                                         ({"method.adversarial_steps": 2}, True), ({"method.adversarial_steps": 0}, False)])
+def test_fresh_windows_give_the_student_new_windows_every_epoch(fold, monkeypatch, extra, fresh):
+    """With fresh_windows (or the adversarial stage, which implies it) the windows the student
+    trains on are rewritten between epochs, and never read from the real training windows;
+    without, every epoch sees the same windows."""
+    import collar_kd.methods.data_free as data_free
+
+    seen = []
+    real_fit = data_free.fit
+
+    def recording_fit(model, x, *args, on_epoch=None, **kw):
+        def wrapped(epoch, loss):
+            on_epoch(epoch, loss)
+            seen.append(x.clone())
+        seen.append(x.clone())
+        return real_fit(model, x, *args, on_epoch=wrapped, **kw)
+
+    monkeypatch.setattr(data_free, "fit", recording_fit)
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "student.epochs": 3, **extra})
+    x, y = Untouchable("windows"), Untouchable("labels")
+    pool = TeacherPool(cfg, x, y, len(fold["win"].classes), None, "t")
+    pool.put(pool.main_spec, fold["pool"].get(fold["pool"].main_spec))
+    result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
+    changed = [not torch.equal(a, b) for a, b in zip(seen[:2], seen[1:3])]  # after epochs 1 and 2 (not after the last)
+    assert changed == [fresh, fresh]
+    assert result.report["fresh_windows"] is fresh
+
+
+@pytest.mark.parametrize("line,field", [("adversarial_steps = -3", "method.adversarial_steps"),
+                                        ("adversarial_weight = -1.0", "method.adversarial_weight"),
+                                        ('fresh_windows = "often"', "method.fresh_windows")])
+def test_cli_refuses_bad_adversarial_settings_naming_them(tmp_path, line, field):
+    config = tmp_path / "c.toml"
+    config.write_text(f'[method]\nname = "data-free"\n{line}\n')
+    r = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--config", str(config),
+                            "--quiet", "--cv", "none"])
+    assert r.exit_code == 2 and field in r.output and not (tmp_path / "r").exists()

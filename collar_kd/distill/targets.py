@@ -32,8 +32,11 @@ def ensemble_logits(logits: list[np.ndarray], temperature: float) -> np.ndarray:
     return (temperature * np.log(np.maximum(p.mean(axis=0), 1e-30))).astype(np.float32)
 
 
-def cached_targets(logits: np.ndarray) -> Targets:
-    table = to_compute(torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)))
+def cached_targets(logits: np.ndarray | torch.Tensor) -> Targets:
+    """A tensor already on the compute device is looked up as it is, so its owner can rewrite it
+    in place (the data-free student's fresh windows)."""
+    table = logits if isinstance(logits, torch.Tensor) else to_compute(
+        torch.from_numpy(np.ascontiguousarray(logits, dtype=np.float32)))
     return lambda xb, idx: table[idx]
 
 

@@ -2,7 +2,12 @@
 fixed teacher with three losses: one-hot (the teacher should be sure of the generated window:
 cross-entropy against its own arg-max), activation (large teacher features) and information
 entropy (the batch's mean prediction should spread over all classes). The student is then
-distilled from the teacher's soft labels on generated windows only.
+distilled from the teacher's soft labels on generated windows only. Beyond DAFL (each a setting,
+on by default since it paid on the WASP collars): a class-conditional generator, the teacher's
+batch-norm statistics, collar-physics priors; and, off by default, DFAD's adversarial stage (Fang
+et al. 2019), in which the generator keeps training during distillation against the student too,
+seeking windows where student and teacher disagree, and the student learns on fresh windows every
+epoch.
 
 Nothing here reads job.x or job.y: the teacher is the only link to real data."""
 
@@ -25,6 +30,10 @@ from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import fit, predict_logits
 
 
+# The defaults switch on the additions to DAFL that bench-data-free measured paying on the WASP
+# collars (docs/methods.md, "data-free: DAFL"); DAFL as published is all of them off:
+# bn_statistics_weight, gravity_weight and jerk_weight 0, class_conditional false. The adversarial
+# stage stays off: it lost on four of six cows.
 @dataclass
 class DataFreeSettings:
     generator_steps: int = 300
@@ -34,29 +43,39 @@ class DataFreeSettings:
     generator_range_g: float = 2.0
     activation_weight: float = 0.1  # DAFL's activation loss
     entropy_weight: float = 5.0  # DAFL's information-entropy loss
-    # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = pure DAFL.
-    bn_statistics_weight: float = 0.0
+    # Not in DAFL: match the teacher's batch-norm running statistics (DeepInversion). 0 = off.
+    bn_statistics_weight: float = 0.1
     # Not in DAFL: collar physics the generated windows are held to (0 = off). Gravity: a collar at
     # rest or moving slowly measures about 1 g, so the window's mean acceleration magnitude should
     # be near 1 g. Jerk: consecutive samples of a collar on a cow differ by at most max_step_g.
-    gravity_weight: float = 0.0
-    jerk_weight: float = 0.0
+    gravity_weight: float = 1.0
+    jerk_weight: float = 1.0
     max_step_g: float = 0.5
     # Not in DAFL: the generator is also given a class (one-hot, dealt round-robin over the
     # batch) and its one-hot term pulls the teacher towards that class instead of the teacher's own
     # arg-max, so every behaviour is generated (on the WASP collars pure DAFL collapsed onto one).
-    class_conditional: bool = False
+    class_conditional: bool = True
     # Not in DAFL: how a generated window is built. "free": any window within +-generator_range_g
     # (DAFL's generator). "gravity": by construction what a collar measures, gravity (a direction
     # the generator chooses, times 1 g) plus zero-mean motion within +-motion_range_g, cut at the
     # sensor's +-generator_range_g; the penalties above only nudge, this cannot leave physics.
     generator_form: str = "free"
     motion_range_g: float = 1.0
-    generated_windows: int = 8192  # what the student sees
+    generated_windows: int = 8192  # what the student sees (each epoch, with fresh_windows)
+    # Not in DAFL: a new set of generated_windows for every student epoch instead of one set for all.
+    fresh_windows: bool = False
+    # Not in DAFL (DFAD's adversarial stage): before every student epoch, this many generator steps
+    # that also push the teacher and the student apart (KL at the KD temperature, times
+    # adversarial_weight), the terms above still on; implies fresh_windows. 0 = off.
+    adversarial_steps: int = 0
+    adversarial_weight: float = 1.0
 
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
-        check_positive(self, "generator_lr", "generator_range_g", "max_step_g", "motion_range_g")
+        check_positive(self, "generator_lr", "generator_range_g", "max_step_g", "motion_range_g", "adversarial_weight")
+        check_positive(self, "adversarial_steps", strict=False)
+        if not isinstance(self.fresh_windows, bool):
+            raise ConfigError(f"method.fresh_windows: must be true or false, not {self.fresh_windows!r}")
         if self.generator_form not in GENERATOR_FORMS:
             raise ConfigError(f"method.generator_form: must be one of {', '.join(GENERATOR_FORMS)}, not {self.generator_form!r}")
         check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", "gravity_weight", "jerk_weight",
@@ -152,27 +171,38 @@ def dealt_classes(n: int, n_classes: int) -> torch.Tensor:
     return torch.arange(n) % n_classes
 
 
-def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None,
-                    n_classes: int = 0) -> tuple[WindowGenerator, list[dict]]:
-    """n_classes > 0 (with m.class_conditional): a class-conditional generator."""
-    torch.manual_seed(seed)
-    gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes,
-                          form=m.generator_form, motion_range_g=m.motion_range_g)
-    classes = to_compute(dealt_classes(m.generator_batch, n_classes)) if n_classes else None
-    opt = torch.optim.Adam(gen.parameters(), lr=m.generator_lr)
-    noise = torch.Generator().manual_seed(seed)
-    teacher.eval()
-    frozen = [p.requires_grad for p in teacher.parameters()]
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    history = []
-    bn = BatchNormStatistics(teacher) if m.bn_statistics_weight > 0 else None
-    try:
-        gen.to(compute_device())
-        teacher.to(compute_device())
-        gen.train()
-        for step in range(m.generator_steps):
-            z = to_compute(torch.randn(m.generator_batch, m.generator_latent, generator=noise))
+class GeneratorTraining:
+    """The generator and its optimiser against a fixed teacher (eval mode, frozen while a step
+    runs). n_classes > 0 (with m.class_conditional): a class-conditional generator. step() is
+    one DAFL step (plus the switched-on additions); step(student, temperature) adds DFAD's
+    adversarial term: minus the teacher-student KL, so the generator seeks their disagreement."""
+
+    def __init__(self, teacher: nn.Module, m, length: int, seed: int, n_classes: int = 0):
+        torch.manual_seed(seed)
+        self.teacher, self.m = teacher, m
+        self.gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes,
+                                   form=m.generator_form, motion_range_g=m.motion_range_g)
+        self.classes = dealt_classes(m.generator_batch, n_classes) if n_classes else None
+        self.opt = torch.optim.Adam(self.gen.parameters(), lr=m.generator_lr)
+        self.noise = torch.Generator().manual_seed(seed)
+        self.steps = 0
+        self.history: list[dict] = []
+
+    def step(self, student: nn.Module | None = None, temperature: float = 1.0) -> None:
+        m, teacher, gen = self.m, self.teacher, self.gen
+        frozen = [(p, p.requires_grad) for net in (teacher, student) if net is not None for p in net.parameters()]
+        for p, _ in frozen:
+            p.requires_grad_(False)
+        teacher.eval()
+        bn = BatchNormStatistics(teacher) if m.bn_statistics_weight > 0 else None
+        try:
+            device = compute_device()
+            for net in (gen, teacher, student):
+                if net is not None:
+                    net.to(device)
+            gen.train()
+            z = to_compute(torch.randn(m.generator_batch, m.generator_latent, generator=self.noise))
+            classes = None if self.classes is None else to_compute(self.classes)
             xg = gen(z, classes)
             parts = dafl_losses(teacher, xg, bn, classes)
             loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
@@ -181,22 +211,34 @@ def train_generator(teacher: nn.Module, m, length: int, seed: int, advance=None,
                 loss = loss + m.gravity_weight * parts["gravity"] + m.jerk_weight * parts["jerk"]
             if bn is not None:
                 loss = loss + m.bn_statistics_weight * parts["bn_statistics"]
-            opt.zero_grad()
+            if student is not None:
+                parts["disagreement"] = disagreement(teacher(xg), student(xg), temperature)
+                loss = loss - m.adversarial_weight * parts["disagreement"]
+            self.opt.zero_grad()
             loss.backward()
-            opt.step()
-            if step % 50 == 0 or step == m.generator_steps - 1:
-                history.append({"step": step, "loss": round(float(loss.detach()), 5),
-                                **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
-            if advance is not None:
-                advance()
-    finally:
-        if bn is not None:
-            bn.close()
-        for p, f in zip(teacher.parameters(), frozen):
-            p.requires_grad_(f)
-        gen.to("cpu")  # models live on the CPU between computations (training/device.py)
-        teacher.to("cpu")
-    return gen, history
+            self.opt.step()
+        finally:
+            if bn is not None:
+                bn.close()
+            for p, f in frozen:
+                p.requires_grad_(f)
+        if self.steps % 50 == 0 or (student is None and self.steps == m.generator_steps - 1):
+            self.history.append({"step": self.steps, "adversarial": student is not None, "loss": round(float(loss.detach()), 5),
+                                 **{k: round(float(v.detach()), 5) for k, v in parts.items()}})
+        self.steps += 1
+
+    def done(self) -> None:
+        """Models live on the CPU between computations (training/device.py)."""
+        self.gen.to("cpu")
+        self.teacher.to("cpu")
+
+
+def disagreement(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """T^2 KL(teacher || student) of the softened predictions, batch mean: the student's soft
+    term (scaled as Hinton et al. scale it), which the adversarial generator maximises."""
+    log_t = F.log_softmax(teacher_logits / temperature, dim=1)
+    log_s = F.log_softmax(student_logits / temperature, dim=1)
+    return temperature**2 * (log_t.exp() * (log_t - log_s)).sum(dim=1).mean()
 
 
 @torch.no_grad()
@@ -209,32 +251,63 @@ def generate(gen: WindowGenerator, n: int, latent: int, batch: int, seed: int) -
     return torch.cat(out)[:n].numpy().astype(np.float32)
 
 
-@register("data-free", "data-free distillation on generated windows (DAFL)", DataFreeSettings)
+@register("data-free", "data-free distillation on generated windows (DAFL, with collar priors)", DataFreeSettings)
 def train_data_free(job: StudentJob) -> MethodResult:
     cfg, m = job.cfg, job.settings
     teacher = job.teachers.get(job.teachers.main_spec)
+    n_classes = job.n_classes if m.class_conditional else 0
+    training = GeneratorTraining(teacher, m, job.window_length, cfg.seed + 11, n_classes)
     with job.task("data-free generator", m.generator_steps) as advance:
-        gen, gen_history = train_generator(teacher, m, job.window_length, cfg.seed + 11, advance,
-                                           n_classes=job.n_classes if m.class_conditional else 0)
+        try:
+            for _ in range(m.generator_steps):
+                training.step()
+                advance()
+        finally:
+            training.done()
+    gen = training.gen
     xg = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 12)
     soft = predict_logits(teacher, xg)
     pseudo = soft.argmax(axis=1)  # only for the loss signature: alpha = 1 ignores it
     student = job.new_student()
     loss = make_loss(KDConfig(loss="kd", alpha=1.0, temperature=cfg.kd.temperature))
+    refresh = m.fresh_windows or m.adversarial_steps > 0
     mode = teaching_mode(cfg.kd.teaching, cfg.augmentation().active)
-    targets = consistent_targets([teacher], cfg.kd.temperature) if mode == "consistent" else cached_targets(soft)
+    # fit trains on these tensors; with fresh windows both are rewritten in place between epochs.
+    windows, table = torch.from_numpy(xg), to_compute(torch.from_numpy(soft.copy()))
+    targets = consistent_targets([teacher], cfg.kd.temperature) if mode == "consistent" else cached_targets(table)
+    shares = [np.bincount(pseudo, minlength=job.n_classes)]
+
+    def next_epoch(epoch: int, _loss: float) -> None:
+        advance()
+        if not refresh or epoch == cfg.student.epochs - 1:
+            return
+        if m.adversarial_steps:
+            try:
+                for _ in range(m.adversarial_steps):
+                    training.step(student, cfg.kd.temperature)
+            finally:
+                training.done()
+        fresh = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 13 + epoch)
+        windows.copy_(torch.from_numpy(fresh))
+        logits = predict_logits(teacher, fresh) if mode != "consistent" or epoch % 10 == 9 else None
+        if mode != "consistent":
+            table.copy_(to_compute(torch.from_numpy(logits)))
+        if epoch % 10 == 9:  # what the teacher calls the windows, now and then (the report)
+            shares.append(np.bincount(logits.argmax(axis=1), minlength=job.n_classes))
+
     with job.task("data-free student", cfg.student.epochs) as advance:
-        history = fit(student, xg, pseudo, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr, cfg.seed,
-                      targets=targets, on_epoch=lambda *_: advance(), augment=cfg.augmentation())
-    share = np.bincount(pseudo, minlength=job.n_classes) / len(pseudo)
+        history = fit(student, windows, pseudo, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr, cfg.seed,
+                      targets=targets, on_epoch=next_epoch, augment=cfg.augmentation())
+    share = np.sum(shares, axis=0) / (len(shares) * len(pseudo))
     return MethodResult(student, report={
         "teacher": str(job.teachers.main_spec), "generated_windows": m.generated_windows,
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
         "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
-                         "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight},
+                         "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight,
+                         "disagreement": -m.adversarial_weight if m.adversarial_steps else 0.0},
         "class_conditional": m.class_conditional, "generator_form": m.generator_form,
-        "motion_range_g": m.motion_range_g,
-        "generator_loss": gen_history,
+        "motion_range_g": m.motion_range_g, "fresh_windows": refresh, "adversarial_steps": m.adversarial_steps,
+        "generator_loss": training.history,
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
         "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],
         "student_loss": "KL to the teacher's soft labels only (alpha = 1): no real windows, no labels",
