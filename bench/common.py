@@ -18,7 +18,8 @@ FOLD_TEACHERS = WORK / "fold-teachers"
 # The data-free method as DAFL published it: every addition of collar-kd's own switched off (the
 # method's defaults switch most of them on since 2026-12-05; docs/methods.md, "data-free: DAFL").
 DAFL_AS_PUBLISHED = {"method.name": "data-free", "method.bn_statistics_weight": 0.0, "method.gravity_weight": 0.0,
-                     "method.jerk_weight": 0.0, "method.class_conditional": False, "method.adversarial_steps": 0}
+                     "method.jerk_weight": 0.0, "method.class_conditional": False, "method.adversarial_steps": 0,
+                     "method.teaching": "cached"}
 # Settings of a bench-accuracy result that say nothing about its fold teachers' data or training:
 # the distilled student's method and the run's bookkeeping.
 NOT_THE_TEACHERS = ("method", "unlabelled", "extra_seeds", "transductive", "transductive_epochs", "transductive_lr_scale",

@@ -103,6 +103,7 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.adversarial_steps", -1, "method.adversarial_steps"),
     ("data-free", "method.adversarial_weight", 0.0, "method.adversarial_weight"),
     ("data-free", "method.fresh_windows", "yes", "method.fresh_windows: must be true or false"),
+    ("data-free", "method.teaching", "crossfit", "method.teaching: must be one of consistent, cached"),
     ("kd", "kd.alpha_schedule", "step", "kd.alpha_schedule"),
     ("kd", "kd.teaching", "telepathic", "kd.teaching"),
     # A setting of another method is unknown to this one, and the message lists this one's.
@@ -579,3 +580,26 @@ def test_cli_refuses_bad_adversarial_settings_naming_them(tmp_path, line, field)
     r = runner.invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--config", str(config),
                             "--quiet", "--cv", "none"])
     assert r.exit_code == 2 and field in r.output and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("extra,mode", [({"augment_rotation_deg": 30.0}, "consistent"),
+                                        ({"augment_rotation_deg": 30.0, "method.teaching": "cached"}, "cached"),
+                                        ({"augment_rotation_deg": 0.0, "augment_rotation_axes_deg": None}, "cached")])
+def test_data_free_teaches_the_rotated_window_by_default(fold, monkeypatch, extra, mode):
+    """method.teaching (its own, not kd.teaching): by default the teacher labels every batch as the
+    student sees it, after rotation; "cached" labels each generated window once; without
+    augmentation the two are the same and the labels are cached."""
+    import collar_kd.methods.data_free as data_free
+
+    seen = {}
+    real_fit = data_free.fit
+
+    def recording_fit(*args, targets=None, **kw):
+        seen["labels_its_input"] = getattr(targets, "labels_its_input", False)
+        return real_fit(*args, targets=targets, **kw)
+
+    monkeypatch.setattr(data_free, "fit", recording_fit)
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "kd.teaching": "cached", **extra})
+    result = train_student(job_for(fold, cfg))
+    assert result.report["teaching"] == mode
+    assert seen["labels_its_input"] is (mode == "consistent")
