@@ -412,9 +412,13 @@ def test_sigterm_and_ctrl_c_leave_nothing_behind(tiny_synthetic, tmp_path, sig, 
     from conftest import tiny_toml
 
     cfg = tiny_toml(tiny_synthetic, tmp_path)
+    # A command started in the background by a non-interactive shell (`cmd &`, as CI may run the
+    # tests) inherits SIGINT ignored, and Python then keeps it ignored: give the run the default
+    # disposition, as a terminal would, so Ctrl-C is what is tested.
     proc = subprocess.Popen([sys.executable, "-m", "collar_kd.cli", "train", "--config", str(cfg), "--out",
                              str(tmp_path / "run"), "--student-epochs", "5000", "-q"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list(tmp_path.glob(".run.tmp-*")) and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)
