@@ -23,7 +23,7 @@ from torch import nn
 
 from collar_kd.config import KDConfig
 from collar_kd.errors import ConfigError
-from collar_kd.distill.losses import make_loss
+from collar_kd.distill.losses import kl_term, make_loss
 from collar_kd.distill.targets import cached_targets, consistent_targets
 from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
 from collar_kd.training.device import compute_device, to_compute
@@ -73,8 +73,8 @@ class DataFreeSettings:
     # is for real windows): "consistent", the teacher labels every batch as the student sees it,
     # after augmentation (rotation); "cached", once per window before augmentation (what this
     # method did until 2026-12-05). Consistent lifted bench-data-free's pooled MCC from 0.491 to
-    # 0.679, higher on all ten cows (seed 0, docs/methods.md): labelling a generated window costs nothing, and a
-    # rotated window's label is what the student needs on a new cow's posture.
+    # 0.679, higher on all ten cows (seed 0, docs/methods.md): labelling a generated window costs
+    # nothing, and a rotated window's label is what the student needs on a new cow's posture.
     teaching: str = "consistent"
 
     def check(self) -> None:
@@ -222,7 +222,8 @@ class GeneratorTraining:
             if bn is not None:
                 loss = loss + m.bn_statistics_weight * parts["bn_statistics"]
             if student is not None:
-                parts["disagreement"] = disagreement(teacher(xg), student(xg), temperature)
+                # The student's own soft term (T^2 KL, teacher || student), here maximised.
+                parts["disagreement"] = kl_term(student(xg), teacher(xg), temperature)
                 loss = loss - m.adversarial_weight * parts["disagreement"]
             self.opt.zero_grad()
             loss.backward()
@@ -241,14 +242,6 @@ class GeneratorTraining:
         """Models live on the CPU between computations (training/device.py)."""
         self.gen.to("cpu")
         self.teacher.to("cpu")
-
-
-def disagreement(teacher_logits: torch.Tensor, student_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """T^2 KL(teacher || student) of the softened predictions, batch mean: the student's soft
-    term (scaled as Hinton et al. scale it), which the adversarial generator maximises."""
-    log_t = F.log_softmax(teacher_logits / temperature, dim=1)
-    log_s = F.log_softmax(student_logits / temperature, dim=1)
-    return temperature**2 * (log_t.exp() * (log_t - log_s)).sum(dim=1).mean()
 
 
 @torch.no_grad()
