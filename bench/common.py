@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import multiprocessing
+import os
 import platform
 import sys
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,8 +45,6 @@ def require_wasp() -> Path:
 
 
 def machine() -> dict:
-    import os
-
     return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
 
 
@@ -51,6 +55,52 @@ def write_result(name: str, doc: dict) -> Path:
     tmp.write_text(json.dumps(doc, indent=2) + "\n")
     tmp.rename(path)
     return path
+
+
+def worker_pool(jobs: int) -> ProcessPoolExecutor:
+    """Processes for a benchmark's folds that end when the benchmark ends, however it ends. Started
+    by spawn, since torch and fork do not mix. A benchmark killed outright (SIGKILL, or SIGTERM,
+    which runs no cleanup) leaves its pool's workers running, orphaned, until their jobs are done:
+    on 2026-12-05 two of a stopped bench/data_free.py computed for 70 more minutes and slowed
+    every run after it. So each worker watches its parent and exits once it is gone."""
+    return ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                               initializer=end_with_parent, initargs=(os.getpid(),))
+
+
+def end_with_parent(parent: int, every_s: float = 0.5) -> None:
+    """In a worker process: exit as soon as process `parent` is no longer this process's parent
+    (an orphan is re-parented, so its parent id changes). A thread that polls, since it works
+    wherever Python does; Linux's PR_SET_PDEATHSIG would not be portable."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every_s)
+        os._exit(3)  # no cleanup to run: the results this worker computes have nobody to go to
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
+def code_fingerprint() -> str:
+    """The collar_kd package's code (every file of it): a kept intermediate result is taken up
+    only by the very code that computed it, not merely the same version number."""
+    import collar_kd
+
+    h = hashlib.sha256()
+    root = Path(collar_kd.__file__).resolve().parent
+    for f in sorted(root.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(root)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
+def write_json_atomically(path: Path, doc: dict) -> None:
+    """Whole or absent: written beside `path` and renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(doc) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def result_overrides(settings: dict, root: Path, keep_method: bool = False) -> dict:

@@ -17,17 +17,19 @@ teacher's batch-norm statistics, the collar-physics priors), each a switch of th
                               [--variants A;B] [--animals X,Y --name NAME]
 
 Writes bench/results/data_free.json; a subset of animals or variants, or another reference,
-writes bench/results/pilots/data-free-NAME.json instead.
+writes bench/results/pilots/data-free-NAME.json instead. Each finished student is kept in
+bench/work/data-free-folds: a stopped run, started again, trains only what it had not finished
+(wall_time_s is then this run's; students_taken_up lists the rest, whose own times are in
+generated).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +37,9 @@ from sklearn.metrics import matthews_corrcoef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_windows, machine,  # noqa: E402
-                    require_wasp, result_overrides, write_result)
+from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, code_fingerprint,  # noqa: E402
+                    fold_windows, machine, require_wasp, result_overrides, worker_pool, write_json_atomically,
+                    write_result)
 
 # What the benchmark measures by default, the method's defaults: DAFL with a class-conditional
 # generator (every behaviour is generated), the teacher's batch-norm statistics and the
@@ -75,11 +78,23 @@ EXTRA_VARIANTS = {
 }
 REFERENCE = RESULTS / "accuracy.json"
 TEACHERS = FOLD_TEACHERS  # the fold teachers trained here, reloaded by the next run (and by pilots)
+# Every data-free student's predictions, kept the moment its fold finishes: a run that is stopped
+# (a fold costs 500-850 s, a seed an hour on 2 cores) is taken up by the same command again, fold
+# by fold and variant by variant, as long as the code and settings are the same (kept_student).
+KEPT = WORK / "data-free-folds"
 
 
-def fold_job(overrides: dict, seed: int, animal: str, variants: dict) -> dict:
+def kept_student(overrides: dict, seed: int, key: str, variant: dict, code: str) -> Path:
+    """Where the data-free student of (settings, seed, fold, variant) under code `code` is kept."""
+    what = json.dumps({"overrides": overrides, "seed": seed, "variant": variant, "code": code}, sort_keys=True, default=str)
+    return KEPT / f"seed-{seed}" / key / f"{hashlib.sha256(what.encode()).hexdigest()[:20]}.json"
+
+
+def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str) -> dict:
     """One fold of one seed, in its own process: the fold's teacher as bench-accuracy's fold job
-    trains it (run_fold: seeded, then the teacher first), then every data-free variant from it."""
+    trains it (run_fold: seeded, then the teacher first), then every data-free variant from it that
+    an earlier run did not keep (each variant seeds itself: its student does not depend on which
+    variants ran before it)."""
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool
     from collar_kd.methods import StudentJob, resolve_settings, train_student
@@ -96,9 +111,16 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict) -> dict:
     teacher = pool.get(pool.main_spec).eval()
     xt, yt = win.x[test], win.y[test]
     out = {"animal": animal, "key": key, "y": yt, "preds": {"teacher": predict_logits(teacher, xt).argmax(1)},
-           "reports": {}}
+           "reports": {}, "taken_up": []}
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     for name, variant in variants.items():
+        kept = kept_student(overrides, seed, key, variant, code)
+        if kept.is_file():
+            doc = json.loads(kept.read_text())
+            out["preds"][name] = np.asarray(doc["pred"], dtype=np.int64)
+            out["reports"][name] = doc["report"]
+            out["taken_up"].append(name)
+            continue
         started = time.time()
         cfg = load_config(None, {**overrides, "seed": seed, "method.name": "data-free", **variant})
         # Only the teacher is handed over; the real training windows stay out of the job.
@@ -110,6 +132,7 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict) -> dict:
         out["reports"][name] = {"teacher_class_share_on_generated": result.report["teacher_class_share_on_generated"],
                                 "generated_range_g": result.report["generated_range_g"],
                                 "seconds": round(time.time() - started, 1)}
+        write_json_atomically(kept, {"pred": out["preds"][name].tolist(), "report": out["reports"][name]})
     return out
 
 
@@ -140,14 +163,14 @@ def main() -> None:
         sys.exit("bench: a subset or another reference writes a pilot result: give it --name")
     overrides = result_overrides(ref["settings"], root)
     started = time.time()
-    ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=ctx) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, s, a, variants) for s in seeds for a in animals}
+    code = code_fingerprint()
+    with worker_pool(args.jobs) as ex:
+        futures = {(s, a): ex.submit(fold_job, overrides, s, a, variants, code) for s in seeds for a in animals}
         done = {}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()
-            print(f"seed {s} fold {a}: " + ", ".join(f"{k} {matthews_corrcoef(r['y'], p):.3f}" for k, p in r["preds"].items()),
-                  flush=True)
+            print(f"seed {s} fold {a}: " + ", ".join(f"{k} {matthews_corrcoef(r['y'], p):.3f}" for k, p in r["preds"].items())
+                  + (f" (taken up from {KEPT}: {'; '.join(r['taken_up'])})" if r["taken_up"] else ""), flush=True)
     rows = ["teacher", *variants]
     col = {s: ref["seeds"].index(s) for s in seeds}
     ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
@@ -181,6 +204,7 @@ def main() -> None:
                                             "percentile bootstrap over animals, 10,000 draws"},
         "generated": {m: {f"{s}/{a}": done[s, a]["reports"][m] for s in seeds for a in animals} for m in variants},
         "wall_time_s": round(time.time() - started, 1), "jobs": args.jobs, "machine": machine(),
+        "students_taken_up": {f"{s}/{a}": done[s, a]["taken_up"] for s in seeds for a in animals if done[s, a]["taken_up"]},
     }
     if kd_pooled:
         gap = float(np.mean(pooled[best]) - np.mean(kd_pooled))

@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
 from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
-                    result_overrides, write_result)
+                    result_overrides, worker_pool, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
 
@@ -196,9 +194,8 @@ def main() -> None:
     col = {s: ref["seeds"].index(s) for s in seeds}
     ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
     started = time.time()
-    ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
     done = {}
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=ctx) as ex:
+    with worker_pool(args.jobs) as ex:
         futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control) for s in seeds for a in animals}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()

@@ -15,17 +15,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import SETTINGS  # noqa: E402
-from common import RESULTS, bootstrap_mean, fold_split, machine, require_wasp, write_result  # noqa: E402
+from common import RESULTS, bootstrap_mean, fold_split, machine, require_wasp, worker_pool, write_result  # noqa: E402
 
 
 def train_one(seed: int, animal: str, overrides: dict) -> dict:
@@ -66,7 +64,7 @@ def main() -> None:
     if args.control:
         jobs.insert(0, (seeds[0], args.control, {}))
     started = time.time()
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as ex:
+    with worker_pool(args.jobs) as ex:
         results = list(ex.map(train_one, *zip(*jobs)))
     control = None
     if args.control:

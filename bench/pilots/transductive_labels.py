@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
 from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
-                    result_overrides, write_result)
+                    result_overrides, worker_pool, write_result)
 
 
 def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> dict:
@@ -97,7 +95,7 @@ def main() -> None:
     ref_fold = {f["animal"]: f for f in ref["per_fold"]}
     started = time.time()
     done = {}
-    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as ex:
+    with worker_pool(args.jobs) as ex:
         futures = {(s, a): ex.submit(fold_job, overrides, variants, s, a) for s in seeds for a in animals}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()

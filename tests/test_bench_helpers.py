@@ -1,0 +1,105 @@
+"""The benchmarks' own machinery (bench/common.py): a killed benchmark leaves no worker computing,
+and what a benchmark keeps to resume is written whole or not at all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+# A benchmark in miniature: a pool from bench/common.py whose one worker is busy for a minute.
+BUSY_BENCHMARK = """
+import os, sys, time
+sys.path.insert(0, {bench!r})
+from common import worker_pool
+
+def busy():
+    time.sleep(60)
+
+if __name__ == "__main__":
+    ex = worker_pool(1)
+    print(ex.submit(os.getpid).result(), flush=True)
+    ex.submit(busy)
+    time.sleep(120)
+"""
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (a dead orphan waiting for init to reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc (Linux)")
+def test_a_killed_benchmark_leaves_no_worker_running(tmp_path):
+    script = tmp_path / "busy_benchmark.py"
+    script.write_text(BUSY_BENCHMARK.format(bench=str(BENCH)))
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    worker = None
+    try:
+        worker = int(parent.stdout.readline())
+        time.sleep(0.5)  # the worker is now inside busy(), so it does not read its job queue
+        assert running(worker)
+        parent.send_signal(signal.SIGKILL)  # no cleanup at all: only the worker itself can notice
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while running(worker) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not running(worker), "the pool's worker went on computing after its benchmark was killed"
+    finally:
+        parent.kill()
+        if worker is not None and running(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+def bench_common():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import common
+    finally:
+        sys.path.remove(str(BENCH))
+    return common
+
+
+def test_kept_results_are_whole_or_absent(tmp_path, monkeypatch):
+    common = bench_common()
+    path = tmp_path / "kept" / "seed-0" / "fold-00-a" / "x.json"
+    common.write_json_atomically(path, {"pred": [0, 1, 2]})
+    assert json.loads(path.read_text()) == {"pred": [0, 1, 2]}
+
+    def fails(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(common.os, "replace", fails)
+    with pytest.raises(OSError):
+        common.write_json_atomically(path, {"pred": [9]})
+    assert json.loads(path.read_text()) == {"pred": [0, 1, 2]}  # the earlier result, untouched
+    assert [p.name for p in path.parent.iterdir()] == ["x.json"]  # and no half-written file beside it
+
+
+def test_kept_results_are_tied_to_the_code_that_computed_them(tmp_path, monkeypatch):
+    import collar_kd
+
+    common = bench_common()
+    package = tmp_path / "collar_kd"
+    (package / "distill").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "distill" / "losses.py").write_text("T = 4\n")
+    monkeypatch.setattr(collar_kd, "__file__", str(package / "__init__.py"))
+    before = common.code_fingerprint()
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "losses.pyc").write_bytes(b"compiled")  # not code of its own
+    assert common.code_fingerprint() == before
+    (package / "distill" / "losses.py").write_text("T = 2\n")
+    assert common.code_fingerprint() != before
