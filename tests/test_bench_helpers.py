@@ -103,3 +103,21 @@ def test_kept_results_are_tied_to_the_code_that_computed_them(tmp_path, monkeypa
     assert common.code_fingerprint() == before
     (package / "distill" / "losses.py").write_text("T = 2\n")
     assert common.code_fingerprint() != before
+
+
+def test_a_kept_data_free_student_is_found_only_by_its_own_settings_seed_fold_and_code():
+    sys.path.insert(0, str(BENCH))
+    try:
+        import data_free
+    finally:
+        sys.path.remove(str(BENCH))
+    overrides, variant = {"teacher.epochs": 15, "threads": 1}, {"method.name": "data-free", "method.teaching": "consistent"}
+    kept = data_free.kept_student(overrides, 1, "fold-00-1217", variant, "code-a")
+    assert kept == data_free.kept_student(dict(reversed(overrides.items())), 1, "fold-00-1217", dict(variant), "code-a")
+    assert kept.parent == data_free.KEPT / "seed-1" / "fold-00-1217"
+    others = [data_free.kept_student({**overrides, "teacher.epochs": 16}, 1, "fold-00-1217", variant, "code-a"),
+              data_free.kept_student(overrides, 2, "fold-00-1217", variant, "code-a"),
+              data_free.kept_student(overrides, 1, "fold-01-1219", variant, "code-a"),
+              data_free.kept_student(overrides, 1, "fold-00-1217", {**variant, "method.teaching": "cached"}, "code-a"),
+              data_free.kept_student(overrides, 1, "fold-00-1217", variant, "code-b")]
+    assert kept not in others and len(set(others)) == len(others)
