@@ -49,11 +49,8 @@ def machine() -> dict:
 
 
 def write_result(name: str, doc: dict) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / name
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, indent=2) + "\n")
-    tmp.rename(path)
+    write_json_atomically(path, doc, indent=2)
     return path
 
 
@@ -92,12 +89,12 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def write_json_atomically(path: Path, doc: dict) -> None:
+def write_json_atomically(path: Path, doc: dict, indent: int | None = None) -> None:
     """Whole or absent: written beside `path` and renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(json.dumps(doc) + "\n")
+        tmp.write_text(json.dumps(doc, indent=indent) + "\n")
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
