@@ -54,14 +54,31 @@ def write_result(name: str, doc: dict) -> Path:
     return path
 
 
-def worker_pool(jobs: int) -> ProcessPoolExecutor:
+class WorkerPool(ProcessPoolExecutor):
+    """ProcessPoolExecutor, but leaving its `with` block on an error (a job that failed, Ctrl-C)
+    cancels the jobs not yet started and stops the running ones. The standard executor runs every
+    job submitted before it lets the error through: on 2026-12-05 a bench/data_free.py whose first
+    fold failed went on for 20 minutes, failing fold after fold, before it said anything."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            running = list((self._processes or {}).values())
+            self.shutdown(wait=False, cancel_futures=True)  # first, or they end as failed rather than cancelled
+            for process in running:
+                process.terminate()
+            self.shutdown(wait=True)
+            return False
+        return super().__exit__(exc_type, exc, tb)
+
+
+def worker_pool(jobs: int) -> WorkerPool:
     """Processes for a benchmark's folds that end when the benchmark ends, however it ends. Started
     by spawn, since torch and fork do not mix. A benchmark killed outright (SIGKILL, or SIGTERM,
     which runs no cleanup) leaves its pool's workers running, orphaned, until their jobs are done:
     on 2026-12-05 two of a stopped bench/data_free.py computed for 70 more minutes and slowed
     every run after it. So each worker watches its parent and exits once it is gone."""
-    return ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
-                               initializer=end_with_parent, initargs=(os.getpid(),))
+    return WorkerPool(max_workers=max(1, jobs), mp_context=multiprocessing.get_context("spawn"),
+                      initializer=end_with_parent, initargs=(os.getpid(),))
 
 
 def end_with_parent(parent: int, every_s: float = 0.5) -> None:

@@ -121,3 +121,33 @@ def test_a_kept_data_free_student_is_found_only_by_its_own_settings_seed_fold_an
               data_free.kept_student(overrides, 1, "fold-00-1217", {**variant, "method.teaching": "cached"}, "code-a"),
               data_free.kept_student(overrides, 1, "fold-00-1217", variant, "code-b")]
     assert kept not in others and len(set(others)) == len(others)
+
+
+# A benchmark whose first job fails while each of the others would write its mark after 3 s.
+FAILING_BENCHMARK = """
+import os, sys, time
+sys.path.insert(0, {bench!r})
+from common import worker_pool
+
+def job(i, marks):
+    if i == 0:
+        raise ValueError("bad fold")
+    time.sleep(3)
+    open(os.path.join(marks, str(i)), "w").close()
+
+if __name__ == "__main__":
+    with worker_pool(1) as ex:
+        futures = [ex.submit(job, i, sys.argv[1]) for i in range(4)]
+        futures[0].result()
+"""
+
+
+def test_a_failing_job_stops_the_benchmark_instead_of_running_every_other_job_first(tmp_path):
+    script = tmp_path / "failing_benchmark.py"
+    script.write_text(FAILING_BENCHMARK.format(bench=str(BENCH)))
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    out = subprocess.run([sys.executable, str(script), str(marks)], capture_output=True, text=True, timeout=240)
+    assert out.returncode != 0 and "ValueError: bad fold" in out.stderr
+    time.sleep(4)  # longer than any job: a job left running would have written its mark by now
+    assert sorted(p.name for p in marks.iterdir()) == []  # the standard executor ran all three first
