@@ -13,10 +13,10 @@ By default DAFL with its additions that are not DAFL's (a class-conditional gene
 teacher's batch-norm statistics, the collar-physics priors), each a switch of the data-free method
 (docs/methods.md, "data-free: DAFL"); `--variants` runs the ablations of EXTRA_VARIANTS too.
 
-    python bench/data_free.py [--seeds 0] [--jobs 2] [--reference bench/results/accuracy.json]
+    python bench/data_free.py [--seeds 0,1,2] [--jobs 2] [--reference bench/results/accuracy.json]
                               [--variants A;B] [--animals X,Y --name NAME]
 
-Writes bench/results/data_free.json; a subset of animals or variants, or another reference,
+Writes bench/results/data_free.json; a subset of animals, variants or seeds, or another reference,
 writes bench/results/pilots/data-free-NAME.json instead. Each finished student is kept in
 bench/work/data-free-folds: a stopped run, started again, trains only what it had not finished
 (wall_time_s is then this run's; students_taken_up lists the rest, whose own times are in
@@ -138,7 +138,7 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--seeds", default="0", help="comma-separated seeds of the reference (default 0)")
+    ap.add_argument("--seeds", default="", help="comma-separated seeds of the reference (default: all of its seeds)")
     ap.add_argument("--jobs", type=int, default=2, help="folds trained side by side, one process each (default 2)")
     ap.add_argument("--reference", type=Path, default=REFERENCE, help="a bench/accuracy.py result (its settings and rows)")
     ap.add_argument("--variants", default="", help="';'-separated subset of: " + "; ".join({**VARIANTS, **EXTRA_VARIANTS}))
@@ -154,13 +154,13 @@ def main() -> None:
     if not args.reference.is_file():
         sys.exit(f"bench: {args.reference} not found: the reference is a bench/accuracy.py result")
     ref = json.loads(args.reference.read_text())
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else list(ref["seeds"])
     if any(s not in ref["seeds"] for s in seeds):
         sys.exit(f"bench: --seeds {args.seeds}: {args.reference.name} has seeds {ref['seeds']}")
     animals = [f["animal"] for f in ref["per_fold"] if not args.animals or f["animal"] in args.animals.split(",")]
-    pilot = bool(asked or args.animals or args.reference.resolve() != REFERENCE.resolve())
+    pilot = bool(asked or args.animals or seeds != ref["seeds"] or args.reference.resolve() != REFERENCE.resolve())
     if pilot and not args.name:
-        sys.exit("bench: a subset or another reference writes a pilot result: give it --name")
+        sys.exit("bench: a subset (of variants, animals or seeds) or another reference writes a pilot result: give it --name")
     overrides = result_overrides(ref["settings"], root)
     started = time.time()
     code = code_fingerprint()
