@@ -62,11 +62,12 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
-            running = list((self._processes or {}).values())
+            running, manager = list((self._processes or {}).values()), self._executor_manager_thread
             self.shutdown(wait=False, cancel_futures=True)  # first, or they end as failed rather than cancelled
             for process in running:
                 process.terminate()
-            self.shutdown(wait=True)
+            if manager is not None:
+                manager.join()  # it sees the stopped workers, fails their jobs and ends
             return False
         return super().__exit__(exc_type, exc, tb)
 
