@@ -84,10 +84,23 @@ TEACHERS = FOLD_TEACHERS  # the fold teachers trained here, reloaded by the next
 KEPT = WORK / "data-free-folds"
 
 
-def kept_student(overrides: dict, seed: int, key: str, variant: dict, code: str) -> Path:
-    """Where the data-free student of (settings, seed, fold, variant) under code `code` is kept."""
-    what = json.dumps({"overrides": overrides, "seed": seed, "variant": variant, "code": code}, sort_keys=True, default=str)
+def kept_student(overrides: dict, seed: int, key: str, variant: dict, code: str, windows: str) -> Path:
+    """Where the data-free student of (settings, seed, fold, variant) under code `code` is kept.
+    The data counts by its content (`windows`, window_digest), not its path: the same collar data
+    in another place, or seen from another checkout, finds the same students."""
+    settings = {k: v for k, v in overrides.items() if k != "data.path"}
+    what = json.dumps({"overrides": settings, "seed": seed, "variant": variant, "code": code, "windows": windows},
+                      sort_keys=True, default=str)
     return KEPT / f"seed-{seed}" / key / f"{hashlib.sha256(what.encode()).hexdigest()[:20]}.json"
+
+
+def window_digest(win) -> str:
+    """Every window of the data set with its label and animal (what the fold teachers learn from)."""
+    h = hashlib.sha256()
+    for part in (win.x, win.y, np.asarray(win.animal, dtype=str)):
+        a = np.ascontiguousarray(part)
+        h.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    return h.hexdigest()
 
 
 def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str) -> dict:
@@ -113,8 +126,9 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
     out = {"animal": animal, "key": key, "y": yt, "preds": {"teacher": predict_logits(teacher, xt).argmax(1)},
            "reports": {}, "taken_up": []}
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    digest = window_digest(win)
     for name, variant in variants.items():
-        kept = kept_student(overrides, seed, key, variant, code)
+        kept = kept_student(overrides, seed, key, variant, code, digest)
         if kept.is_file():
             doc = json.loads(kept.read_text())
             out["preds"][name] = np.asarray(doc["pred"], dtype=np.int64)

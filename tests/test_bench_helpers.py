@@ -105,22 +105,47 @@ def test_kept_results_are_tied_to_the_code_that_computed_them(tmp_path, monkeypa
     assert common.code_fingerprint() != before
 
 
-def test_a_kept_data_free_student_is_found_only_by_its_own_settings_seed_fold_and_code():
+def test_a_kept_data_free_student_is_found_only_by_its_own_settings_seed_fold_data_and_code():
     sys.path.insert(0, str(BENCH))
     try:
         import data_free
     finally:
         sys.path.remove(str(BENCH))
-    overrides, variant = {"teacher.epochs": 15, "threads": 1}, {"method.name": "data-free", "method.teaching": "consistent"}
-    kept = data_free.kept_student(overrides, 1, "fold-00-1217", variant, "code-a")
-    assert kept == data_free.kept_student(dict(reversed(overrides.items())), 1, "fold-00-1217", dict(variant), "code-a")
-    assert kept.parent == data_free.KEPT / "seed-1" / "fold-00-1217"
-    others = [data_free.kept_student({**overrides, "teacher.epochs": 16}, 1, "fold-00-1217", variant, "code-a"),
-              data_free.kept_student(overrides, 2, "fold-00-1217", variant, "code-a"),
-              data_free.kept_student(overrides, 1, "fold-01-1219", variant, "code-a"),
-              data_free.kept_student(overrides, 1, "fold-00-1217", {**variant, "method.teaching": "cached"}, "code-a"),
-              data_free.kept_student(overrides, 1, "fold-00-1217", variant, "code-b")]
-    assert kept not in others and len(set(others)) == len(others)
+    overrides = {"teacher.epochs": 15, "threads": 1, "data.path": "/farm/a/wasp_cow_walking"}
+    variant = {"method.name": "data-free", "method.teaching": "consistent"}
+
+    def kept(overrides=overrides, seed=1, key="fold-00-1217", variant=variant, code="code-a", windows="windows-a"):
+        return data_free.kept_student(overrides, seed, key, variant, code, windows)
+
+    assert kept() == kept(overrides=dict(reversed(overrides.items())), variant=dict(variant))
+    assert kept() == kept(overrides={**overrides, "data.path": "/farm/b/wasp_cow_walking"})  # the same data, moved
+    assert kept().parent == data_free.KEPT / "seed-1" / "fold-00-1217"
+    others = [kept(overrides={**overrides, "teacher.epochs": 16}), kept(seed=2), kept(key="fold-01-1219"),
+              kept(variant={**variant, "method.teaching": "cached"}), kept(code="code-b"), kept(windows="windows-b")]
+    assert kept() not in others and len(set(others)) == len(others)
+
+
+def test_the_window_digest_sees_every_window_label_and_animal():
+    import numpy as np
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import data_free
+    finally:
+        sys.path.remove(str(BENCH))
+
+    class Win:
+        def __init__(self, x, y, animal):
+            self.x, self.y, self.animal = x, y, animal
+
+    x, y, animal = np.zeros((4, 8, 3), np.float32), np.array([0, 1, 2, 0]), np.array(["a", "a", "b", "b"])
+    base = data_free.window_digest(Win(x, y, animal))
+    assert base == data_free.window_digest(Win(x.copy(), y.copy(), animal.copy()))
+    x2 = x.copy()
+    x2[3, 7, 2] = 1e-3
+    assert data_free.window_digest(Win(x2, y, animal)) != base
+    assert data_free.window_digest(Win(x, np.array([0, 1, 2, 1]), animal)) != base
+    assert data_free.window_digest(Win(x, y, np.array(["a", "b", "b", "b"]))) != base
 
 
 # A benchmark whose first job fails while each of the others would write its mark after 3 s.
