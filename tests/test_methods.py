@@ -5,6 +5,7 @@ transforms do not reach the exported student; the data-free path never reads rea
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -169,6 +170,30 @@ def test_teacher_pool_trains_each_teacher_once_and_reloads_from_disk(fold, tmp_p
     again = TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", directory=tmp_path).get("fcn:1")
     x = torch.from_numpy(win.x[:5])
     assert torch.equal(a(x), again(x))
+
+
+def test_a_kept_teacher_is_reloaded_only_for_the_same_settings_and_windows(fold, tmp_path, monkeypatch):
+    cfg, win = fold["cfg"], fold["win"]
+    TeacherPool(cfg, win.x, win.y, len(win.classes), None, "k", directory=tmp_path).get("fcn:1")
+    trained = []
+    monkeypatch.setattr(TeacherPool, "_train", lambda self, spec: trained.append(spec) or FCNTeacher(len(win.classes), [8], [3]))
+
+    def pool(cfg=cfg, x=win.x, y=win.y):
+        return TeacherPool(cfg, x, y, len(win.classes), None, "k", directory=tmp_path)
+
+    pool().get("fcn:1")
+    assert trained == []  # the same settings and windows: reloaded
+    other_windows = win.x.copy()
+    other_windows[0, 0, 0] += 0.5
+    pool(x=other_windows).get("fcn:1")
+    pool(y=np.roll(win.y, 1)).get("fcn:1")
+    pool(cfg=replace(cfg, teacher=replace(cfg.teacher, epochs=cfg.teacher.epochs + 1))).get("fcn:1")
+    pool(cfg=replace(cfg, augment_scale=0.1)).get("fcn:1")
+    assert len(trained) == 4  # each of them is trained again, not handed the kept teacher
+    record = tmp_path / "teacher-fcn-1.json"
+    record.write_text(json.dumps({"seconds": 1.0}))  # kept before teachers had fingerprints
+    pool().get("fcn:1")
+    assert len(trained) == 5
 
 
 def test_speq_self_teacher_changes_precision_between_passes(fold):

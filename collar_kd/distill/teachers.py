@@ -10,11 +10,14 @@ forest is no network: it teaches through soft labels computed once (cached or cr
 and, since a fully grown forest labels its own training windows almost one-hot, its soft labels
 on the training windows are always cross-fitted over animals (crossfit_logits).
 With a directory, trained teachers are kept there as safetensors and reloaded (benchmarks
-run many methods over the same folds).
+run many methods over the same folds), but only by a pool that would train them the same way
+(TeacherPool.fingerprint: the settings and the windows they learn from); any other is trained
+again and overwrites the kept one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -174,14 +177,41 @@ class TeacherPool:
     def cache_path(self, spec: TeacherSpec) -> Path | None:
         return None if self.directory is None else Path(self.directory) / f"teacher-{spec.arch}-{spec.seed}.safetensors"
 
+    def fingerprint(self, spec: TeacherSpec) -> str:
+        """What network teacher `spec` depends on: its architecture and seed, the settings that
+        size and train it ([teacher], and [student] for a gru teacher, whose schedule and sizes it
+        gives; augmentation, class weighting, threads and device) and every window, label, class
+        weight and animal it
+        learns from. A kept teacher of other settings or data (the file names only say architecture
+        and seed) is not reloaded. The code is not in it: benchmarks check their teachers against
+        the MCC their reference recorded."""
+        c = self.cfg.to_dict()
+        settings = {"spec": str(spec), "classes": self.n_classes, "teacher": c["teacher"],
+                    **({"student": c["student"]} if spec.arch == GRU else {}),
+                    "threads": c["threads"], "device": c["device"], "class_weighting": c["class_weighting"],
+                    **{k: v for k, v in c.items() if k.startswith("augment_")}}
+        h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+        parts = [self.x, self.y, *(() if self.weights is None else (np.asarray(self.weights),)),
+                 *(() if self.animals is None else (np.asarray(self.animals, dtype=str),))]
+        for part in parts:
+            a = np.ascontiguousarray(part)
+            h.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+        return h.hexdigest()
+
     def _load(self, spec: TeacherSpec) -> nn.Module | None:
         path = self.cache_path(spec)
         if path is None or not path.is_file():
             return None
+        try:
+            kept = json.loads(path.with_suffix(".json").read_text())
+        except (OSError, ValueError):
+            return None  # no record of what it was trained on: trained again
+        if kept.get("fingerprint") != self.fingerprint(spec):
+            return None
         model = build_teacher(spec, self.n_classes, self.cfg)
         model.load_state_dict(load_file(str(path)))
         model.eval()
-        self.seconds[spec] = json.loads(path.with_suffix(".json").read_text())["seconds"]
+        self.seconds[spec] = kept["seconds"]
         return model
 
     def _train(self, spec: TeacherSpec) -> nn.Module:
@@ -201,8 +231,10 @@ class TeacherPool:
         path = self.cache_path(spec)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # The record goes first and comes back last: weights without their record are never reloaded.
+            path.with_suffix(".json").unlink(missing_ok=True)
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
-            path.with_suffix(".json").write_text(json.dumps({"seconds": self.seconds[spec]}))
+            path.with_suffix(".json").write_text(json.dumps({"seconds": self.seconds[spec], "fingerprint": self.fingerprint(spec)}))
         return model
 
     def _fit(self, spec: TeacherSpec, x, y, weights, stop_after: int | None = None, on_epoch=None) -> nn.Module:
