@@ -62,6 +62,7 @@ class WorkerPool(ProcessPoolExecutor):
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:
+            # CPython's own attributes (Python 3.14 adds terminate_workers(); this project runs 3.11).
             running, manager = list((self._processes or {}).values()), self._executor_manager_thread
             self.shutdown(wait=False, cancel_futures=True)  # first, or they end as failed rather than cancelled
             for process in running:

@@ -96,10 +96,10 @@ def kept_student(overrides: dict, seed: int, key: str, variant: dict, code: str,
 
 def window_digest(win) -> str:
     """Every window of the data set with its label and animal (what the fold teachers learn from)."""
+    from collar_kd.data.windows import hash_arrays
+
     h = hashlib.sha256()
-    for part in (win.x, win.y, np.asarray(win.animal, dtype=str)):
-        a = np.ascontiguousarray(part)
-        h.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    hash_arrays(h, win.x, win.y, np.asarray(win.animal, dtype=str))
     return h.hexdigest()
 
 

@@ -44,6 +44,16 @@ def resample(rec: Recordings, target_rate: float) -> Recordings:
     return Recordings(bouts, sample_rate=rec.sample_rate * up / down, source=rec.source, dropped=dict(rec.dropped))
 
 
+def hash_arrays(h, *arrays) -> None:
+    """Feed every array's dtype, shape and bytes to the hashlib object `h`: how the digests that
+    key kept work (a run's folds, a pool's teachers, a benchmark's students) see windows, labels,
+    class weights and animals."""
+    for part in arrays:
+        a = np.ascontiguousarray(part)
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+
+
 @dataclass
 class Windows:
     x: np.ndarray  # (n, length, 3) float32, g

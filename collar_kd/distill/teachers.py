@@ -31,6 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from collar_kd.config import KDConfig
+from collar_kd.data.windows import hash_arrays
 from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.evaluation.baseline import ForestBaseline
@@ -181,21 +182,17 @@ class TeacherPool:
         """What network teacher `spec` depends on: its architecture and seed, the settings that
         size and train it ([teacher], and [student] for a gru teacher, whose schedule and sizes it
         gives; augmentation, class weighting, threads and device) and every window, label, class
-        weight and animal it
-        learns from. A kept teacher of other settings or data (the file names only say architecture
-        and seed) is not reloaded. The code is not in it: benchmarks check their teachers against
-        the MCC their reference recorded."""
+        weight and animal it learns from. A kept teacher of other settings or data (the file names
+        only say architecture and seed) is not reloaded. The code is not in it: benchmarks check
+        their teachers against the MCC their reference recorded."""
         c = self.cfg.to_dict()
         settings = {"spec": str(spec), "classes": self.n_classes, "teacher": c["teacher"],
                     **({"student": c["student"]} if spec.arch == GRU else {}),
                     "threads": c["threads"], "device": c["device"], "class_weighting": c["class_weighting"],
                     **{k: v for k, v in c.items() if k.startswith("augment_")}}
         h = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
-        parts = [self.x, self.y, *(() if self.weights is None else (np.asarray(self.weights),)),
-                 *(() if self.animals is None else (np.asarray(self.animals, dtype=str),))]
-        for part in parts:
-            a = np.ascontiguousarray(part)
-            h.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+        hash_arrays(h, self.x, self.y, *(() if self.weights is None else (np.asarray(self.weights),)),
+                    *(() if self.animals is None else (np.asarray(self.animals, dtype=str),)))
         return h.hexdigest()
 
     def _load(self, spec: TeacherSpec) -> nn.Module | None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import collar_kd
+from collar_kd.data.windows import hash_arrays
 
 SUFFIX = ".unfinished"
 # Settings that decide what the run does after its folds, not what a fold computes.
@@ -37,10 +38,7 @@ def fingerprint(cfg, win, extra=None) -> str:
     h = hashlib.sha256()
     settings = {k: v for k, v in cfg.to_dict().items() if k not in NOT_THE_FOLDS}
     h.update(json.dumps({"settings": settings, "version": collar_kd.__version__}, sort_keys=True, default=str).encode())
-    for part in (win.x, win.y, np.asarray(win.animal, dtype=str), *(() if extra is None else (extra.x,))):
-        a = np.ascontiguousarray(part)
-        h.update(f"{a.dtype.str}{a.shape}".encode())
-        h.update(a.tobytes())
+    hash_arrays(h, win.x, win.y, np.asarray(win.animal, dtype=str), *(() if extra is None else (extra.x,)))
     return h.hexdigest()
 
 
