@@ -44,7 +44,7 @@ class DataConfig:
     axis_columns: list[str] = field(default_factory=lambda: ["ax", "ay", "az"])
     label_column: str = "label"
     time_column: str | None = "timestamp"
-    units: str = "g"  # g | m/s2 | counts
+    units: str = "g"  # one of UNITS
     counts_per_g: float | None = None
 
 
@@ -102,6 +102,7 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
     return teaching
 
 
+UNITS = ("g", "m/s2", "counts")  # DataConfig.units; collar_kd/data/units.py converts them to g
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 
@@ -304,6 +305,8 @@ class TrainConfig:
                               f"{self.student.head}")
         if self.data.frame not in FRAMES:
             raise ConfigError(f"data.frame: must be one of {', '.join(FRAMES)}, not '{self.data.frame}'")
+        if self.data.units not in UNITS:  # every format, so a typo is not ignored where units do not apply
+            raise ConfigError(f"data.units: must be one of {', '.join(UNITS)}, not '{self.data.units}'")
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
         for name, value, low, high in (("seed", self.seed, 0, 2**32 - 1), ("threads", self.threads, 1, 1024),

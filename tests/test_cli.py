@@ -135,6 +135,22 @@ def test_usage_and_input_errors_exit_2(tmp_path, monkeypatch, args, needle):
     assert needle in r.output
 
 
+def test_an_unknown_kd_loss_is_refused_before_anything_trains(tiny_synthetic, tmp_path, monkeypatch):
+    # It used to surface inside the first fold, once that fold's teacher had trained (hours on real collars).
+    import collar_kd.pipeline.train_run as run_mod
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a model was trained before kd.loss was checked")
+
+    monkeypatch.setattr(run_mod, "train_all", no_training)
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"data": {"synthetic_settings": str(tiny_synthetic)}, "kd": {"loss": "kl-div"}}))
+    r = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "run"), "-q"])
+    assert r.exit_code == 2, r.output
+    assert "kd.loss: unknown loss 'kl-div' (known: ce, cosine, kd)" in r.output and "fold" not in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([tiny_synthetic.name, "c.json"])
+
+
 def test_existing_run_dir_is_refused_without_force(trained_run):
     r = runner.invoke(app, ["train", "--out", str(trained_run), "-q"])
     assert r.exit_code == 2 and "already exists" in r.output

@@ -36,6 +36,8 @@ def test_json_config(tmp_path):
         ("[teacher]\nfilters = [8, 8]\n", "teacher.filters and teacher.kernels"),
         ("kd = 3\n", "kd: must be a section"),
         ('[method]\nweight_formats = "channel"\n', "method.weight_formats: must be one of row, tensor"),
+        # checked for every format: the synthetic and WASP readers ignore units, a typo must not pass
+        ('[data]\nunits = "furlongs"\n', "data.units: must be one of g, m/s2, counts"),
         ("seed = \n", "cannot parse config"),
     ],
 )

@@ -70,6 +70,6 @@ def load_recordings(cfg: DataConfig, seed: int = 0) -> tuple[Recordings, ClassMa
 
 def windows_for(rec: Recordings, classes: tuple[str, ...], window: str, stride: str, frame: str = "sensor") -> Windows:
     """The recordings cut into windows, in the sensor frame or each animal's own (data.frame)."""
-    length = parse_span(window, rec.sample_rate, "window")
-    step = parse_span(stride, rec.sample_rate, "stride")
+    length = parse_span(window, rec.sample_rate, "data.window")
+    step = parse_span(stride, rec.sample_rate, "data.stride")
     return to_common_frame(make_windows(rec, classes, length, step), frame)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from collar_kd.config import UNITS
 from collar_kd.data.recordings import STANDARD_GRAVITY
 from collar_kd.errors import ConfigError
 
-UNITS = ("g", "m/s2", "counts")
+__all__ = ["UNITS", "to_g"]
 
 
 def to_g(values: np.ndarray, units: str, counts_per_g: float | None = None) -> np.ndarray:

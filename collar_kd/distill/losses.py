@@ -167,8 +167,12 @@ def with_unlabelled(cfg: KDConfig) -> LossFn:
     return loss
 
 
+def check_loss(cfg: KDConfig) -> None:
+    """kd.loss names a registered loss (the run checks it before any training)."""
+    if cfg.loss not in LOSSES:
+        raise ConfigError(f"kd.loss: unknown loss '{cfg.loss}' (known: {', '.join(sorted(LOSSES))})")
+
+
 def make_loss(cfg: KDConfig) -> LossFn:
-    try:
-        return LOSSES[cfg.loss](cfg)
-    except KeyError:
-        raise ConfigError(f"kd.loss: unknown loss '{cfg.loss}' (known: {', '.join(sorted(LOSSES))})") from None
+    check_loss(cfg)
+    return LOSSES[cfg.loss](cfg)

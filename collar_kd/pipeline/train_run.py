@@ -19,7 +19,7 @@ from collar_kd.config import KDConfig, TrainConfig
 from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
-from collar_kd.distill.losses import make_loss
+from collar_kd.distill.losses import check_loss, make_loss
 from collar_kd.distill.teachers import FOREST, TeacherPool, TeacherSpec
 from collar_kd.errors import ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
@@ -133,6 +133,7 @@ def resolve_method(cfg: TrainConfig):
     """The method's own settings, checked before any work; the run records them resolved."""
     settings = resolve_settings(cfg)
     method = get_method(cfg.method.name)
+    check_loss(cfg.kd)  # else an unknown loss surfaced only once the first fold's teacher had trained
     for asked, setting in ((cfg.transductive, "transductive"), (bool(cfg.unlabelled.path), "unlabelled.path")):
         if asked and not method.learns_from_unlabelled:
             able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
