@@ -289,9 +289,9 @@ class TrainConfig:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
-            for key in ("epochs", "batch_size"):
-                if getattr(sec, key) < 1:
-                    raise ConfigError(f"{name}.{key}: must be at least 1")
+            for key, most in (("epochs", 100_000), ("batch_size", 1_000_000)):  # epochs as transductive_epochs
+                if not 1 <= getattr(sec, key) <= most:
+                    raise ConfigError(f"{name}.{key}: must be a whole number from 1 to {most:,}, not {getattr(sec, key)}")
             if sec.lr <= 0:
                 raise ConfigError(f"{name}.lr: must be positive")
         if len(self.teacher.filters) != len(self.teacher.kernels) or not self.teacher.filters:

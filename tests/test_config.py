@@ -38,6 +38,8 @@ def test_json_config(tmp_path):
         ('[method]\nweight_formats = "channel"\n', "method.weight_formats: must be one of row, tensor"),
         # checked for every format: the synthetic and WASP readers ignore units, a typo must not pass
         ('[data]\nunits = "furlongs"\n', "data.units: must be one of g, m/s2, counts"),
+        ("[teacher]\nepochs = 0\n", "teacher.epochs: must be a whole number from 1 to 100,000"),
+        ("[student]\nepochs = 1000000000\n", "student.epochs: must be a whole number from 1 to 100,000"),
         ("seed = \n", "cannot parse config"),
     ],
 )

@@ -105,6 +105,12 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.adversarial_weight", 0.0, "method.adversarial_weight"),
     ("data-free", "method.fresh_windows", "yes", "method.fresh_windows: must be true or false"),
     ("data-free", "method.teaching", "crossfit", "method.teaching: must be one of consistent, cached"),
+    # Sizes that would exhaust memory mid-fold are refused before anything trains.
+    ("data-free", "method.generated_windows", 10**9, "method.generated_windows: must be at most 1,000,000"),
+    ("data-free", "method.generator_batch", 10**6, "method.generator_batch: must be at most 65,536"),
+    ("data-free", "method.generator_latent", 10**5, "method.generator_latent: must be at most 4,096"),
+    ("qat-kd", "method.epochs", 10**6, "method.epochs: must be at most 100,000"),
+    ("speq", "method.epochs", 10**6, "method.epochs: must be at most 100,000"),
     ("kd", "kd.alpha_schedule", "step", "kd.alpha_schedule"),
     ("kd", "kd.teaching", "telepathic", "kd.teaching"),
     # A setting of another method is unknown to this one, and the message lists this one's.

@@ -152,5 +152,14 @@ def check_positive(settings: Any, *names: str, minimum: float = 0, strict: bool 
             raise ConfigError(f"method.{name}: must be {word} {minimum:g}, not {v}")
 
 
+def check_at_most(settings: Any, maximum: float, *names: str) -> None:
+    """Each named setting at most `maximum`: sizes that would exhaust memory or run for weeks are
+    refused before any training, not in the middle of a fold."""
+    for name in names:
+        v = getattr(settings, name)
+        if v > maximum:
+            raise ConfigError(f"method.{name}: must be at most {maximum:,}, not {v:,}")
+
+
 def as_dict(settings: Any) -> dict:
     return dataclasses.asdict(settings)

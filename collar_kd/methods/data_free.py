@@ -25,7 +25,7 @@ from collar_kd.config import KDConfig
 from collar_kd.errors import ConfigError
 from collar_kd.distill.losses import kl_term, make_loss
 from collar_kd.distill.targets import cached_targets, consistent_targets
-from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
+from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, register
 from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import fit, predict_logits
 
@@ -81,6 +81,9 @@ class DataFreeSettings:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
         check_positive(self, "generator_lr", "generator_range_g", "max_step_g", "motion_range_g", "adversarial_weight")
         check_positive(self, "adversarial_steps", strict=False)
+        check_at_most(self, 4096, "generator_latent")  # as student.hidden
+        check_at_most(self, 65_536, "generator_batch")
+        check_at_most(self, 1_000_000, "generator_steps", "adversarial_steps", "generated_windows")
         if self.teaching not in DATA_FREE_TEACHING:
             raise ConfigError(f"method.teaching: must be one of {', '.join(DATA_FREE_TEACHING)}, not {self.teaching!r}")
         if not isinstance(self.fresh_windows, bool):

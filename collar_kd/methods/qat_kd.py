@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from collar_kd.distill.losses import ScheduledLoss, kl_term, scheduled_alpha
 from collar_kd.distill.targets import soft_targets
-from collar_kd.methods.base import MethodResult, StudentJob, check_positive, register
+from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, register
 from collar_kd.methods.plain import rounded
 from collar_kd.quant.qat import FakeQuantStudent
 from collar_kd.quant.quantizer import quantize_student
@@ -24,6 +24,7 @@ class QATSettings:
 
     def check(self) -> None:
         check_positive(self, "epochs", strict=False)
+        check_at_most(self, 100_000, "epochs")  # as transductive_epochs
         check_positive(self, "lr")
 
 
