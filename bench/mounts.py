@@ -38,6 +38,14 @@ def command(seeds: list[int], run: Path = RUN) -> list[str]:
             "--no-final", "--out", str(run), "--force", "-q"]
 
 
+def seeds_of(run: Path) -> list[int] | None:
+    """The seeds of the complete run in `run` (its first, then its extra ones), or None."""
+    if not (run / "metrics.json").is_file():
+        return None
+    cfg = json.loads((run / "config.json").read_text())
+    return [cfg["seed"], *cfg["extra_seeds"]]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="seeds, comma-separated (default: 0,1,2)")
@@ -49,8 +57,7 @@ def main() -> None:
     if not ROOT.is_dir():
         print(f"bench: {ROOT} is missing (it lives beside the project, not in it); nothing measured", file=sys.stderr)
         sys.exit(2)
-    have = run / "metrics.json"
-    if args.again or not have.is_file() or json.loads(have.read_text()).get("seeds", {}).get("seeds") != seeds:
+    if args.again or seeds_of(run) != seeds:
         (WORK / "mounts").mkdir(parents=True, exist_ok=True)
         (WORK / "mounts" / "threads.toml").write_text("threads = 1\n")
         # Folds an interrupted run of the same settings finished are taken up (RUN.unfinished).

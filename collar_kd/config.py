@@ -102,6 +102,7 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
     return teaching
 
 
+MAX_EPOCHS = 100_000  # every epoch count (teacher, student, transductive, a method's own): a typo, not a schedule
 UNITS = ("g", "m/s2", "counts")  # DataConfig.units; collar_kd/data/units.py converts them to g
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
@@ -289,7 +290,7 @@ class TrainConfig:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
-            for key, most in (("epochs", 100_000), ("batch_size", 1_000_000)):  # epochs as transductive_epochs
+            for key, most in (("epochs", MAX_EPOCHS), ("batch_size", 1_000_000)):
                 if not 1 <= getattr(sec, key) <= most:
                     raise ConfigError(f"{name}.{key}: must be a whole number from 1 to {most:,}, not {getattr(sec, key)}")
             if sec.lr <= 0:
@@ -319,8 +320,8 @@ class TrainConfig:
             raise ConfigError(f"extra_seeds: whole numbers from 0 to {2**32 - 1} other than seed ({self.seed}), each once; "
                               f"got {self.extra_seeds}")
         if isinstance(self.transductive_epochs, bool) or not isinstance(self.transductive_epochs, int) \
-                or not 0 <= self.transductive_epochs <= 100_000:
-            raise ConfigError(f"transductive_epochs: must be a whole number from 0 to 100000, not {self.transductive_epochs}")
+                or not 0 <= self.transductive_epochs <= MAX_EPOCHS:
+            raise ConfigError(f"transductive_epochs: must be a whole number from 0 to {MAX_EPOCHS}, not {self.transductive_epochs}")
         if not 0 < self.transductive_lr_scale <= 10:
             raise ConfigError(f"transductive_lr_scale: must be above 0 and at most 10, not {self.transductive_lr_scale}")
         if self.transductive and self.cv != "loao":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from collar_kd.config import MAX_EPOCHS
 from collar_kd.distill.losses import ScheduledLoss, kl_term, scheduled_alpha
 from collar_kd.distill.targets import soft_targets
 from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, register
@@ -24,7 +25,7 @@ class QATSettings:
 
     def check(self) -> None:
         check_positive(self, "epochs", strict=False)
-        check_at_most(self, 100_000, "epochs")  # as transductive_epochs
+        check_at_most(self, MAX_EPOCHS, "epochs")
         check_positive(self, "lr")
 
 

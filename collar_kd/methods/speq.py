@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from collar_kd.config import MAX_EPOCHS
 from collar_kd.distill.losses import ScheduledLoss, cosine_term
 from collar_kd.errors import ConfigError
 from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, copy_student, register
@@ -53,7 +54,7 @@ class SPEQSettings:
 
     def check(self) -> None:
         check_positive(self, "epochs", strict=False)
-        check_at_most(self, 100_000, "epochs")  # as transductive_epochs
+        check_at_most(self, MAX_EPOCHS, "epochs")
         check_positive(self, "lr")
         if not self.bits or any(not isinstance(b, int) or (b != 0 and not 2 <= b <= 16) for b in self.bits):
             raise ConfigError(f"method.bits: word lengths between 2 and 16, or 0 for float; got {self.bits}")
