@@ -169,6 +169,8 @@ def train(
     kd_transfer: Optional[str] = typer.Option(None, help="none | mixup: a transfer set of windows mixed across animals, "
                                               "labelled by the teachers, learnt through the soft term only."),
     kd_transfer_size: Optional[float] = typer.Option(None, help="The transfer set's size, a multiple of the training windows."),
+    kd_teacher_views: Optional[int] = typer.Option(None, help="The teachers also label this many copies of each window "
+                                                   "turned by the run's rotations, probabilities averaged (0: off)."),
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
@@ -221,6 +223,7 @@ def train(
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
+        "kd.teacher_views": kd_teacher_views,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,

@@ -147,6 +147,12 @@ class KDConfig:
     # through the soft term only, transfer_size times as many as the training windows; "none" is off.
     transfer: str = "none"
     transfer_size: float = 1.0
+    # Test-time augmentation for the teachers (cached and crossfit soft labels, the transfer set's
+    # labels and the kd_teacher row): each window is labelled as it is and as teacher_views copies
+    # turned by the run's own random rotations, their class probabilities averaged. A teacher may
+    # spend compute a collar cannot; averaged over turns, its answer depends less on how this
+    # collar happens to sit. 0 is off; needs rotation augmentation (augment_rotation_deg or _axes_deg).
+    teacher_views: int = 0
 
 
 @dataclass
@@ -288,6 +294,16 @@ class TrainConfig:
             raise ConfigError(f"kd.transfer_size: a multiple of the training windows, above 0 and at most 20, not {v}")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
+        v = self.kd.teacher_views
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 64:
+            raise ConfigError(f"kd.teacher_views: a whole number of rotated copies from 0 (off) to 64, not {v}")
+        if v and not self.augmentation().rotation_limits:
+            raise ConfigError(f"kd.teacher_views: {v} rotated copies need the run's rotations (augment_rotation_deg or "
+                              "augment_rotation_axes_deg); this run has none")
+        if v and teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
+            raise ConfigError(f"kd.teacher_views: rotated copies are for soft labels computed once (kd.teaching cached or "
+                              f"crossfit); consistent teaching labels the student's own rotated batch (kd.teaching "
+                              f"'{self.kd.teaching}')")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key, most in (("epochs", MAX_EPOCHS), ("batch_size", 1_000_000)):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 
@@ -12,6 +13,10 @@ class Quiet:
 
     def log(self, message: str) -> None:
         pass
+
+    def warn(self, message: str) -> None:
+        """Said at once, even with --quiet: a warning that may make the user stop the run."""
+        print(f"collar-kd: warning: {message}", file=sys.stderr, flush=True)
 
 
 class RichBars(Quiet):
@@ -33,3 +38,6 @@ class RichBars(Quiet):
 
     def log(self, message: str) -> None:
         self.console.print(message)
+
+    def warn(self, message: str) -> None:
+        self.console.print(f"collar-kd: warning: {message}", style="yellow", markup=False, highlight=False)

@@ -4,6 +4,7 @@ RUN_DIR.unfinished and the same command takes them up, giving the run that was n
 from __future__ import annotations
 
 import hashlib
+import json
 
 import pytest
 
@@ -75,6 +76,34 @@ def test_folds_of_other_settings_are_trained_again(tiny_synthetic, tmp_path, mon
     ran = count_folds(monkeypatch)
     metrics = run_training(config(tiny_synthetic, seed=5), tmp_path / "run")  # another seed: nothing to take up
     assert len(ran) == len(metrics["folds"])
+
+
+def test_folds_of_changed_settings_are_named_before_they_are_replaced(tiny_synthetic, tmp_path, monkeypatch, capsys):
+    # A kept fold trained again is hours lost when the change was a slip (a benchmark that dropped
+    # --teacher-epochs 15 did this): the run says so at once, even quietly, naming what changed.
+    count_folds(monkeypatch, stop_at=1)
+    with pytest.raises(Stop):
+        run_training(config(tiny_synthetic), tmp_path / "run")
+    capsys.readouterr()
+    ran = count_folds(monkeypatch)
+    metrics = run_training(config(tiny_synthetic, **{"teacher.epochs": 3, "kd.temperature": 2.0}), tmp_path / "run")
+    assert len(ran) == len(metrics["folds"])
+    said = capsys.readouterr().err
+    assert said.count("collar-kd: warning: seed 0: 1 finished folds kept in") == 1
+    assert "kd.temperature 4.0 -> 2.0; teacher.epochs 2 -> 3;" in said
+    warned = json.loads((tmp_path / "run" / "manifest.json").read_text())["warnings"]
+    assert [w for w in warned if "teacher.epochs 2 -> 3" in w] == [said.strip().removeprefix("collar-kd: warning: ")]
+
+
+def test_folds_of_the_same_settings_are_taken_up_without_a_warning(tiny_synthetic, tmp_path, monkeypatch, capsys):
+    count_folds(monkeypatch, stop_at=1)
+    with pytest.raises(Stop):
+        run_training(config(tiny_synthetic), tmp_path / "run")
+    capsys.readouterr()
+    count_folds(monkeypatch)
+    run_training(config(tiny_synthetic), tmp_path / "run")
+    assert "warning" not in capsys.readouterr().err
+    assert not json.loads((tmp_path / "run" / "manifest.json").read_text())["warnings"]
 
 
 def test_fresh_trains_every_fold_again(tiny_synthetic, tmp_path, monkeypatch):

@@ -38,6 +38,7 @@ from collar_kd.evaluation.baseline import ForestBaseline
 from collar_kd.models import TEACHER_ARCHS, GRUStudent
 from collar_kd.progress import Quiet
 from collar_kd.training.device import compute_device, to_compute
+from collar_kd.training.augment import random_rotations
 from collar_kd.training.loop import class_weights, fit, logits_in_training, predict_logits
 
 
@@ -68,30 +69,71 @@ def parse_teacher_spec(text: str, run_seed: int | None = None) -> TeacherSpec:
     return TeacherSpec(arch, int(seed))
 
 
+class TeacherViews:
+    """kd.teacher_views: a window as it is and `count` copies turned by the run's random rotations
+    (`limits`, as random_rotations takes them). The draws depend on the seed and the number of
+    windows only, so the same windows always get the same turns."""
+
+    def __init__(self, count: int, limits, seed: int):
+        self.count, self.limits, self.seed = count, limits, seed
+
+    @classmethod
+    def of(cls, cfg) -> "TeacherViews":
+        return cls(cfg.kd.teacher_views, cfg.augmentation().rotation_limits, cfg.seed)
+
+    def probabilities(self, proba, x: np.ndarray) -> np.ndarray:
+        """proba (windows -> class probabilities) averaged over x and its turned copies."""
+        total = proba(x).astype(np.float64)
+        if self.count:
+            gen = torch.Generator().manual_seed(self.seed)
+            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+            for _ in range(self.count):
+                total = total + proba((xt @ random_rotations(len(x), self.limits, gen).transpose(1, 2)).numpy())
+        return total / (1 + self.count)
+
+    def logits(self, proba, x: np.ndarray) -> np.ndarray:
+        """Log of the averaged probabilities: logits whose softmax is that average."""
+        return np.log(np.maximum(self.probabilities(proba, x), FOREST_PROBABILITY_FLOOR)).astype(np.float32)
+
+
+def network_proba(model: nn.Module):
+    return lambda x: softmax(predict_logits(model, x).astype(np.float64), axis=1)
+
+
 class CombinedTeacher:
     """What a student distilled from several teachers learned from, as one classifier: the mean
-    of the teachers' class probabilities (at T = 1). Evaluated on the held-out animal beside the
-    ResNet alone (metrics row `kd_teacher`)."""
+    of the teachers' class probabilities (at T = 1; with kd.teacher_views, each averaged over the
+    turned copies first). Evaluated on the held-out animal beside the ResNet alone (metrics row
+    `kd_teacher`)."""
 
-    def __init__(self, members: list):
+    def __init__(self, members: list, views: TeacherViews | None = None):
         self.members = members  # networks and forests
+        self.views = views or TeacherViews(0, None, 0)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         probs = []
         for m in self.members:
-            if isinstance(m, ForestBaseline):
-                probs.append(m.predict_proba(x))
-            else:
-                probs.append(softmax(predict_logits(m, x).astype(np.float64), axis=1))
+            proba = m.predict_proba if isinstance(m, ForestBaseline) else network_proba(m)
+            probs.append(self.views.probabilities(proba, x))
         return np.mean(probs, axis=0)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)
 
 
-def forest_logits(forest: ForestBaseline, x: np.ndarray) -> np.ndarray:
+def forest_logits(forest: ForestBaseline, x: np.ndarray, views: TeacherViews | None = None) -> np.ndarray:
     """Log-probabilities of the forest's vote: logits whose softmax is its class probabilities."""
+    if views is not None and views.count:
+        return views.logits(forest.predict_proba, x)
     return np.log(np.maximum(forest.predict_proba(x), FOREST_PROBABILITY_FLOOR)).astype(np.float32)
+
+
+def network_logits(model: nn.Module, x: np.ndarray, views: TeacherViews | None = None) -> np.ndarray:
+    """The network's logits on x; with turned copies (kd.teacher_views), the log of its averaged
+    probabilities."""
+    if views is not None and views.count:
+        return views.logits(network_proba(model), x)
+    return predict_logits(model, x)
 
 
 def build_teacher(spec: TeacherSpec, n_classes: int, cfg) -> nn.Module:
@@ -121,6 +163,7 @@ class TeacherPool:
         self._adopted: nn.Module | None = None  # the fold's student without KD, if it is gru:<run seed>
         self._logits: dict[TeacherSpec, np.ndarray] = {}
         self._features: dict[TeacherSpec, torch.Tensor] = {}
+        self.views = TeacherViews.of(cfg)  # kd.teacher_views: how every soft label is computed
 
     @property
     def main_spec(self) -> TeacherSpec:
@@ -170,10 +213,12 @@ class TeacherPool:
     def labels_unseen(self, spec: TeacherSpec | str, x: np.ndarray) -> np.ndarray:
         """Logits of the full teacher `spec` on windows it never saw (unlabelled ones)."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
-        return forest_logits(self.forest(spec), x) if spec.arch == FOREST else predict_logits(self.get(spec), x)
+        if spec.arch == FOREST:
+            return forest_logits(self.forest(spec), x, self.views)
+        return network_logits(self.get(spec), x, self.views)
 
     def combined(self, specs: list[TeacherSpec]) -> CombinedTeacher:
-        return CombinedTeacher([self.forest(s) if s.arch == FOREST else self.get(s) for s in specs])
+        return CombinedTeacher([self.forest(s) if s.arch == FOREST else self.get(s) for s in specs], self.views)
 
     def cache_path(self, spec: TeacherSpec) -> Path | None:
         return None if self.directory is None else Path(self.directory) / f"teacher-{spec.arch}-{spec.seed}.safetensors"
@@ -294,9 +339,9 @@ class TeacherPool:
             # One training animal (a fold of a two-animal farm): nothing to cross-fit over.
             self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (one training animal: "
                               "its soft labels cannot be cross-fitted)")
-            return forest_logits(self.forest(spec), self.x)
+            return forest_logits(self.forest(spec), self.x, self.views)
         if spec not in self._logits:
-            self._logits[spec] = predict_logits(self.get(spec), self.x).astype(np.float32)
+            self._logits[spec] = network_logits(self.get(spec), self.x, self.views).astype(np.float32)
         return self._logits[spec]
 
     def crossfit_logits(self, spec: TeacherSpec | str, groups: int) -> np.ndarray:
@@ -317,12 +362,12 @@ class TeacherPool:
         for g in range(min(groups, len(animals))):
             held = np.isin(self.animals, animals[g::groups])
             if spec.arch == FOREST:
-                out[held] = forest_logits(self.forest(spec, self.x[~held], self.y[~held]), self.x[held])
+                out[held] = forest_logits(self.forest(spec, self.x[~held], self.y[~held]), self.x[held], self.views)
                 continue
             inner = TeacherPool(self.cfg, self.x[~held], self.y[~held], self.n_classes,
                                 class_weights(self.y[~held], self.n_classes, self.cfg.class_weighting),
                                 f"{self.key} inner {g + 1}/{groups}", self.progress, animals=self.animals[~held])
-            out[held] = predict_logits(inner.get(spec), self.x[held])
+            out[held] = network_logits(inner.get(spec), self.x[held], self.views)
             self.seconds[f"{spec} crossfit"] = self.seconds.get(f"{spec} crossfit", 0.0) + inner.seconds[spec]
         self._logits[key] = out
         return out

@@ -32,12 +32,16 @@ SUFFIX = ".unfinished"
 NOT_THE_FOLDS = ("final_models", "extra_seeds")
 
 
+def fold_settings(cfg) -> dict:
+    """The settings a fold's result depends on, as JSON."""
+    return json.loads(json.dumps({k: v for k, v in cfg.to_dict().items() if k not in NOT_THE_FOLDS}, default=str))
+
+
 def fingerprint(cfg, win, extra=None) -> str:
     """What a fold's result depends on: the settings (the seed among them), every window with its
     label and animal, the unlabelled windows if any, and the collar-kd version."""
     h = hashlib.sha256()
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in NOT_THE_FOLDS}
-    h.update(json.dumps({"settings": settings, "version": collar_kd.__version__}, sort_keys=True, default=str).encode())
+    h.update(json.dumps({"settings": fold_settings(cfg), "version": collar_kd.__version__}, sort_keys=True, default=str).encode())
     hash_arrays(h, win.x, win.y, np.asarray(win.animal, dtype=str), *(() if extra is None else (extra.x,)))
     return h.hexdigest()
 
@@ -47,6 +51,7 @@ class FoldStore:
 
     def __init__(self, root: Path):
         self.root = Path(root)
+        self.notes: list[str] = []  # superseded() messages of this run, for its manifest's warnings
 
     @classmethod
     def beside(cls, out: Path) -> "FoldStore":
@@ -77,7 +82,31 @@ class FoldStore:
             return None
         return {"fold": doc["fold"], "preds": preds, "y": y, "report": doc["report"], "states": states}
 
-    def save(self, seed: int, key: str, print_: str, result: dict) -> None:
+    def superseded(self, seed: int, print_: str, settings: dict) -> str | None:
+        """What to tell the user when folds of `seed` are kept under another fingerprint: they are
+        about to be trained again and replaced, which is right after a deliberate change and a loss
+        of hours after an accidental one, so the message names the settings that differ."""
+        docs = []
+        for path in sorted(self.root.glob(f"seed-{seed}/fold-*/fold.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue  # unreadable: trained again, as load() says
+            if doc.get("fingerprint") != print_:
+                docs.append(doc)
+        if not docs:
+            return None
+        changes = sorted({c for doc in docs for c in setting_changes(doc.get("settings"), settings)})
+        if changes:
+            why = "settings " + "; ".join(changes)
+        elif all("settings" in doc for doc in docs):
+            why = "the same settings but other data or another collar-kd version"
+        else:
+            why = "settings an earlier collar-kd did not record"
+        return (f"seed {seed}: {len(docs)} finished folds kept in {self.root} were trained with {why}; they are trained "
+                "again and replaced (stop now and give the kept settings to take them up instead)")
+
+    def save(self, seed: int, key: str, print_: str, result: dict, settings: dict | None = None) -> None:
         """Keep one fold's result; written into a temporary folder and renamed, so a fold is either
         whole on disk or absent."""
         from collar_kd.runs import save_state, usual_permissions
@@ -92,7 +121,8 @@ class FoldStore:
             for name, state in result["states"].items():
                 save_state(state, tmp / f"{name}.safetensors")
             doc = {"fingerprint": print_, "fold": result["fold"], "report": result["report"],
-                   "models": list(result["preds"]), "states": list(result["states"])}
+                   "models": list(result["preds"]), "states": list(result["states"]),
+                   **({} if settings is None else {"settings": settings})}
             (tmp / "fold.json").write_text(json.dumps(doc, default=_plain) + "\n")
             if final.exists():
                 shutil.rmtree(final)
@@ -122,6 +152,20 @@ def kept_folds(out: Path, resume: bool):
                        "instead of training them again (--fresh: trains them again)")
         raise
     store.discard()
+
+
+def setting_changes(kept: dict | None, now: dict, prefix: str = "") -> list[str]:
+    """'teacher.epochs 15 -> 20' for every setting that differs between two fold_settings."""
+    if kept is None:
+        return []
+    out = []
+    for key in sorted(set(kept) | set(now)):
+        a, b = kept.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += setting_changes(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {json.dumps(a)} -> {json.dumps(b)}")
+    return out
 
 
 def _plain(value):

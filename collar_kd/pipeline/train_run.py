@@ -31,7 +31,7 @@ from collar_kd.methods import METHODS, StudentJob, get_method, resolve_settings,
 from collar_kd.methods.base import as_dict
 from collar_kd.models import GRUStudent
 from collar_kd.progress import Quiet
-from collar_kd.pipeline.fold_store import FoldStore, fingerprint, kept_folds
+from collar_kd.pipeline.fold_store import FoldStore, fingerprint, fold_settings, kept_folds
 from collar_kd.pipeline.workers import Workers, run_jobs
 from collar_kd.runs import MODEL_NAMES, NEURAL_MODELS, atomic_directory, save_model, save_state, write_json
 from collar_kd.training.device import use_device
@@ -78,6 +78,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
         arch = architecture(cfg, win)
         if cfg.final_models:
             method_doc["final"] = train_final_models(cfg, win, arch, metrics, progress, tmp / "models", extra)
+        warnings += store.notes  # folds of an earlier run trained again: said at the start, and here for the record
         write_run_documents(tmp, cfg, rec, win, arch, metrics, method_doc, time.time() - started, warnings, str(device))
         write_plots_and_report(tmp, rec, win, metrics, arch, warnings)
     return metrics
@@ -269,6 +270,10 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
     # Folds an interrupted run with these very settings and data finished are taken up, and every
     # fold that finishes now is kept at once (collar_kd/pipeline/fold_store.py).
     print_ = fingerprint(cfg, win, extra) if store is not None else ""
+    settings = fold_settings(cfg)
+    if store is not None and (note := store.superseded(cfg.seed, print_, settings)):
+        progress.warn(note)
+        store.notes.append(note)
     kept = {} if store is None else {i: r for i, animal in enumerate(animals)
                                      if (r := store.load(cfg.seed, fold_key(i, animal), print_)) is not None}
     if kept:
@@ -278,7 +283,7 @@ def cross_validate(cfg: TrainConfig, win: Windows, progress, run_dir: Path, extr
 
     def keep(_job: int, result: dict) -> None:
         if store is not None:
-            store.save(cfg.seed, result["fold"]["key"], print_, result)
+            store.save(cfg.seed, result["fold"]["key"], print_, result, settings)
 
     fresh = run_jobs(run_fold, [jobs[j] for j in todo], (cfg, win, extra, rows, fold_progress), [names[j] for j in todo],
                      workers, progress, cpus_per_job=cfg.threads, on_result=keep)

@@ -38,16 +38,20 @@ class Augmentation:
     rotation_axes_deg: tuple[float, float, float] | None = None
 
     @property
+    def rotation_limits(self) -> float | tuple[float, float, float] | None:
+        """The random rotations' limits as random_rotations takes them, or None without rotations."""
+        if self.rotation_axes_deg is not None:
+            return tuple(self.rotation_axes_deg) if any(self.rotation_axes_deg) else None
+        return self.rotation_deg if self.rotation_deg > 0 else None
+
+    @property
     def active(self) -> bool:
         return self.rotation_deg > 0 or bool(self.rotation_axes_deg and any(self.rotation_axes_deg)) or self.scale > 0 or self.noise_g > 0 or self.shift > 0
 
     def __call__(self, xb: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         n = len(xb)
-        if self.rotation_axes_deg is not None:
-            if any(self.rotation_axes_deg):
-                xb = xb @ random_rotations(n, tuple(self.rotation_axes_deg), gen).transpose(1, 2)
-        elif self.rotation_deg > 0:
-            xb = xb @ random_rotations(n, self.rotation_deg, gen).transpose(1, 2)
+        if (limits := self.rotation_limits) is not None:
+            xb = xb @ random_rotations(n, limits, gen).transpose(1, 2)
         if self.scale > 0:
             xb = xb * (1.0 + self.scale * (torch.rand(n, 1, 1, generator=gen) * 2 - 1))
         if self.noise_g > 0:

@@ -1,0 +1,99 @@
+"""kd.teacher_views: the teachers label each window as it is and as copies turned by the run's own
+random rotations, their class probabilities averaged (test-time augmentation for the teacher)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy.special import softmax
+
+from collar_kd.config import load_config
+from collar_kd.distill.teachers import FOREST_PROBABILITY_FLOOR, CombinedTeacher, TeacherPool, TeacherSpec, TeacherViews
+from collar_kd.training.augment import random_rotations
+from collar_kd.training.loop import predict_logits
+from test_teaching import Recorder, windows
+
+
+def config(views: int):
+    return load_config(None, {"seed": 7, "augment_rotation_axes_deg": [15.0, 15.0, 45.0], "kd.teacher_views": views,
+                              "threads": 1})
+
+
+def by_hand(x: np.ndarray, teacher, count: int, seed: int) -> np.ndarray:
+    """The averaged probabilities worked out directly: x, then `count` draws of the rotations."""
+    gen = torch.Generator().manual_seed(seed)
+    copies = [x] + [(torch.from_numpy(x) @ random_rotations(len(x), (15.0, 15.0, 45.0), gen).transpose(1, 2)).numpy()
+                    for _ in range(count)]
+    return np.mean([softmax(predict_logits(teacher, c).astype(np.float64), axis=1) for c in copies], axis=0)
+
+
+def test_a_teacher_labels_each_window_and_its_turned_copies():
+    x, y = windows()
+    teacher = Recorder(False)
+    pool = TeacherPool(config(3), x, y, 3, None, "t")
+    pool.put(TeacherSpec("resnet", 7), teacher)
+    got = pool.logits("resnet:7")
+    seen = [b.numpy() for b in teacher.seen]
+    assert len(seen) == 4 and np.array_equal(seen[0], x)  # the windows as they are, then three turned copies
+    for copy in seen[1:]:
+        assert not np.allclose(copy, x)
+        np.testing.assert_allclose(np.linalg.norm(copy, axis=2), np.linalg.norm(x, axis=2), rtol=1e-5)  # turned, not scaled
+    teacher.seen.clear()
+    expected = by_hand(x, teacher, 3, seed=7)
+    np.testing.assert_allclose(softmax(got.astype(np.float64), axis=1), expected, rtol=1e-5, atol=1e-6)
+    # The rotation-sensitive teacher answers differently once its views are averaged.
+    assert not np.allclose(softmax(got, axis=1), softmax(predict_logits(teacher, x), axis=1), atol=1e-3)
+
+
+def test_without_views_the_soft_labels_are_the_teachers_own_logits():
+    x, y = windows()
+    teacher = Recorder(False)
+    pool = TeacherPool(config(0), x, y, 3, None, "t")
+    pool.put(TeacherSpec("resnet", 7), teacher)
+    assert np.array_equal(pool.logits("resnet:7"), predict_logits(teacher, x)) and len(teacher.seen) == 2
+
+
+class FixedForest:
+    """A forest stand-in whose vote follows the window's mean x acceleration."""
+
+    def predict_proba(self, x):
+        p = np.clip(x.mean(axis=1)[:, :1] + 0.5, 0.0, 1.0)
+        return np.hstack([p, 1 - p, np.zeros_like(p)])
+
+
+def test_forests_and_the_combined_teacher_average_the_same_views():
+    x, y = windows()
+    views = TeacherViews.of(config(2))
+    forest, net = FixedForest(), Recorder(False)
+    from collar_kd.distill.teachers import forest_logits
+
+    gen = torch.Generator().manual_seed(7)
+    copies = [x] + [(torch.from_numpy(x) @ random_rotations(len(x), (15.0, 15.0, 45.0), gen).transpose(1, 2)).numpy()
+                    for _ in range(2)]
+    p_forest = np.mean([forest.predict_proba(c) for c in copies], axis=0)
+    expected = np.log(np.maximum(p_forest, FOREST_PROBABILITY_FLOOR)).astype(np.float32)
+    np.testing.assert_allclose(forest_logits(forest, x, views), expected, rtol=1e-6)
+    combined = CombinedTeacher([net], views)
+    np.testing.assert_allclose(combined.predict_proba(x), by_hand(x, net, 2, seed=7), rtol=1e-5, atol=1e-6)
+
+
+def test_a_run_with_teacher_views_reports_its_combined_teacher(tiny_synthetic, tmp_path):
+    from collar_kd.pipeline.train_run import run_training
+    from conftest import tiny_config_overrides
+
+    settings = {**tiny_config_overrides(tiny_synthetic), "augment_rotation_axes_deg": [15.0, 15.0, 45.0],
+                "kd.teacher_views": 2, "kd.transfer": "mixup", "method.name": "ensemble",
+                "method.teachers": ["resnet", "forest"], "final_models": False,
+                "save_fold_models": True}
+    with_views = run_training(load_config(None, settings), tmp_path / "views")
+    without = run_training(load_config(None, {**settings, "kd.teacher_views": 0}), tmp_path / "plain")
+    assert with_views["teacher"] == without["teacher"]  # the ResNet itself is the same model ...
+    assert with_views["student"] == without["student"]
+    # ... but its soft labels, and so the distilled student, are not
+    from safetensors.numpy import load_file
+
+    fold = sorted((tmp_path / "views" / "folds").iterdir())[0].name
+    a = load_file(str(tmp_path / "views" / "folds" / fold / "student_kd.safetensors"))
+    b = load_file(str(tmp_path / "plain" / "folds" / fold / "student_kd.safetensors"))
+    assert a.keys() == b.keys() and any(not np.array_equal(a[k], b[k]) for k in a)
+    assert "kd_teacher" in with_views
