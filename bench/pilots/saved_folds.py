@@ -61,3 +61,23 @@ def saved_gru_teachers(specs, key: str, arch: dict) -> dict:
             sys.exit(f"pilot: gru:{spec.seed} needs bench-accuracy's seed-{spec.seed} run ({run_dir(spec.seed)})")
         found[spec] = fold_model(run_dir(spec.seed), key, "student", arch)
     return found
+
+
+def against_student_without_kd(conf: dict, reference, animals: list, width: int = 45) -> dict:
+    """Per row of `conf` (name -> confusions (seeds, animals, K, K)): its pooled MCC over the seeds,
+    its MCC per animal (the seeds' confusions summed) and its paired difference from `reference`
+    (the student without KD of the same seeds), 95% percentile bootstrap over animals; printed too."""
+    import numpy as np
+
+    from collar_kd.evaluation.statistics import mcc_from_confusion, paired_difference, summarize_seeds
+
+    rows = {}
+    for name, c in conf.items():
+        d = paired_difference(c, reference)
+        rows[name] = {"pooled_mcc": summarize_seeds(c),
+                      "mcc_per_animal": dict(zip(animals, np.round(mcc_from_confusion(c.sum(axis=0)), 3).tolist())),
+                      "minus_student_without_kd": {k: d[k] for k in ("difference", "ci_low", "ci_high", "animals_better",
+                                                                     "animals_worse")}}
+        print(f"  {name:{width}s} {rows[name]['pooled_mcc']['mean']:.3f}  minus no KD {d['difference']:+.3f} "
+              f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+    return rows

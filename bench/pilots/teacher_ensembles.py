@@ -23,12 +23,11 @@ from scipy.special import softmax
 from sklearn.metrics import confusion_matrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saved_folds import fold_model, saved_run  # noqa: E402
+from saved_folds import against_student_without_kd, fold_model, saved_run  # noqa: E402
 from accuracy import run_dir  # noqa: E402
 from common import machine, write_result  # noqa: E402
 
 from collar_kd.evaluation.baseline import ForestBaseline  # noqa: E402
-from collar_kd.evaluation.statistics import paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.training.loop import predict_logits  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -106,14 +105,8 @@ def main() -> None:
            "how": "held-out class probabilities of bench-accuracy's saved fold models (bench/work) and of forests trained "
                   "as its baseline, averaged per ensemble; minus the student without KD of the same seed, paired, 95% "
                   "percentile bootstrap over animals (10,000 resamples)",
-           "recipe_pair_reproduces_accuracy_json": True, "ensembles": {}}
-    for name, c in conf.items():
-        d = paired_difference(c, reference)
-        doc["ensembles"][name] = {"pooled_mcc": summarize_seeds(c),
-                                  "minus_student_without_kd": {k: d[k] for k in ("difference", "ci_low", "ci_high",
-                                                                                  "animals_better", "animals_worse")}}
-        print(f"  {name:70s} {doc['ensembles'][name]['pooled_mcc']['mean']:.3f}  minus no KD {d['difference']:+.3f} "
-              f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+           "recipe_pair_reproduces_accuracy_json": True}
+    doc["ensembles"] = against_student_without_kd(conf, reference, animals, width=70)
     doc["resting_and_standing_postures"] = postures(win)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["machine"] = machine()

@@ -25,12 +25,11 @@ from scipy.special import softmax
 from sklearn.metrics import confusion_matrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from saved_folds import fold_model, saved_run  # noqa: E402
+from saved_folds import against_student_without_kd, fold_model, saved_run  # noqa: E402
 from accuracy import run_dir  # noqa: E402
 from common import machine, write_result  # noqa: E402
 
 from collar_kd.evaluation.baseline import ForestBaseline  # noqa: E402
-from collar_kd.evaluation.statistics import mcc_from_confusion, paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.training.augment import random_rotations  # noqa: E402
 from collar_kd.training.loop import predict_logits  # noqa: E402
 
@@ -56,11 +55,6 @@ def turned_copies(x: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     gen = torch.Generator().manual_seed(10_000 + seed)
     xt = torch.from_numpy(x.astype(np.float32))
     return [x] + [(xt @ random_rotations(len(x), (15.0, 15.0, 45.0), gen).transpose(1, 2)).numpy() for _ in range(k)]
-
-
-def fold_mcc(conf: np.ndarray) -> np.ndarray:
-    """Per animal, the MCC of its confusion matrices summed over the seeds."""
-    return mcc_from_confusion(conf.sum(axis=0))
 
 
 def main() -> None:
@@ -100,15 +94,8 @@ def main() -> None:
                   f"as its baseline, averaged over each window and {k} copies turned by the recipe's random rotations "
                   "(15/15/45 degrees, one draw per window and copy, seeded per fold); minus the student without KD of the "
                   "same seed without rotations, paired, 95% percentile bootstrap over animals (10,000 resamples)",
-           "recipe_pair_reproduces_accuracy_json": True, "rows": {}}
-    for name, c in conf.items():
-        d = paired_difference(c, reference)
-        doc["rows"][name] = {"pooled_mcc": summarize_seeds(c),
-                             "mcc_per_animal": dict(zip(animals, np.round(fold_mcc(c), 3).tolist())),
-                             "minus_student_without_kd": {key: d[key] for key in ("difference", "ci_low", "ci_high",
-                                                                                  "animals_better", "animals_worse")}}
-        print(f"  {name:45s} {doc['rows'][name]['pooled_mcc']['mean']:.3f}  minus no KD {d['difference']:+.3f} "
-              f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]")
+           "recipe_pair_reproduces_accuracy_json": True}
+    doc["rows"] = against_student_without_kd(conf, reference, animals)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["machine"] = machine()
     print(f"written: {write_result('pilots/teacher-tta.json', doc)}")
