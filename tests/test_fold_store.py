@@ -89,7 +89,7 @@ def test_folds_of_changed_settings_are_named_before_they_are_replaced(tiny_synth
     metrics = run_training(config(tiny_synthetic, **{"teacher.epochs": 3, "kd.temperature": 2.0}), tmp_path / "run")
     assert len(ran) == len(metrics["folds"])
     said = capsys.readouterr().err
-    assert said.count("collar-kd: warning: seed 0: 1 finished folds kept in") == 1
+    assert said.count("collar-kd: warning: seed 0: 1 finished fold kept in") == 1
     assert "kd.temperature 4.0 -> 2.0; teacher.epochs 2 -> 3;" in said
     warned = json.loads((tmp_path / "run" / "manifest.json").read_text())["warnings"]
     assert [w for w in warned if "teacher.epochs 2 -> 3" in w] == [said.strip().removeprefix("collar-kd: warning: ")]

@@ -103,8 +103,10 @@ class FoldStore:
             why = "the same settings but other data or another collar-kd version"
         else:
             why = "settings an earlier collar-kd did not record"
-        return (f"seed {seed}: {len(docs)} finished folds kept in {self.root} were trained with {why}; they are trained "
-                "again and replaced (stop now and give the kept settings to take them up instead)")
+        n, one = len(docs), len(docs) == 1
+        return (f"seed {seed}: {n} finished fold{'' if one else 's'} kept in {self.root} {'was' if one else 'were'} "
+                f"trained with {why}; {'it is' if one else 'they are'} trained again and replaced (stop now and give "
+                "the kept settings to take them up instead)")
 
     def save(self, seed: int, key: str, print_: str, result: dict, settings: dict | None = None) -> None:
         """Keep one fold's result; written into a temporary folder and renamed, so a fold is either
