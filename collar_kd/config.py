@@ -221,6 +221,11 @@ class TrainConfig:
     augment_noise_g: float = 0.0  # Gaussian sensor noise, standard deviation in g
     augment_shift: int = 0  # time shift by up to this many samples either way
     rf_trees: int = 200
+    # The forest (baseline and teacher) also learns from rf_turned_copies copies of every training
+    # window turned by the run's random rotations, as every network sees turned windows in training:
+    # its window statistics (the mean acceleration is the posture) otherwise fit each training
+    # cow's collar angle. 0 is off; needs the run's rotations.
+    rf_turned_copies: int = 0
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
@@ -294,6 +299,9 @@ class TrainConfig:
             raise ConfigError(f"kd.transfer_size: a multiple of the training windows, above 0 and at most 20, not {v}")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
+        if self.rf_turned_copies and not self.augmentation().rotation_limits:
+            raise ConfigError(f"rf_turned_copies: {self.rf_turned_copies} turned copies need the run's rotations "
+                              "(augment_rotation_deg or augment_rotation_axes_deg); this run has none")
         v = self.kd.teacher_views
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 64:
             raise ConfigError(f"kd.teacher_views: a whole number of rotated copies from 0 (off) to 64, not {v}")
@@ -327,7 +335,7 @@ class TrainConfig:
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
         for name, value, low, high in (("seed", self.seed, 0, 2**32 - 1), ("threads", self.threads, 1, 1024),
-                                       ("rf_trees", self.rf_trees, 1, 100_000)):
+                                       ("rf_trees", self.rf_trees, 1, 100_000), ("rf_turned_copies", self.rf_turned_copies, 0, 64)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name}: must be a whole number from {low} to {high}, not {value}")
         if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32 for s in self.extra_seeds) \

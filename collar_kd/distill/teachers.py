@@ -81,15 +81,20 @@ class TeacherViews:
     def of(cls, cfg) -> "TeacherViews":
         return cls(cfg.kd.teacher_views, cfg.augmentation().rotation_limits, cfg.seed)
 
+    def turned(self, x: np.ndarray):
+        """x itself, then its `count` turned copies, one at a time."""
+        yield x
+        gen = torch.Generator().manual_seed(self.seed)
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        for _ in range(self.count):
+            yield (xt @ random_rotations(len(x), self.limits, gen).transpose(1, 2)).numpy()
+
+    def copies(self, x: np.ndarray) -> list[np.ndarray]:
+        return list(self.turned(x))
+
     def probabilities(self, proba, x: np.ndarray) -> np.ndarray:
         """proba (windows -> class probabilities) averaged over x and its turned copies."""
-        total = proba(x).astype(np.float64)
-        if self.count:
-            gen = torch.Generator().manual_seed(self.seed)
-            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-            for _ in range(self.count):
-                total = total + proba((xt @ random_rotations(len(x), self.limits, gen).transpose(1, 2)).numpy())
-        return total / (1 + self.count)
+        return np.mean([proba(v).astype(np.float64) for v in self.turned(x)], axis=0)
 
     def logits(self, proba, x: np.ndarray) -> np.ndarray:
         """Log of the averaged probabilities: logits whose softmax is that average."""
@@ -204,6 +209,9 @@ class TeacherPool:
         if keep and spec in self.models:
             return self.models[spec]
         started, c = time.time(), self.cfg
+        if c.rf_turned_copies:  # the windows and their turned copies, drawn with the forest's seed
+            turned = TeacherViews(c.rf_turned_copies, c.augmentation().rotation_limits, spec.seed).copies(x)
+            x, y = np.concatenate(turned), np.tile(y, len(turned))
         model = ForestBaseline.fit(x, y, self.n_classes, c.rf_trees, spec.seed, c.class_weighting, c.threads)
         self.seconds[spec] = round(self.seconds.get(spec, 0.0) + time.time() - started, 2)
         if keep:
