@@ -171,6 +171,8 @@ def train(
     kd_transfer_size: Optional[float] = typer.Option(None, help="The transfer set's size, a multiple of the training windows."),
     kd_teacher_views: Optional[int] = typer.Option(None, help="The teachers also label this many copies of each window "
                                                    "turned by the run's rotations, probabilities averaged (0: off)."),
+    rf_turned_copies: Optional[int] = typer.Option(None, help="The forest (baseline and teacher) also learns from this "
+                                                   "many copies of each training window turned by the run's rotations."),
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
@@ -223,7 +225,7 @@ def train(
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
-        "kd.teacher_views": kd_teacher_views,
+        "kd.teacher_views": kd_teacher_views, "rf_turned_copies": rf_turned_copies,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,

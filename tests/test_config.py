@@ -35,6 +35,8 @@ def test_json_config(tmp_path):
         ("augment_rotation_deg = 30.0\n[kd]\nteacher_views = 65\n", "kd.teacher_views: a whole number of rotated copies"),
         ("augment_rotation_deg = 30.0\n[kd]\nteacher_views = -1\n", "kd.teacher_views: a whole number of rotated copies"),
         ("[kd]\nteacher_views = 4\n", "kd.teacher_views: 4 rotated copies need the run's rotations"),
+        ("rf_turned_copies = 2\n", "rf_turned_copies: 2 turned copies need the run's rotations"),
+        ("augment_rotation_deg = 30.0\nrf_turned_copies = 65\n", "rf_turned_copies: must be a whole number from 0 to 64"),
         ('augment_rotation_deg = 30.0\n[kd]\nteacher_views = 4\nteaching = "auto"\n',
          "kd.teacher_views: rotated copies are for soft labels computed once"),
         ('cv = "kfold"\n', "cv: must be 'loao' or 'none'"),

@@ -97,3 +97,30 @@ def test_a_run_with_teacher_views_reports_its_combined_teacher(tiny_synthetic, t
     b = load_file(str(tmp_path / "plain" / "folds" / fold / "student_kd.safetensors"))
     assert a.keys() == b.keys() and any(not np.array_equal(a[k], b[k]) for k in a)
     assert "kd_teacher" in with_views
+
+
+def test_the_forest_learns_from_turned_copies_of_its_windows(monkeypatch):
+    from collar_kd.evaluation.baseline import ForestBaseline
+
+    x, y = windows(n=30)
+    seen = {}
+    real = ForestBaseline.fit.__func__
+
+    def fit(cls, xs, ys, *args, **kwargs):
+        seen["x"], seen["y"] = xs, ys
+        return real(cls, xs, ys, *args, **kwargs)
+
+    monkeypatch.setattr(ForestBaseline, "fit", classmethod(fit))
+    cfg = load_config(None, {"seed": 3, "augment_rotation_axes_deg": [15.0, 15.0, 45.0], "rf_turned_copies": 2,
+                             "rf_trees": 5, "threads": 1})
+    TeacherPool(cfg, x, y, 3, None, "t").forest(TeacherSpec("forest", 5))
+    xs, ys = seen["x"], seen["y"]
+    assert xs.shape == (90, *x.shape[1:]) and np.array_equal(ys, np.tile(y, 3))
+    assert np.array_equal(xs[:30], x)  # the windows as they are, then two turned copies drawn with the forest's seed
+    gen = torch.Generator().manual_seed(5)
+    for k in (1, 2):
+        turned = (torch.from_numpy(x) @ random_rotations(30, (15.0, 15.0, 45.0), gen).transpose(1, 2)).numpy()
+        np.testing.assert_array_equal(xs[30 * k: 30 * (k + 1)], turned)
+    cfg0 = load_config(None, {"seed": 3, "rf_trees": 5, "threads": 1})
+    TeacherPool(cfg0, x, y, 3, None, "t").forest(TeacherSpec("forest", 5))
+    assert seen["x"] is x  # off by default: the windows alone
