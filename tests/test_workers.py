@@ -28,9 +28,9 @@ def test_two_workers_give_the_same_run_as_one(tiny_synthetic, tmp_path, monkeypa
     one = run_training(cfg, tmp_path / "one", workers=Workers(1))
     kept, save = [], FoldStore.save
 
-    def recording_save(self, seed, key, print_, result):
+    def recording_save(self, seed, key, print_, result, *rest):
         kept.append((seed, key))
-        save(self, seed, key, print_, result)
+        save(self, seed, key, print_, result, *rest)
 
     monkeypatch.setattr(FoldStore, "save", recording_save)
     two = run_training(load_config(None, {**tiny_config_overrides(tiny_synthetic), "threads": 1, "extra_seeds": [1], "save_fold_models": True}),
