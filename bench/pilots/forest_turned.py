@@ -3,7 +3,8 @@ sees each training window turned at random by at most 15, 15 and 45 degrees; the
 only as they are. Judged on the held-out cows, seeds 0-2, bench-accuracy's folds; no network is
 trained (the students are bench-accuracy's saved fold models, for the paired differences).
 
-    python bench/pilots/forest_turned.py [K] [SEEDS]   # bench/results/pilots/forest-turned.json (K = 4, SEEDS 0,1,2)
+    python bench/pilots/forest_turned.py K 0      # bench/results/pilots/forest-turned.json
+    python bench/pilots/forest_turned.py K 1,2    # bench/results/pilots/forest-turned-seeds-1-2.json
 
 Check: the forest without copies must give accuracy.json's baseline_rf confusion matrices exactly,
 or the script stops. The forests are trained by the package's own TeacherPool.forest, as `train`
@@ -66,7 +67,8 @@ def main() -> None:
     doc["rows"] = against_student_without_kd(conf, conf["student without KD"], animals)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["machine"] = machine()
-    print(f"written: {write_result('pilots/forest-turned.json', doc)}")
+    name = "forest-turned" if SEEDS == (0,) else f"forest-turned-seeds-{'-'.join(map(str, SEEDS))}"
+    print(f"written: {write_result(f'pilots/{name}.json', doc)}")
 
 
 def saved_run_config(cfg, seed: int, copies: int):
