@@ -299,9 +299,6 @@ class TrainConfig:
             raise ConfigError(f"kd.transfer_size: a multiple of the training windows, above 0 and at most 20, not {v}")
         if self.kd.teaching not in TEACHING:
             raise ConfigError(f"kd.teaching: must be one of {', '.join(TEACHING)}, not '{self.kd.teaching}'")
-        if self.rf_turned_copies and not self.augmentation().rotation_limits:
-            raise ConfigError(f"rf_turned_copies: {self.rf_turned_copies} turned copies need the run's rotations "
-                              "(augment_rotation_deg or augment_rotation_axes_deg); this run has none")
         v = self.kd.teacher_views
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 64:
             raise ConfigError(f"kd.teacher_views: a whole number of rotated copies from 0 (off) to 64, not {v}")
@@ -338,6 +335,9 @@ class TrainConfig:
                                        ("rf_trees", self.rf_trees, 1, 100_000), ("rf_turned_copies", self.rf_turned_copies, 0, 64)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name}: must be a whole number from {low} to {high}, not {value}")
+        if self.rf_turned_copies and not self.augmentation().rotation_limits:
+            raise ConfigError(f"rf_turned_copies: {self.rf_turned_copies} turned copies need the run's rotations "
+                              "(augment_rotation_deg or augment_rotation_axes_deg); this run has none")
         if any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**32 for s in self.extra_seeds) \
                 or self.seed in self.extra_seeds \
                 or len(set(self.extra_seeds)) != len(self.extra_seeds):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,23 +34,21 @@ SEEDS = (0, 1, 2)
 
 
 def main() -> None:
-    global SEEDS
     k = int(sys.argv[1]) if len(sys.argv) > 1 else 4
-    if len(sys.argv) > 2:
-        SEEDS = tuple(int(v) for v in sys.argv[2].split(","))
+    seeds = tuple(int(v) for v in sys.argv[2].split(",")) if len(sys.argv) > 2 else SEEDS
     started = time.time()
-    run, acc, cfg, win, arch = saved_run(SEEDS[0], {})
+    run, acc, cfg, win, arch = saved_run(seeds[0], {})
     committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy.json").read_text())
     animals = [f["animal"] for f in acc["folds"]]
     n = len(win.classes)
     rows = ("forest", f"forest, {k} turned copies", "student without KD", "distilled student")
-    conf = {r: np.zeros((len(SEEDS), len(animals), n, n), dtype=np.int64) for r in rows}
+    conf = {r: np.zeros((len(seeds), len(animals), n, n), dtype=np.int64) for r in rows}
     for a, f in enumerate(acc["folds"]):
         test = win.animal == f["animal"]
         y = win.y[test]
-        for i, s in enumerate(SEEDS):
+        for i, s in enumerate(seeds):
             for row, copies in ((rows[0], 0), (rows[1], k)):
-                c = saved_run_config(cfg, s, copies)
+                c = replace(cfg, seed=s, rf_turned_copies=copies)
                 forest = TeacherPool(c, win.x[~test], win.y[~test], n, None, f["key"]).forest(TeacherSpec("forest", s))
                 conf[row][i, a] = confusion_matrix(y, forest.predict(win.x[test]), labels=range(n))
             for row, name in ((rows[2], "student"), (rows[3], "student_kd")):
@@ -57,9 +56,9 @@ def main() -> None:
                 conf[row][i, a] = confusion_matrix(y, pred, labels=range(n))
         print(f"{f['animal']} done ({time.time() - started:.0f} s)", flush=True)
     want = np.array([f["confusion_by_seed"]["baseline_rf"] for f in committed["per_fold"]]).transpose(1, 0, 2, 3)
-    if not np.array_equal(conf["forest"], want[list(SEEDS)]):
+    if not np.array_equal(conf["forest"], want[list(seeds)]):
         sys.exit("forest_turned: the forest without copies does not reproduce accuracy.json's baseline_rf")
-    doc = {"seeds": list(SEEDS), "animals": animals, "turned_copies": k,
+    doc = {"seeds": list(seeds), "animals": animals, "turned_copies": k,
            "how": f"forests trained as `train` trains its baseline (TeacherPool.forest), with and without rf_turned_copies={k} "
                   "(the recipe's rotations, 15/15/45 degrees); bench-accuracy's saved students of the same seeds and folds; "
                   "minus the student without KD, paired, 95% percentile bootstrap over animals (10,000 resamples)",
@@ -67,15 +66,8 @@ def main() -> None:
     doc["rows"] = against_student_without_kd(conf, conf["student without KD"], animals)
     doc["wall_time_s"] = round(time.time() - started, 1)
     doc["machine"] = machine()
-    name = "forest-turned" if SEEDS == (0,) else f"forest-turned-seeds-{'-'.join(map(str, SEEDS))}"
+    name = "forest-turned" if seeds == (0,) else f"forest-turned-seeds-{'-'.join(map(str, seeds))}"
     print(f"written: {write_result(f'pilots/{name}.json', doc)}")
-
-
-def saved_run_config(cfg, seed: int, copies: int):
-    """The saved run's settings with this seed and rf_turned_copies."""
-    from dataclasses import replace
-
-    return replace(cfg, seed=seed, rf_turned_copies=copies)
 
 
 if __name__ == "__main__":

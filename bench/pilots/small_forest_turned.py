@@ -39,8 +39,7 @@ def main() -> None:
                 test = win.animal == f["animal"]
                 x, y = win.x[~test], win.y[~test]
                 if copies:
-                    turned = TeacherViews(copies, cfg.augmentation().rotation_limits, SEED).copies(x)
-                    x, y = np.concatenate(turned), np.tile(y, len(turned))
+                    x, y = TeacherViews(copies, cfg.augmentation().rotation_limits, SEED).training_set(x, y)
                 forest = ForestBaseline.fit(x, y, n, trees, SEED, cfg.class_weighting, cfg.threads, max_depth=depth)
                 c = confusion_matrix(win.y[test], forest.predict(win.x[test]), labels=range(n))
                 conf.append(c)

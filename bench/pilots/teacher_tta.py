@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from scipy.special import softmax
 from sklearn.metrics import confusion_matrix
 
@@ -30,7 +29,7 @@ from accuracy import run_dir  # noqa: E402
 from common import machine, write_result  # noqa: E402
 
 from collar_kd.evaluation.baseline import ForestBaseline  # noqa: E402
-from collar_kd.training.augment import random_rotations  # noqa: E402
+from collar_kd.distill.teachers import TeacherViews  # noqa: E402
 from collar_kd.training.loop import predict_logits  # noqa: E402
 
 SEEDS = (0, 1, 2)
@@ -52,9 +51,7 @@ ROWS = {
 
 def turned_copies(x: np.ndarray, k: int, seed: int) -> list[np.ndarray]:
     """x itself and k copies, each window turned by its own draw of the recipe's rotations."""
-    gen = torch.Generator().manual_seed(10_000 + seed)
-    xt = torch.from_numpy(x.astype(np.float32))
-    return [x] + [(xt @ random_rotations(len(x), (15.0, 15.0, 45.0), gen).transpose(1, 2)).numpy() for _ in range(k)]
+    return TeacherViews(k, (15.0, 15.0, 45.0), 10_000 + seed).copies(x)
 
 
 def main() -> None:

@@ -92,6 +92,10 @@ class TeacherViews:
     def copies(self, x: np.ndarray) -> list[np.ndarray]:
         return list(self.turned(x))
 
+    def training_set(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """x and its turned copies in one array, each copy with x's labels (rf_turned_copies)."""
+        return np.concatenate(self.copies(x)), np.tile(y, 1 + self.count)
+
     def probabilities(self, proba, x: np.ndarray) -> np.ndarray:
         """proba (windows -> class probabilities) averaged over x and its turned copies."""
         return np.mean([proba(v).astype(np.float64) for v in self.turned(x)], axis=0)
@@ -210,8 +214,7 @@ class TeacherPool:
             return self.models[spec]
         started, c = time.time(), self.cfg
         if c.rf_turned_copies:  # the windows and their turned copies, drawn with the forest's seed
-            turned = TeacherViews(c.rf_turned_copies, c.augmentation().rotation_limits, spec.seed).copies(x)
-            x, y = np.concatenate(turned), np.tile(y, len(turned))
+            x, y = TeacherViews(c.rf_turned_copies, c.augmentation().rotation_limits, spec.seed).training_set(x, y)
         model = ForestBaseline.fit(x, y, self.n_classes, c.rf_trees, spec.seed, c.class_weighting, c.threads)
         self.seconds[spec] = round(self.seconds.get(spec, 0.0) + time.time() - started, 2)
         if keep:
