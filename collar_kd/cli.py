@@ -192,6 +192,9 @@ def train(
     transductive_labels: Optional[str] = typer.Option(None, help="Who labels the held-out windows for --transductive: "
                                                       "teachers | with_student (teachers and the strict student, half "
                                                       "each) | student (the strict student alone)."),
+    transductive_teachers: Optional[str] = typer.Option(None, help="Which teachers label them, comma-separated "
+                                                        "('turned_forest': the forest trained on turned windows too); "
+                                                        "default: the distilled student's own."),
     method: Optional[str] = typer.Option(None, help="How the distilled student is trained: a method of collar_kd/methods "
                                                "(none, kd, qat-kd, speq, ensemble, feed, data-free, ...); its own settings go "
                                                "in the config's [method] section (docs/methods.md)."),
@@ -230,6 +233,7 @@ def train(
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
         "transductive_labels": transductive_labels,
+        "transductive_teachers": None if transductive_teachers is None else [t.strip() for t in transductive_teachers.split(",")],
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,

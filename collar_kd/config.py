@@ -205,6 +205,12 @@ class TrainConfig:
     # a new animal) or "student" (the strict student alone: self-training). The last two need
     # cached soft labels (kd.teaching cached or crossfit).
     transductive_labels: str = "teachers"
+    # Which teachers label those windows (with transductive_labels "teachers" or "with_student"):
+    # teacher names as in method.teachers ("arch:seed" or "arch"); empty, the distilled student's
+    # own. ["turned_forest"] with "with_student" is the collar recipe's: on the shared cows the
+    # forest trained on turned windows and the strict student, half each, label a new cow better
+    # than either (docs/methods.md, "A new cow labelled by the turned forest and the student").
+    transductive_teachers: list[str] = field(default_factory=list)
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".
     class_weighting: str = "sqrt"
@@ -226,6 +232,9 @@ class TrainConfig:
     # its window statistics (the mean acceleration is the posture) otherwise fit each training
     # cow's collar angle. 0 is off; needs the run's rotations.
     rf_turned_copies: int = 0
+    # The teacher "turned_forest" is that forest trained on this many turned copies whatever
+    # rf_turned_copies says, so a recipe can teach with it and keep the plain baseline row.
+    turned_forest_copies: int = 4
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
@@ -332,7 +341,8 @@ class TrainConfig:
         if len(self.data.axis_columns) != 3:
             raise ConfigError("data.axis_columns: needs exactly three names (x, y, z)")
         for name, value, low, high in (("seed", self.seed, 0, 2**32 - 1), ("threads", self.threads, 1, 1024),
-                                       ("rf_trees", self.rf_trees, 1, 100_000), ("rf_turned_copies", self.rf_turned_copies, 0, 64)):
+                                       ("rf_trees", self.rf_trees, 1, 100_000), ("rf_turned_copies", self.rf_turned_copies, 0, 64),
+                                       ("turned_forest_copies", self.turned_forest_copies, 1, 64)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name}: must be a whole number from {low} to {high}, not {value}")
         if self.rf_turned_copies and not self.augmentation().rotation_limits:
@@ -357,10 +367,25 @@ class TrainConfig:
                 and teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
             raise ConfigError(f"transductive_labels: '{self.transductive_labels}' needs cached soft labels "
                               f"(kd.teaching = 'cached' or 'crossfit'; '{self.kd.teaching}' teaches consistently here)")
+        self._validate_transductive_teachers()
         if self.extra_seeds and self.cv != "loao":
             raise ConfigError("extra_seeds: only with cv = 'loao' (they repeat the cross-validation)")
         if self.cv == "none" and not self.final_models:
             raise ConfigError("final_models: cannot be false with cv = 'none' (nothing would be trained)")
+
+    def _validate_transductive_teachers(self) -> None:
+        """What can be said without the teachers' names (resolve_method parses them)."""
+        t = self.transductive_teachers
+        if not isinstance(t, list) or not all(isinstance(v, str) and v.strip() for v in t):
+            raise ConfigError(f"transductive_teachers: a list of teacher names such as ['turned_forest'], not {t!r}")
+        if not t or not self.transductive:  # not used without --transductive (a recipe may set it)
+            return
+        if self.transductive_labels == "student":
+            raise ConfigError("transductive_teachers: not used with transductive_labels 'student' (the strict student "
+                              "labels alone); give 'teachers' or 'with_student'")
+        if teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
+            raise ConfigError(f"transductive_teachers: they give soft labels computed once (kd.teaching = 'cached' or "
+                              f"'crossfit'; '{self.kd.teaching}' teaches consistently here)")
 
     def _validate_method(self) -> None:
         m = self.method

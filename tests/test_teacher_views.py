@@ -124,3 +124,12 @@ def test_the_forest_learns_from_turned_copies_of_its_windows(monkeypatch):
     cfg0 = load_config(None, {"seed": 3, "rf_trees": 5, "threads": 1})
     TeacherPool(cfg0, x, y, 3, None, "t").forest(TeacherSpec("forest", 5))
     assert seen["x"] is x  # off by default: the windows alone
+    # The teacher "turned_forest" learns from turned_forest_copies copies whatever rf_turned_copies says,
+    # drawn as the forest's (same seed, same turns); the plain forest of the same pool stays plain.
+    cfg3 = load_config(None, {"seed": 3, "augment_rotation_axes_deg": [15.0, 15.0, 45.0], "turned_forest_copies": 3,
+                              "rf_trees": 5, "threads": 1})
+    pool = TeacherPool(cfg3, x, y, 3, None, "t")
+    pool.forest(TeacherSpec("turned_forest", 5))
+    assert seen["x"].shape == (120, *x.shape[1:]) and np.array_equal(seen["x"][:90], xs)
+    pool.forest(TeacherSpec("forest", 5))
+    assert seen["x"] is x

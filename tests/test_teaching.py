@@ -346,6 +346,44 @@ def test_transductive_labels_change_the_unlabelled_rows_only(how):
                          student_logits=student, student_labels=how)
 
 
+@pytest.mark.parametrize("how", ["teachers", "with_student"])
+def test_transductive_teachers_label_the_unlabelled_rows_only(how):
+    """transductive_teachers: other teachers of the pool ("c") label the first unlabelled windows
+    (alone, or half and half with the strict student); the training windows and the transfer set
+    after them keep the method's teachers' labels, and "c" labels nothing else."""
+    from collar_kd.distill.targets import ensemble_logits, soft_targets
+
+    n_train, n_own, n_transfer, temperature = 6, 4, 5, 2.0
+    pool = FakePool(n_train)
+    asked = []
+    unseen = pool.labels_unseen
+
+    def labels_unseen(spec, x):
+        asked.append((spec, len(x)))
+        return (x[:, 0, :] * 3.0).astype(np.float32) if spec == "c" else unseen(spec, x)
+
+    pool.labels_unseen = labels_unseen
+    extra, _ = windows(n_own + n_transfer, seed=3)
+    student = np.random.default_rng(4).normal(0, 2, (n_own, 3)).astype(np.float32)
+    targets, _ = soft_targets(pool, ["a", "b"], "cached", temperature, True, extra_x=extra,
+                              student_logits=student if how == "with_student" else None, student_labels=how,
+                              unlabelled_count=n_own, unlabelled_specs=["c"])
+    got = soft_probabilities(targets(None, torch.arange(n_train + n_own + n_transfer)), temperature)
+    teachers = ensemble_logits([np.concatenate([pool.logits(s), unseen(s, extra)]) for s in "ab"], temperature)
+    want = soft_probabilities(torch.from_numpy(teachers), temperature)
+    own = slice(n_train, n_train + n_own)
+    others = np.r_[0:n_train, n_train + n_own:n_train + n_own + n_transfer]
+    np.testing.assert_allclose(got[others], want[others], atol=1e-6)
+    p_c = soft_probabilities(torch.from_numpy(extra[:n_own, 0, :] * 3.0), temperature)
+    p_student = soft_probabilities(torch.from_numpy(student), temperature)
+    np.testing.assert_allclose(got[own], p_c if how == "teachers" else (p_c + p_student) / 2, atol=1e-6)
+    assert not np.allclose(got[own], want[own], atol=1e-3)  # the case is not degenerate
+    assert ("c", n_own) in asked and [a for a in asked if a[0] == "c"] == [("c", n_own)]
+    with pytest.raises(ConfigError, match="transductive_teachers"):
+        soft_targets(pool, ["a", "b"], "consistent", temperature, True, extra_x=extra,
+                     unlabelled_count=n_own, unlabelled_specs=["c"])
+
+
 def test_transductive_student_learns_the_held_out_windows_from_its_strict_twin(tiny_synthetic, tmp_path, monkeypatch):
     """transductive_labels = "student": in the fine-tuning, the soft labels of the held-out
     animal's windows (the unlabelled rows) are the strict student's own logits on them."""
@@ -379,6 +417,45 @@ def test_transductive_student_learns_the_held_out_windows_from_its_strict_twin(t
     assert "through the strict distilled student's own soft labels" in (tmp_path / "run" / "report.md").read_text()
 
 
+def test_transductive_teachers_label_the_held_out_windows_alone(tiny_synthetic, tmp_path, monkeypatch):
+    """transductive_teachers = ["turned_forest"]: the forest trained on turned copies labels the
+    held-out animal's windows of the transductive student and nothing else; the strict student's
+    soft labels do not involve it, and method.json names it."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from collar_kd.distill.teachers import TeacherPool
+    from tests.conftest import tiny_config_overrides
+
+    held, asked = [], []
+    original_fit, original_unseen = plain.fit, TeacherPool.labels_unseen
+
+    def spy_fit(model, x, y, *args, **kw):
+        held.append(x[y < 0])
+        return original_fit(model, x, y, *args, **kw)
+
+    def spy_unseen(self, spec, x):
+        asked.append((str(spec), np.array(x)))
+        return original_unseen(self, spec, x)
+
+    monkeypatch.setattr(plain, "fit", spy_fit)
+    monkeypatch.setattr(TeacherPool, "labels_unseen", spy_unseen)
+    over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False, "seed": 2,
+            "transductive_epochs": 1, "transductive_labels": "with_student", "transductive_teachers": ["turned_forest"],
+            "augment_rotation_deg": 20.0, "kd.teaching": "cached", "kd.transfer": "none", "turned_forest_copies": 2}
+    metrics = run_mod.run_training(load_config(None, over), tmp_path / "run")
+    folds = len(metrics["folds"])
+    assert len(held) == 2 * folds and all(len(h) == 0 for h in held[::2])  # the strict students: no unlabelled rows
+    forest_calls = [x for spec, x in asked if spec == "turned_forest:2"]
+    assert len(forest_calls) == folds
+    for x, h in zip(forest_calls, held[1::2]):
+        np.testing.assert_array_equal(x, h)  # exactly the held-out windows of that fold
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["transductive"]["teachers"] == ["turned_forest:2"] for f in method["folds"].values())
+    report = " ".join((tmp_path / "run" / "report.md").read_text().split())
+    assert "soft labels half from the teacher turned_forest:2, half from the strict distilled student" in report
+
+
 def test_transductive_labels_setting_rejects_bad_values(tiny_synthetic, tmp_path):
     from typer.testing import CliRunner
 
@@ -393,6 +470,13 @@ def test_transductive_labels_setting_rejects_bad_values(tiny_synthetic, tmp_path
     r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r2"), "-q"])
     assert r.exit_code == 2 and "transductive_labels" in r.output, r.output
     assert not (tmp_path / "r2").exists()
+    for line, said in (('transductive_teachers = ["tree"]', "transductive_teachers: 'tree' is not 'arch:seed'"),
+                       ('transductive_teachers = ["turned_forest"]',  # the tiny run has no rotations
+                        "transductive_teachers: 'turned_forest:0' learns from turned copies")):
+        bad.write_text(f'transductive = true\n{line}\n' + cfg.read_text())
+        r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r3"), "-q"])
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+        assert not (tmp_path / "r3").exists()
     with pytest.raises(ConfigError, match="transductive_labels: 'with_student' needs cached soft labels"):
         load_config(None, {**tiny_config_overrides(tiny_synthetic), "transductive_labels": "with_student",
                            "kd.teaching": "consistent", "transductive": True})

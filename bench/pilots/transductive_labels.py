@@ -30,13 +30,14 @@ from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine,
                     result_overrides, worker_pool, write_result)
 
 
-def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> dict:
+def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str, forest_copies: int = 0) -> dict:
     from scipy.special import softmax
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool, parse_teacher_spec
     from collar_kd.methods import StudentJob, resolve_settings, train_student
+    from collar_kd.pipeline.train_run import transductive_specs
     from collar_kd.progress import Quiet
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
@@ -58,6 +59,11 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> d
     preds = {"student_kd": student.argmax(1), "kd_teacher": teachers.argmax(1),
              "teachers_and_student_halves": (teachers + student).argmax(1),
              "teachers_and_student_members": np.mean(members + [student], axis=0).argmax(1)}
+    if forest_copies:  # the forest trained on turned copies too (rf_turned_copies), as a labeller
+        tcfg = load_config(None, {**overrides, "seed": seed, "rf_turned_copies": forest_copies})
+        turned = TeacherPool(tcfg, train.x, train.y, n, w, key).forest(parse_teacher_spec("forest", seed)).predict_proba(xt)
+        preds |= {"turned_forest": turned.argmax(1), "turned_forest_and_student_halves": (turned + student).argmax(1),
+                  "resnet_turned_forest_and_student": np.mean([members[0], turned, student], axis=0).argmax(1)}
     agree = preds["student_kd"] == preds["kd_teacher"]
     out = {"animal": animal, "key": key, "confusion": {m: confusion_matrix(yt, p, labels=labels).tolist() for m, p in preds.items()},
            "agreement": round(float(agree.mean()), 4),
@@ -69,6 +75,7 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str) -> d
                          unlabelled_x=xt, start_from=strict, epochs=vcfg.transductive_epochs,
                          lr=vcfg.student.lr * vcfg.transductive_lr_scale)
         job.unlabelled_labeller = strict if vcfg.transductive_labels != "teachers" else None
+        job.unlabelled_teachers = transductive_specs(vcfg) or None  # as train_all sets them
         result = train_student(job).student.eval()
         out["confusion"][f"variant_{i}"] = confusion_matrix(yt, predict_logits(result, xt).argmax(1), labels=labels).tolist()
     out["seconds"] = round(time.time() - started, 1)
@@ -84,6 +91,8 @@ def main() -> None:
     ap.add_argument("--animals", default="")
     ap.add_argument("--fine-tune", action="append", default=[], help="JSON overrides of one transductive variant")
     ap.add_argument("--name", default="transductive-labels")
+    ap.add_argument("--forest-copies", type=int, default=0,
+                    help="also judge the forest trained on this many turned copies (rf_turned_copies) as a labeller")
     args = ap.parse_args()
     root = require_wasp()
     ref = json.loads((RESULTS / "accuracy.json").read_text())
@@ -96,7 +105,7 @@ def main() -> None:
     started = time.time()
     done = {}
     with worker_pool(args.jobs) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, variants, s, a) for s in seeds for a in animals}
+        futures = {(s, a): ex.submit(fold_job, overrides, variants, s, a, args.forest_copies) for s in seeds for a in animals}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()
             mcc = {m: round(float(mcc_from_confusion(np.array(c))), 4) for m, c in r["confusion"].items()}

@@ -60,25 +60,33 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
 
 def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
                  extra_x: np.ndarray | None = None, crossfit_groups: int = 3,
-                 student_logits: np.ndarray | None = None, student_labels: str = "teachers") -> tuple[Targets, str]:
+                 student_logits: np.ndarray | None = None, student_labels: str = "teachers",
+                 unlabelled_count: int = 0, unlabelled_specs: list | None = None) -> tuple[Targets, str]:
     """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used.
-    `extra_x`: windows appended after the pool's own (unlabelled ones), labelled by the teachers
-    too (by the full teachers: no teacher saw them, crossfit or not). `student_logits`: another
-    student's logits on the first len(student_logits) of them (the transductive student's
-    strict twin on the unlabelled windows), which join the teachers' mean ("with_student": half
-    the probability at T) or replace it ("student"); cached soft labels only."""
+    `extra_x`: windows appended after the pool's own, labelled by the teachers too (by the full
+    teachers: no teacher saw them, crossfit or not); its first `unlabelled_count` are unlabelled
+    windows (the transductive student's), which `unlabelled_specs`, other teachers of the pool,
+    label instead when given. `student_logits`: another student's logits on those (the
+    transductive student's strict twin), which join the teachers' mean ("with_student": half the
+    probability at T) or replace it ("student"). Both for cached soft labels only."""
     mode = teaching_mode(teaching, augmenting)
     if mode in ("cached", "crossfit"):
         logits = [pool.logits(s) if mode == "cached" else pool.crossfit_logits(s, crossfit_groups) for s in specs]
         if extra_x is not None:
             logits = [np.concatenate([z, pool.labels_unseen(s, extra_x)]) for z, s in zip(logits, specs)]
         table = np.array(ensemble_logits(logits, temperature), dtype=np.float32)
+        count = unlabelled_count or (0 if student_logits is None else len(student_logits))
+        start = len(table) - (0 if extra_x is None else len(extra_x))
+        rows = slice(start, start + count)
+        if unlabelled_specs:
+            unlabelled = extra_x[:count]
+            table[rows] = ensemble_logits([pool.labels_unseen(s, unlabelled) for s in unlabelled_specs], temperature)
         if student_logits is not None and student_labels != "teachers":
-            start = len(table) - len(extra_x)
-            rows = slice(start, start + len(student_logits))
             z = np.asarray(student_logits, dtype=np.float32)
             table[rows] = z if student_labels == "student" else ensemble_logits([table[rows], z], temperature)
         return cached_targets(table), mode
     if student_logits is not None and student_labels != "teachers":
         raise ConfigError(f"transductive_labels: '{student_labels}' needs cached soft labels, not kd.teaching '{mode}'")
+    if unlabelled_specs:
+        raise ConfigError(f"transductive_teachers: they need cached soft labels, not kd.teaching '{mode}'")
     return consistent_targets([pool.get(s) for s in specs], temperature), mode

@@ -1,9 +1,10 @@
 """Teachers for one fold: each (architecture, seed) trained once on the fold's training windows,
 its logits and last feature map computed once and reused by every method that asks.
 
-A teacher is named "arch:seed" (arch resnet | fcn | gru | forest); network sizes come from the
-[teacher] section, the forest is the run's baseline recipe (rf_trees, class weighting) with that
-seed. A "gru" teacher is the student's own network, trained without KD on the student's schedule
+A teacher is named "arch:seed" (arch resnet | fcn | gru | forest | turned_forest); network sizes
+come from the [teacher] section, the forest is the run's baseline recipe (rf_trees, class
+weighting, rf_turned_copies) with that seed, and the turned forest the same recipe trained on
+turned_forest_copies turned copies of every window besides the windows themselves. A "gru" teacher is the student's own network, trained without KD on the student's schedule
 ([student] sizes, epochs, batch, learning rate): a few of them, with other seeds, make an ensemble
 that shares the student's strengths (born-again ensembles) rather than a bigger network's. A
 forest is no network: it teaches through soft labels computed once (cached or crossfit teaching)
@@ -52,21 +53,28 @@ class TeacherSpec:
 
 
 FOREST = "forest"  # the window-statistics random forest, as a teacher
+TURNED_FOREST = "turned_forest"  # the same forest trained on turned copies too (turned_forest_copies)
+FORESTS = (FOREST, TURNED_FOREST)
 GRU = "gru"  # the student's own network, trained without KD, as a teacher
 FOREST_PROBABILITY_FLOOR = 1e-3  # log(p) of a forest that gave a class no vote: finite soft labels
 
 
-def parse_teacher_spec(text: str, run_seed: int | None = None) -> TeacherSpec:
+def parse_teacher_spec(text: str, run_seed: int | None = None, setting: str = "method.teachers") -> TeacherSpec:
     """'arch:seed', or 'arch' alone for the run's own seed (`run_seed`; so that a run repeated with
-    another seed, --extra-seed, also trains its teachers afresh)."""
+    another seed, --extra-seed, also trains its teachers afresh). `setting` names where it came from."""
     arch, sep, seed = str(text).partition(":")
-    archs = (*TEACHER_ARCHS, GRU, FOREST)
+    archs = (*TEACHER_ARCHS, GRU, *FORESTS)
     if not sep and arch in archs and run_seed is not None:
         return TeacherSpec(arch, int(run_seed))
     if not sep or arch not in archs or not seed.strip().lstrip("-").isdigit():
-        raise ConfigError(f"method.teachers: '{text}' is not 'arch:seed' or 'arch' (the run's seed) with arch one of "
-                          f"{', '.join(archs)} (for example 'resnet', 'resnet:0', 'fcn:1', 'gru:1' or 'forest')")
+        raise ConfigError(f"{setting}: '{text}' is not 'arch:seed' or 'arch' (the run's seed) with arch one of "
+                          f"{', '.join(archs)} (for example 'resnet', 'resnet:0', 'fcn:1', 'gru:1', 'forest' or 'turned_forest')")
     return TeacherSpec(arch, int(seed))
+
+
+def is_forest(spec: TeacherSpec) -> bool:
+    """A forest teaches through soft labels computed once, never through a network's forward pass."""
+    return spec.arch in FORESTS
 
 
 class TeacherViews:
@@ -196,7 +204,7 @@ class TeacherPool:
 
     def get(self, spec: TeacherSpec | str) -> nn.Module:
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
-        if spec.arch == FOREST:
+        if is_forest(spec):
             raise ConfigError(f"method.teachers: '{spec}' is a forest, not a network: it teaches through soft labels "
                               "computed once (kd.teaching cached or crossfit), not on the augmented batch (consistent) "
                               "nor through feature maps (feed)")
@@ -213,8 +221,9 @@ class TeacherPool:
         if keep and spec in self.models:
             return self.models[spec]
         started, c = time.time(), self.cfg
-        if c.rf_turned_copies:  # the windows and their turned copies, drawn with the forest's seed
-            x, y = TeacherViews(c.rf_turned_copies, c.augmentation().rotation_limits, spec.seed).training_set(x, y)
+        copies = c.turned_forest_copies if spec.arch == TURNED_FOREST else c.rf_turned_copies
+        if copies:  # the windows and their turned copies, drawn with the forest's seed
+            x, y = TeacherViews(copies, c.augmentation().rotation_limits, spec.seed).training_set(x, y)
         model = ForestBaseline.fit(x, y, self.n_classes, c.rf_trees, spec.seed, c.class_weighting, c.threads)
         self.seconds[spec] = round(self.seconds.get(spec, 0.0) + time.time() - started, 2)
         if keep:
@@ -224,12 +233,12 @@ class TeacherPool:
     def labels_unseen(self, spec: TeacherSpec | str, x: np.ndarray) -> np.ndarray:
         """Logits of the full teacher `spec` on windows it never saw (unlabelled ones)."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
-        if spec.arch == FOREST:
+        if is_forest(spec):
             return forest_logits(self.forest(spec), x, self.views)
         return network_logits(self.get(spec), x, self.views)
 
     def combined(self, specs: list[TeacherSpec]) -> CombinedTeacher:
-        return CombinedTeacher([self.forest(s) if s.arch == FOREST else self.get(s) for s in specs], self.views)
+        return CombinedTeacher([self.forest(s) if is_forest(s) else self.get(s) for s in specs], self.views)
 
     def cache_path(self, spec: TeacherSpec) -> Path | None:
         return None if self.directory is None else Path(self.directory) / f"teacher-{spec.arch}-{spec.seed}.safetensors"
@@ -344,7 +353,7 @@ class TeacherPool:
     def logits(self, spec: TeacherSpec | str) -> np.ndarray:
         """Teacher logits on the training windows (as they are, unaugmented), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
-        if spec.arch == FOREST:
+        if is_forest(spec):
             if self.animals is not None and len(np.unique(self.animals)) >= 2:
                 return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
             # One training animal (a fold of a two-animal farm): nothing to cross-fit over.
@@ -372,7 +381,7 @@ class TeacherPool:
         out = np.zeros((len(self.x), self.n_classes), dtype=np.float32)
         for g in range(min(groups, len(animals))):
             held = np.isin(self.animals, animals[g::groups])
-            if spec.arch == FOREST:
+            if is_forest(spec):
                 out[held] = forest_logits(self.forest(spec, self.x[~held], self.y[~held]), self.x[held], self.views)
                 continue
             inner = TeacherPool(self.cfg, self.x[~held], self.y[~held], self.n_classes,

@@ -58,6 +58,9 @@ class StudentJob:
     # The strict student whose soft labels join or replace the teachers' on unlabelled_x, by
     # cfg.transductive_labels (the transductive student only; None: the teachers' alone).
     unlabelled_labeller: GRUStudent | None = None
+    # Teachers (TeacherSpecs of the pool) that label unlabelled_x in place of the method's own
+    # (cfg.transductive_teachers; the transductive student only; None: the method's).
+    unlabelled_teachers: list | None = None
     # Set by a method that distils several teachers: them combined, evaluated as the row kd_teacher.
     combined_teacher: object | None = None
 

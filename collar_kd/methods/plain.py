@@ -36,7 +36,9 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
         own = predict_logits(job.unlabelled_labeller, job.unlabelled_x)
     targets, mode = soft_targets(job.teachers, specs, cfg.kd.teaching, cfg.kd.temperature, cfg.augmentation().active,
                                  extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups,
-                                 student_logits=own, student_labels=cfg.transductive_labels)
+                                 student_logits=own, student_labels=cfg.transductive_labels,
+                                 unlabelled_count=0 if job.unlabelled_x is None else len(job.unlabelled_x),
+                                 unlabelled_specs=job.unlabelled_teachers)
     if extra is not None:
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label

@@ -20,7 +20,7 @@ from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import check_loss, make_loss
-from collar_kd.distill.teachers import FOREST, TeacherPool, TeacherSpec
+from collar_kd.distill.teachers import FOREST, TURNED_FOREST, TeacherPool, TeacherSpec, parse_teacher_spec
 from collar_kd.errors import ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
 from collar_kd.evaluation.metrics import classification_metrics
@@ -139,8 +139,25 @@ def resolve_method(cfg: TrainConfig):
         if asked and not method.learns_from_unlabelled:
             able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
             raise ConfigError(f"{setting}: method '{method.name}' does not learn from unlabelled windows ({able} do)")
+    check_turned_forests(cfg, settings)
     cfg.method.options = as_dict(settings)
     return settings
+
+
+def transductive_specs(cfg: TrainConfig) -> list[TeacherSpec]:
+    """The teachers that label the transductive student's unlabelled windows when they are not
+    the distilled student's own (transductive_teachers)."""
+    return [parse_teacher_spec(t, cfg.seed, "transductive_teachers") for t in cfg.transductive_teachers]
+
+
+def check_turned_forests(cfg: TrainConfig, settings) -> None:
+    """A turned_forest teacher turns windows by the run's rotations: a run without them is refused."""
+    asked = [("method.teachers", parse_teacher_spec(t, cfg.seed)) for t in getattr(settings, "teachers", [])] \
+        + [("transductive_teachers", s) for s in transductive_specs(cfg)]
+    for setting, spec in asked:
+        if spec.arch == TURNED_FOREST and not cfg.augmentation().rotation_limits:
+            raise ConfigError(f"{setting}: '{spec}' learns from turned copies of the windows, turned by the run's "
+                              "rotations (augment_rotation_deg or augment_rotation_axes_deg); this run has none")
 
 
 def record_data_paths_absolutely(cfg: TrainConfig) -> None:
@@ -163,6 +180,8 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
         "recipe": cfg.recipe,
         **({"transductive_labels": cfg.transductive_labels} if cfg.transductive and cfg.cv == "loao" else {}),
+        **({"transductive_teachers": [str(s) for s in transductive_specs(cfg)]}
+           if cfg.transductive and cfg.cv == "loao" and cfg.transductive_teachers else {}),
     }
 
 
@@ -217,7 +236,10 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
             start = {"start": "student_kd", "epochs": job.epochs, "lr": job.lr}
         if cfg.transductive_labels != "teachers":
             job.unlabelled_labeller = result.student
+        job.unlabelled_teachers = transductive_specs(cfg) or None
         start["labels"] = cfg.transductive_labels
+        if job.unlabelled_teachers:
+            start["teachers"] = [str(s) for s in job.unlabelled_teachers]
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {**start, **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
@@ -475,8 +497,10 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         notes.append(f"The distilled student also learned from {u['windows']} windows of unlabelled recordings ({u['source']}) "
                      "through the teacher's soft labels; in each fold, unlabelled windows of the held-out animal were left out.")
     if TRANSDUCTIVE in metrics:
-        labeller = {"teachers": "the teacher's soft labels", "student": "the strict distilled student's own soft labels",
-                    "with_student": "soft labels half the teacher's, half the strict distilled student's"}
+        named = metrics.get("transductive_teachers")
+        who = f"the teacher{'s' if len(named) > 1 else ''} {' and '.join(named)}" if named else "the teacher"
+        labeller = {"teachers": f"the soft labels of {who}", "student": "the strict distilled student's own soft labels",
+                    "with_student": f"soft labels half from {who}, half from the strict distilled student"}
         notes.append(f"{LABELS[TRANSDUCTIVE]}: in every fold this student also learned from the held-out animal's windows "
                      f"through {labeller[metrics.get('transductive_labels', 'teachers')]}, never their labels (adaptation "
                      "to a new farm without labels). Its row is not a strict leave-one-animal-out result; the strict one is "
