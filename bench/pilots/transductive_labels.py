@@ -1,13 +1,14 @@
 """Pilot: who should label the held-out cow's windows for the transductive student?
 
-    python bench/pilots/transductive_labels.py SEEDS [--jobs 2] [--fine-tune 'JSON overrides' ...]
+    python bench/pilots/transductive_labels.py SEEDS [--jobs 2] [--fine-tune 'JSON overrides' ...] [--forest-copies K]
 
 The transductive row fine-tunes the strict distilled student on the held-out animal's windows
 (without their labels) as labelled by the teachers. With the transfer set the strict student is
 better than its teachers on new cows, so that pulls it back towards them. Here, per fold of
 bench-accuracy's committed run (bench/work/accuracy-run*, its strict students reloaded and checked
 against bench/results/accuracy.json), the would-be labellers are judged on the held-out cow:
-the teachers' mean, the strict student, and the teachers and the student together. With
+the teachers' mean, the strict student, and the teachers and the student together (with
+--forest-copies K, also the forest trained on K turned copies, alone and with the student). With
 --fine-tune, the transductive student is trained again with each set of overrides (e.g.
 '{"transductive_labels": "with_student"}') and judged beside the strict one.
 Writes bench/results/pilots/transductive-labels.json.
