@@ -207,9 +207,9 @@ class TrainConfig:
     transductive_labels: str = "teachers"
     # Which teachers label those windows (with transductive_labels "teachers" or "with_student"):
     # teacher names as in method.teachers ("arch:seed" or "arch"); empty, the distilled student's
-    # own. ["turned_forest"] with "with_student" is the collar recipe's: on the shared cows the
-    # forest trained on turned windows and the strict student, half each, label a new cow better
-    # than either (docs/methods.md, "A new cow labelled by the turned forest and the student").
+    # own. On the shared cows ["turned_forest"] with "with_student" labels a new cow better than
+    # the student alone, though the student fine-tuned on those labels gains little (docs/methods.md,
+    # "A new cow labelled by the turned forest and the student").
     transductive_teachers: list[str] = field(default_factory=list)
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".

@@ -4,7 +4,8 @@ its logits and last feature map computed once and reused by every method that as
 A teacher is named "arch:seed" (arch resnet | fcn | gru | forest | turned_forest); network sizes
 come from the [teacher] section, the forest is the run's baseline recipe (rf_trees, class
 weighting, rf_turned_copies) with that seed, and the turned forest the same recipe trained on
-turned_forest_copies turned copies of every window besides the windows themselves. A "gru" teacher is the student's own network, trained without KD on the student's schedule
+turned_forest_copies turned copies of every window besides the windows themselves. A "gru"
+teacher is the student's own network, trained without KD on the student's schedule
 ([student] sizes, epochs, batch, learning rate): a few of them, with other seeds, make an ensemble
 that shares the student's strengths (born-again ensembles) rather than a bigger network's. A
 forest is no network: it teaches through soft labels computed once (cached or crossfit teaching)

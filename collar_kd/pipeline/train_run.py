@@ -152,8 +152,9 @@ def transductive_specs(cfg: TrainConfig) -> list[TeacherSpec]:
 
 def check_turned_forests(cfg: TrainConfig, settings) -> None:
     """A turned_forest teacher turns windows by the run's rotations: a run without them is refused."""
-    asked = [("method.teachers", parse_teacher_spec(t, cfg.seed)) for t in getattr(settings, "teachers", [])] \
-        + [("transductive_teachers", s) for s in transductive_specs(cfg)]
+    asked = [("method.teachers", parse_teacher_spec(t, cfg.seed)) for t in getattr(settings, "teachers", [])]
+    if cfg.transductive:  # else not used (a recipe may set it)
+        asked += [("transductive_teachers", s) for s in transductive_specs(cfg)]
     for setting, spec in asked:
         if spec.arch == TURNED_FOREST and not cfg.augmentation().rotation_limits:
             raise ConfigError(f"{setting}: '{spec}' learns from turned copies of the windows, turned by the run's "
