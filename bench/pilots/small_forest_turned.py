@@ -18,9 +18,8 @@ from sklearn.metrics import confusion_matrix
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from saved_folds import saved_run  # noqa: E402
 from common import machine, write_result  # noqa: E402
+from mcu import fit_forest  # noqa: E402
 
-from collar_kd.distill.teachers import TeacherViews  # noqa: E402
-from collar_kd.evaluation.baseline import ForestBaseline  # noqa: E402
 from collar_kd.evaluation.statistics import mcc_from_confusion  # noqa: E402
 
 SEED = 0
@@ -37,10 +36,8 @@ def main() -> None:
             conf, nodes, per_animal = [], [], []
             for f in acc["folds"]:
                 test = win.animal == f["animal"]
-                x, y = win.x[~test], win.y[~test]
-                if copies:
-                    x, y = TeacherViews(copies, cfg.augmentation().rotation_limits, SEED).training_set(x, y)
-                forest = ForestBaseline.fit(x, y, n, trees, SEED, cfg.class_weighting, cfg.threads, max_depth=depth)
+                forest = fit_forest(win.x[~test], win.y[~test], n, trees, depth, SEED, copies,
+                                    cfg.augmentation().rotation_limits)
                 c = confusion_matrix(win.y[test], forest.predict(win.x[test]), labels=range(n))
                 conf.append(c)
                 per_animal.append(round(float(mcc_from_confusion(c)), 3))

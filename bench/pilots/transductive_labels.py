@@ -60,9 +60,9 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str, fore
     preds = {"student_kd": student.argmax(1), "kd_teacher": teachers.argmax(1),
              "teachers_and_student_halves": (teachers + student).argmax(1),
              "teachers_and_student_members": np.mean(members + [student], axis=0).argmax(1)}
-    if forest_copies:  # the forest trained on turned copies too (rf_turned_copies), as a labeller
-        tcfg = load_config(None, {**overrides, "seed": seed, "rf_turned_copies": forest_copies})
-        turned = TeacherPool(tcfg, train.x, train.y, n, w, key).forest(parse_teacher_spec("forest", seed)).predict_proba(xt)
+    if forest_copies:  # the teacher turned_forest (the forest trained on turned copies too), as a labeller
+        tcfg = load_config(None, {**overrides, "seed": seed, "turned_forest_copies": forest_copies})
+        turned = TeacherPool(tcfg, train.x, train.y, n, w, key).forest(parse_teacher_spec("turned_forest", seed)).predict_proba(xt)
         preds |= {"turned_forest": turned.argmax(1), "turned_forest_and_student_halves": (turned + student).argmax(1),
                   "resnet_turned_forest_and_student": np.mean([members[0], turned, student], axis=0).argmax(1)}
     agree = preds["student_kd"] == preds["kd_teacher"]
