@@ -45,7 +45,24 @@ def require_wasp() -> Path:
 
 
 def machine() -> dict:
-    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
+    """What a result was measured on, the CPU and the kernels PyTorch picked for it included: the
+    same code, seed and settings trained the ResNet teacher identically twice on one machine but
+    not as in an earlier session's accuracy.json (its GRU students came out identical), and the
+    machine was the one thing the result files did not say (docs/methods.md, 2026-12-05)."""
+    import torch
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine(),
+            "cpu": cpu_model(), "torch": torch.__version__, "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
+
+
+def cpu_model() -> str | None:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def write_result(name: str, doc: dict) -> Path:

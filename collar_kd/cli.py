@@ -78,7 +78,7 @@ def _echo_metrics(metrics: dict, f1: bool = False) -> None:
     def fmt(v):
         return "n/a" if v is None else f"{v:.3f}"
 
-    for m in (*MODEL_NAMES, "kd_teacher", "student_kd_transductive"):
+    for m in (*MODEL_NAMES, "kd_teacher", "student_kd+baseline_rf", "student_kd_transductive"):
         if m in metrics:
             mm = metrics[m]
             extra = f"  macro-F1 {fmt(mm['macro_f1'])}" if f1 else ""
@@ -173,6 +173,8 @@ def train(
                                                    "turned by the run's rotations, probabilities averaged (0: off)."),
     rf_turned_copies: Optional[int] = typer.Option(None, help="The forest (baseline and teacher) also learns from this "
                                                    "many copies of each training window turned by the run's rotations."),
+    baseline_forest: Optional[str] = typer.Option(None, help="forest | turned_forest: the forest of the baseline row "
+                                                  "(turned_forest: trained on turned_forest_copies turned copies too)."),
     student_epochs: Optional[int] = typer.Option(None),
     alpha: Optional[float] = typer.Option(None, help="KD: weight of the soft-label term (0..1)."),
     temperature: Optional[float] = typer.Option(None, help="KD: softmax temperature T."),
@@ -228,7 +230,7 @@ def train(
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
-        "kd.teacher_views": kd_teacher_views, "rf_turned_copies": rf_turned_copies,
+        "kd.teacher_views": kd_teacher_views, "rf_turned_copies": rf_turned_copies, "baseline_forest": baseline_forest,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
@@ -291,7 +293,8 @@ def predict(
     csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
     units: Optional[str] = typer.Option(None),
     counts_per_g: Optional[float] = typer.Option(None),
-    model: str = typer.Option("student_kd", help="teacher | student | student_kd | baseline_rf (float models of the run)."),
+    model: str = typer.Option("student_kd", help="teacher | student | student_kd | baseline_rf (float models of the run), or "
+                             "student_kd+baseline_rf (the two averaged: a computer's labeller)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Run this export's bit-exact fixed-point simulator "
                                           "instead: exactly the classes the device computes."),
     stride: Optional[str] = typer.Option(None, help="Window stride, '2.5s' or samples (default: the run's)."),

@@ -105,6 +105,7 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
 MAX_EPOCHS = 100_000  # every epoch count (teacher, student, transductive, a method's own): a typo, not a schedule
 UNITS = ("g", "m/s2", "counts")  # DataConfig.units; collar_kd/data/units.py converts them to g
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
+BASELINE_FORESTS = ("forest", "turned_forest")  # TrainConfig.baseline_forest (teacher names, distill/teachers.py)
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 
 
@@ -235,6 +236,11 @@ class TrainConfig:
     # The teacher "turned_forest" is that forest trained on this many turned copies whatever
     # rf_turned_copies says, so a recipe can teach with it and keep the plain baseline row.
     turned_forest_copies: int = 4
+    # Which forest is the run's baseline row (baseline_rf, saved with the final models): "forest"
+    # (rf_turned_copies turned copies, the teacher "forest" itself) or "turned_forest" (the teacher
+    # of that name: turned_forest_copies copies, whatever rf_turned_copies says), so a recipe can
+    # compare against the stronger forest while its students keep learning from the plain one.
+    baseline_forest: str = "forest"
     final_models: bool = True  # also train all models on every animal (for export)
     save_fold_models: bool = False  # keep every fold's neural models (benchmarks reuse them)
     threads: int = 2
@@ -345,6 +351,11 @@ class TrainConfig:
                                        ("turned_forest_copies", self.turned_forest_copies, 1, 64)):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"{name}: must be a whole number from {low} to {high}, not {value}")
+        if self.baseline_forest not in BASELINE_FORESTS:
+            raise ConfigError(f"baseline_forest: must be one of {', '.join(BASELINE_FORESTS)}, not '{self.baseline_forest}'")
+        if self.baseline_forest == "turned_forest" and not self.augmentation().rotation_limits:
+            raise ConfigError("baseline_forest: 'turned_forest' learns from copies turned by the run's rotations "
+                              "(augment_rotation_deg or augment_rotation_axes_deg); this run has none")
         if self.rf_turned_copies and not self.augmentation().rotation_limits:
             raise ConfigError(f"rf_turned_copies: {self.rf_turned_copies} turned copies need the run's rotations "
                               "(augment_rotation_deg or augment_rotation_axes_deg); this run has none")

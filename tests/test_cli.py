@@ -124,6 +124,7 @@ def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, mon
         (["train", "--out", "X", "--data", "nowhere.csv", "--csv-rate", "10"], "nowhere.csv: no such file"),
         (["train", "--out", "X", "--data", "x.csv"], "csv_sample_rate"),
         (["train", "--out", "X", "--window", "ten"], "window: 'ten'"),
+        (["train", "--out", "X", "--baseline-forest", "oak"], "baseline_forest: must be one of forest, turned_forest"),
         (["info", "no-such-run"], "manifest.json: missing"),
         (["train"], "Missing option"),
     ],

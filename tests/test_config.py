@@ -39,6 +39,8 @@ def test_json_config(tmp_path):
         ("augment_rotation_deg = 30.0\nrf_turned_copies = 65\n", "rf_turned_copies: must be a whole number from 0 to 64"),
         ("augment_rotation_deg = 30.0\nturned_forest_copies = 0\n", "turned_forest_copies: must be a whole number from 1 to 64"),
         ("augment_rotation_deg = 30.0\nturned_forest_copies = 65\n", "turned_forest_copies: must be a whole number from 1 to 64"),
+        ('augment_rotation_deg = 30.0\nbaseline_forest = "plain"\n', "baseline_forest: must be one of forest, turned_forest"),
+        ('baseline_forest = "turned_forest"\n', "baseline_forest: 'turned_forest' learns from copies turned by the run's rotations"),
         ('transductive = true\ntransductive_teachers = "turned_forest"\n', "transductive_teachers: must be a list"),
         ('transductive = true\ntransductive_teachers = [""]\n', "transductive_teachers: a list of teacher names"),
         ('transductive = true\ntransductive_labels = "student"\ntransductive_teachers = ["turned_forest"]\n',

@@ -126,6 +126,23 @@ def test_simulator_mode_is_the_c_bit_for_bit(tiny_run, tiny_export, tmp_path):
     assert got == [classes[int(c)] for c in cls]
 
 
+def test_the_student_and_forest_labeller_averages_the_two_models_probabilities(tiny_run, tmp_path):
+    classes = read_json(tiny_run / "models" / "models.json")["classes"]
+    data, _ = known_recording(tmp_path, classes)
+    probs = {}
+    for model in ("student_kd", "baseline_rf", "student_kd+baseline_rf"):
+        out = tmp_path / model
+        code, output = run_cli("predict", tiny_run, "--data", data, "--csv-rate", "10", "--out", out, "--model", model)
+        assert code == 0, output
+        table = pd.read_csv(out / "windows.csv")
+        probs[model] = table[[c for c in table.columns if c.startswith("p_")]].to_numpy()
+    assert "a labeller for a computer" in output
+    expected = (probs["student_kd"] + probs["baseline_rf"]) / 2
+    np.testing.assert_allclose(probs["student_kd+baseline_rf"], expected, atol=1e-5)  # the CSV rounds to 5 decimals
+    # Where the two disagree the pair is neither one's copy (the synthetic run's forest is sure, the student is not).
+    assert not np.allclose(probs["student_kd+baseline_rf"], probs["baseline_rf"], atol=1e-3)
+
+
 def test_labels_are_read_only_with_score(tiny_run, tmp_path):
     classes = read_json(tiny_run / "models" / "models.json")["classes"]
     data, _ = known_recording(tmp_path, classes)

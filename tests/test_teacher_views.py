@@ -133,3 +133,40 @@ def test_the_forest_learns_from_turned_copies_of_its_windows(monkeypatch):
     assert seen["x"].shape == (120, *x.shape[1:]) and np.array_equal(seen["x"][:90], xs)
     pool.forest(TeacherSpec("forest", 5))
     assert seen["x"] is x
+
+
+def test_the_baseline_row_can_be_the_turned_forest_and_the_student_and_forest_row_averages(tiny_synthetic, tmp_path,
+                                                                                           monkeypatch):
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.evaluation.baseline import ForestBaseline
+    from collar_kd.evaluation.predict import STUDENT_AND_FOREST
+    from tests.conftest import tiny_config_overrides
+
+    fitted, judged = [], []
+    real_fit, real_predict = ForestBaseline.fit.__func__, run_mod.predict_classes
+
+    def fit(cls, xs, ys, *args, **kwargs):
+        fitted.append(len(xs))
+        return real_fit(cls, xs, ys, *args, **kwargs)
+
+    def predict(models, x):
+        judged.append((models, x))
+        return real_predict(models, x)
+
+    monkeypatch.setattr(ForestBaseline, "fit", classmethod(fit))
+    monkeypatch.setattr(run_mod, "predict_classes", predict)
+    over = {**tiny_config_overrides(tiny_synthetic), "final_models": False, "augment_rotation_deg": 20.0,
+            "baseline_forest": "turned_forest", "turned_forest_copies": 2}
+    metrics = run_mod.run_training(load_config(None, over), tmp_path / "run")
+    assert len(judged) == len(metrics["folds"]) == len(fitted)
+    for (models, x), f, rows in zip(judged, metrics["folds"], fitted):
+        assert rows == 3 * f["train_windows"]  # the baseline learnt from the windows and two turned copies
+        student = softmax(predict_logits(models["student_kd"], x).astype(np.float64), axis=1)
+        by_hand = (student + models["baseline_rf"].predict_proba(x)).argmax(axis=1)
+        assert np.array_equal(models[STUDENT_AND_FOREST].predict(x), by_hand)
+        # The row's confusion holds exactly these predictions (its column sums count them per class).
+        assert np.array_equal(np.bincount(by_hand, minlength=len(metrics["classes"])),
+                              np.sum(f[STUDENT_AND_FOREST]["confusion"], axis=0))
+    assert metrics[STUDENT_AND_FOREST]["mcc"] is not None
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "Distilled student and forest together" in report

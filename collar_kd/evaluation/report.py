@@ -13,6 +13,7 @@ LABELS = {
     "baseline_rf": "Random forest (window statistics)",
     "kd_teacher": "Combined teachers of the distilled student",
     "student_kd_transductive": "GRU student (distilled, also on the held-out animal's unlabelled windows)",
+    "student_kd+baseline_rf": "Distilled student and forest together (a computer's labeller, not the collar's model)",
 }
 
 

@@ -23,6 +23,7 @@ from collar_kd.data.frame import heading, turn
 from collar_kd.data.windows import parse_span
 from collar_kd.errors import ConfigError, RunDirError
 from collar_kd.evaluation.metrics import classification_metrics
+from collar_kd.evaluation.predict import STUDENT_AND_FOREST, MeanOfModels
 from collar_kd.field.budgets import ClassifiedSegment, budgets_table, bouts_table, windows_table
 from collar_kd.field.plots import plot_budgets, plot_ethogram
 from collar_kd.field.segments import UNLABELLED, Segment, segments_from_recordings, stream_csv_segments
@@ -32,7 +33,7 @@ from collar_kd.runs import NEURAL_MODELS, atomic_directory, load_forest, load_mo
 from collar_kd.sim import FixedPointSimulator
 from collar_kd.training.loop import predict_logits
 
-MODELS = (*NEURAL_MODELS, "baseline_rf")
+MODELS = (*NEURAL_MODELS, "baseline_rf", STUDENT_AND_FOREST)
 
 
 @dataclass
@@ -73,14 +74,19 @@ class Classifier:
                                 "computes")
         else:
             self.sim = None
-            self.model = load_forest(run_dir) if opts.model == "baseline_rf" else load_model(run_dir, opts.model)[0]
+            if opts.model == STUDENT_AND_FOREST:
+                self.model = MeanOfModels([load_model(run_dir, "student_kd")[0], load_forest(run_dir)])
+                self.description = ("the run's distilled student and its forest, their class probabilities averaged "
+                                    "(a labeller for a computer, not the model a collar runs)")
+            else:
+                self.model = load_forest(run_dir) if opts.model == "baseline_rf" else load_model(run_dir, opts.model)[0]
+                self.description = f"the run's float model '{opts.model}'"
             self.name = opts.model
-            self.description = f"the run's float model '{opts.model}'"
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if self.sim is not None:
             logits = self.sim.run(self.q.quantize_input(x)).logits.astype(np.float64) * 2.0 ** -self.q.logit_frac
-        elif self.name == "baseline_rf":
+        elif self.name in ("baseline_rf", STUDENT_AND_FOREST):
             return self.model.predict_proba(x)
         else:
             logits = predict_logits(self.model, x).astype(np.float64)

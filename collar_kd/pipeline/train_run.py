@@ -20,11 +20,11 @@ from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import check_loss, make_loss
-from collar_kd.distill.teachers import FOREST, TURNED_FOREST, TeacherPool, TeacherSpec, parse_teacher_spec
+from collar_kd.distill.teachers import TURNED_FOREST, TeacherPool, TeacherSpec, parse_teacher_spec
 from collar_kd.errors import ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
 from collar_kd.evaluation.metrics import classification_metrics
-from collar_kd.evaluation.predict import predict_classes
+from collar_kd.evaluation.predict import STUDENT_AND_FOREST, predict_classes, student_and_forest
 from collar_kd.evaluation.report import LABELS, plot_confusion, write_report
 from collar_kd.evaluation.statistics import describe_difference, paired_difference, summarize_seeds
 from collar_kd.methods import METHODS, StudentJob, get_method, resolve_settings, train_student
@@ -203,7 +203,7 @@ KD_TEACHER = "kd_teacher"  # the teachers a student was distilled from, combined
 def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
     """The rows of a cross-validation: every model, the combined teacher of a method that distils
     several, and the transductive student when asked for."""
-    return MODEL_NAMES + ((KD_TEACHER,) if get_method(cfg.method.name).combines_teachers else ()) \
+    return MODEL_NAMES + ((KD_TEACHER,) if get_method(cfg.method.name).combines_teachers else ()) + (STUDENT_AND_FOREST,) \
         + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
 
 
@@ -249,7 +249,8 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     if pool.selection:
         result.report["teacher_selection"] = pool.selection
     # The baseline is the forest teacher of the run's seed where a method trained one already (same recipe).
-    models["baseline_rf"] = pool.forest(TeacherSpec(FOREST, cfg.seed))
+    models["baseline_rf"] = pool.forest(TeacherSpec(cfg.baseline_forest, cfg.seed))
+    models[STUDENT_AND_FOREST] = student_and_forest(models)
     return models, result.report
 
 
@@ -369,7 +370,8 @@ def run_fold(cfg: TrainConfig, win: Windows, extra: Windows | None, rows: tuple,
 
 # The comparisons a farm researcher asks about: does distillation pay, against what.
 KEY_PAIRS = (("student_kd", "student"), ("student_kd", "baseline_rf"), ("student_kd", "teacher"), ("teacher", "student"),
-             (KD_TEACHER, "student"), ("student_kd", KD_TEACHER), (TRANSDUCTIVE, "student_kd"))
+             (KD_TEACHER, "student"), ("student_kd", KD_TEACHER), (TRANSDUCTIVE, "student_kd"),
+             (STUDENT_AND_FOREST, "student_kd"))
 
 
 def seed_statistics(folds_by_seed: dict[int, list[dict]], models) -> dict:
@@ -417,7 +419,7 @@ def train_final_models(cfg: TrainConfig, win: Windows, arch: dict, metrics: dict
     if cfg.cv == "none":
         preds = predict_classes(final, win.x)
         metrics["evaluated_on"] = "the training data itself (cv = none): optimistic, not a generalisation estimate"
-        metrics.update({m: classification_metrics(win.y, preds[m], win.classes) for m in MODEL_NAMES})
+        metrics.update({m: classification_metrics(win.y, preds[m], win.classes) for m in (*MODEL_NAMES, STUDENT_AND_FOREST)})
     return report
 
 
@@ -460,7 +462,7 @@ def write_run_documents(tmp: Path, cfg: TrainConfig, rec: Recordings, win: Windo
 
 def write_plots_and_report(tmp: Path, rec: Recordings, win: Windows, metrics: dict, arch: dict,
                            warnings: list[str]) -> None:
-    rows = [m for m in (*MODEL_NAMES, KD_TEACHER, TRANSDUCTIVE) if m in metrics]
+    rows = [m for m in (*MODEL_NAMES, KD_TEACHER, STUDENT_AND_FOREST, TRANSDUCTIVE) if m in metrics]
     for m in rows:
         plot_confusion(metrics[m]["confusion"], win.classes, f"{LABELS[m]} ({metrics['evaluated_on']})",
                        tmp / f"confusion-{m}.png")
@@ -515,7 +517,7 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         notes += ["", "Paired differences (bootstrap over animals: how sure we can be on the next animal):", ""]
         notes += [f"- {sentence}" for sentence in st["in_words"]]
     if "folds" in metrics:
-        rows = [m for m in (*MODEL_NAMES, KD_TEACHER, TRANSDUCTIVE) if m in metrics]
+        rows = [m for m in (*MODEL_NAMES, KD_TEACHER, STUDENT_AND_FOREST, TRANSDUCTIVE) if m in metrics]
         notes += ["", f"Per fold (held-out animal: test windows per class; MCC {' / '.join(rows)}):", ""]
         for f in metrics["folds"]:
             mccs = " / ".join("n/a" if f[m]["mcc"] is None else f"{f[m]['mcc']:.3f}" for m in rows)
