@@ -3,6 +3,7 @@ random rotations, their class probabilities averaged (test-time augmentation for
 
 from __future__ import annotations
 
+import json
 import numpy as np
 import torch
 from scipy.special import softmax
@@ -168,5 +169,7 @@ def test_the_baseline_row_can_be_the_turned_forest_and_the_student_and_forest_ro
         assert np.array_equal(np.bincount(by_hand, minlength=len(metrics["classes"])),
                               np.sum(f[STUDENT_AND_FOREST]["confusion"], axis=0))
     assert metrics[STUDENT_AND_FOREST]["mcc"] is not None
+    timings = json.loads((tmp_path / "run" / "manifest.json").read_text())["method_timings_s"]["folds"]
+    assert all("turned_forest:0" in f["teacher_seconds"] for f in timings.values())  # its training time is said too
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Distilled student and forest together" in report

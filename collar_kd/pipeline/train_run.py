@@ -244,13 +244,13 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {**start, **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
-    result.report["no_kd_student"] = {"seconds": no_kd_seconds}  # durations go to manifest.json (pop_timings)
-    result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}
-    if pool.selection:
-        result.report["teacher_selection"] = pool.selection
     # The baseline is the forest teacher of the run's seed where a method trained one already (same recipe).
     models["baseline_rf"] = pool.forest(TeacherSpec(cfg.baseline_forest, cfg.seed))
     models[STUDENT_AND_FOREST] = student_and_forest(models)
+    result.report["no_kd_student"] = {"seconds": no_kd_seconds}  # durations go to manifest.json (pop_timings)
+    result.report["teacher_seconds"] = {str(k): v for k, v in pool.seconds.items()}  # the baseline forest's too
+    if pool.selection:
+        result.report["teacher_selection"] = pool.selection
     return models, result.report
 
 
