@@ -82,7 +82,7 @@ def _echo_metrics(metrics: dict, f1: bool = False) -> None:
         if m in metrics:
             mm = metrics[m]
             extra = f"  macro-F1 {fmt(mm['macro_f1'])}" if f1 else ""
-            typer.echo(f"  {m:12s} MCC {fmt(mm['mcc'])}  accuracy {fmt(mm['accuracy'])}{extra}")
+            typer.echo(f"  {m:22s} MCC {fmt(mm['mcc'])}  accuracy {fmt(mm['accuracy'])}{extra}")
 
 
 def _echo_seeds(metrics: dict) -> None:
@@ -90,7 +90,7 @@ def _echo_seeds(metrics: dict) -> None:
         st = metrics["seeds"]
         typer.echo(f"over seeds {', '.join(map(str, st['seeds']))}: pooled MCC mean (sd)")
         for m, v in st["pooled_mcc"].items():
-            typer.echo(f"  {m:12s} {v['mean']:.3f} ({v['sd']:.3f})")
+            typer.echo(f"  {m:22s} {v['mean']:.3f} ({v['sd']:.3f})")
         for sentence in st["in_words"]:
             typer.echo(f"  {sentence}")
 
