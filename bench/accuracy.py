@@ -4,8 +4,9 @@ Per seed one `collar-kd train` cross-validation (the code path users get): teach
 without KD, KD student, random forest (the collar recipe's: trained on turned copies too), the
 KD student and the forest averaged (`student_kd+baseline_rf`, a labeller for a computer) and the
 transductive KD student ("a new farm without labels": the held-out animal's windows without
-their labels as distillation inputs, its own row). The seeds run side by side, one single-threaded process each (the small GRUs gain little
-from a second thread; every run is still deterministic for its seed), and are merged with the
+their labels as distillation inputs, its own row). The seeds run side by side, one
+single-threaded process each (the small GRUs gain little from a second thread; every run is
+still deterministic for its seed), and are merged with the
 statistics `collar-kd train --extra-seed` uses. For every seed, every fold's KD student is also
 quantized to 8-bit fixed point (calibrated on that fold's training windows) and run through the
 bit-exact simulator.

@@ -23,11 +23,11 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import softmax
 from sklearn.metrics import matthews_corrcoef
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -37,6 +37,7 @@ from collar_kd.data.windows import hash_arrays
 from collar_kd.distill.losses import make_loss
 from collar_kd.errors import ConfigError
 from collar_kd.evaluation.baseline import ForestBaseline
+from collar_kd.evaluation.predict import class_probabilities
 from collar_kd.models import TEACHER_ARCHS, GRUStudent
 from collar_kd.progress import Quiet
 from collar_kd.training.device import compute_device, to_compute
@@ -114,10 +115,6 @@ class TeacherViews:
         return np.log(np.maximum(self.probabilities(proba, x), FOREST_PROBABILITY_FLOOR)).astype(np.float32)
 
 
-def network_proba(model: nn.Module):
-    return lambda x: softmax(predict_logits(model, x).astype(np.float64), axis=1)
-
-
 class CombinedTeacher:
     """What a student distilled from several teachers learned from, as one classifier: the mean
     of the teachers' class probabilities (at T = 1; with kd.teacher_views, each averaged over the
@@ -129,11 +126,7 @@ class CombinedTeacher:
         self.views = views or TeacherViews(0, None, 0)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        probs = []
-        for m in self.members:
-            proba = m.predict_proba if isinstance(m, ForestBaseline) else network_proba(m)
-            probs.append(self.views.probabilities(proba, x))
-        return np.mean(probs, axis=0)
+        return np.mean([self.views.probabilities(partial(class_probabilities, m), x) for m in self.members], axis=0)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         return self.predict_proba(x).argmax(axis=1)
@@ -150,7 +143,7 @@ def network_logits(model: nn.Module, x: np.ndarray, views: TeacherViews | None =
     """The network's logits on x; with turned copies (kd.teacher_views), the log of its averaged
     probabilities."""
     if views is not None and views.count:
-        return views.logits(network_proba(model), x)
+        return views.logits(partial(class_probabilities, model), x)
     return predict_logits(model, x)
 
 
