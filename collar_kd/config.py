@@ -107,6 +107,7 @@ UNITS = ("g", "m/s2", "counts")  # DataConfig.units; collar_kd/data/units.py con
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
 BASELINE_FORESTS = ("forest", "turned_forest")  # TrainConfig.baseline_forest (teacher names, distill/teachers.py)
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
+KD_STARTS = ("fresh", "no_kd_student")  # kd.start: where the distilled student (kd, ensemble) starts
 
 
 @dataclass
@@ -154,6 +155,12 @@ class KDConfig:
     # spend compute a collar cannot; averaged over turns, its answer depends less on how this
     # collar happens to sit. 0 is off; needs rotation augmentation (augment_rotation_deg or _axes_deg).
     teacher_views: int = 0
+    # Where the distilled student starts (kd and ensemble): "fresh" weights, seeded like the
+    # student without KD, or "no_kd_student", a copy of the fold's student without KD, which the
+    # run trains anyway, then distilled for start_epochs epochs (0: the [student] epochs) at the
+    # [student] learning rate: the soft labels refine a student that has already learnt the labels.
+    start: str = "fresh"
+    start_epochs: int = 0
 
 
 @dataclass
@@ -324,6 +331,12 @@ class TrainConfig:
             raise ConfigError(f"kd.teacher_views: rotated copies are for soft labels computed once (kd.teaching cached or "
                               f"crossfit); consistent teaching labels the student's own rotated batch (kd.teaching "
                               f"'{self.kd.teaching}')")
+        if self.kd.start not in KD_STARTS:
+            raise ConfigError(f"kd.start: must be one of {', '.join(KD_STARTS)}, not '{self.kd.start}'")
+        v = self.kd.start_epochs
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
+            raise ConfigError(f"kd.start_epochs: a whole number of epochs from 0 (the [student] epochs) to {MAX_EPOCHS:,}, "
+                              f"not {v}")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key, most in (("epochs", MAX_EPOCHS), ("batch_size", 1_000_000)):

@@ -125,6 +125,8 @@ def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, mon
         (["train", "--out", "X", "--data", "x.csv"], "csv_sample_rate"),
         (["train", "--out", "X", "--window", "ten"], "window: 'ten'"),
         (["train", "--out", "X", "--baseline-forest", "oak"], "baseline_forest: must be one of forest, turned_forest"),
+        (["train", "--out", "X", "--kd-start", "teacher"], "kd.start: must be one of fresh, no_kd_student"),
+        (["train", "--out", "X", "--kd-start-epochs", "-3"], "kd.start_epochs: a whole number of epochs"),
         (["info", "no-such-run"], "manifest.json: missing"),
         (["train"], "Missing option"),
     ],

@@ -280,6 +280,47 @@ def test_fine_tuned_transductive_student_starts_from_the_strict_one(tiny_synthet
         assert not {"fold", "no_kd_student"} & set(method["folds"][key]) and "seconds" not in method["folds"][key]["transductive"]
 
 
+@pytest.mark.parametrize("start_epochs", [0, 1])
+def test_distilled_student_can_start_from_the_student_without_kd(tiny_synthetic, tmp_path, monkeypatch, start_epochs):
+    """kd.start = "no_kd_student": every fold's distilled student begins with the weights the
+    fold's student without KD ended with, and trains kd.start_epochs epochs (0: the [student]
+    ones); that student itself is left as it was."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from tests.conftest import tiny_config_overrides
+
+    calls, students = [], []
+    original, plain_student = plain.fit, run_mod.train_plain_student
+
+    def spy(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw):
+        start = {k: v.clone() for k, v in model.state_dict().items()}
+        out = original(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw)
+        calls.append({"start": start, "end": {k: v.clone() for k, v in model.state_dict().items()}, "epochs": epochs})
+        return out
+
+    def keep(*a, **kw):
+        student = plain_student(*a, **kw)
+        students.append((student, {k: v.clone() for k, v in student.state_dict().items()}))
+        return student
+
+    monkeypatch.setattr(plain, "fit", spy)
+    monkeypatch.setattr(run_mod, "train_plain_student", keep)
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "final_models": False,
+                             "kd.start": "no_kd_student",
+                             "kd.start_epochs": start_epochs})
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    assert len(calls) == len(students) == len(metrics["folds"])
+    for call, (student, trained) in zip(calls, students):
+        assert call["epochs"] == (start_epochs or cfg.student.epochs)
+        assert all(torch.equal(call["start"][k], trained[k]) for k in trained)
+        assert not all(torch.equal(call["end"][k], trained[k]) for k in trained)  # it did train
+        assert all(torch.equal(v, trained[k]) for k, v in student.state_dict().items())  # the copy trained, not it
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["start"] == {"from": "student", "epochs": start_epochs or cfg.student.epochs}
+               for f in method["folds"].values())
+
+
 @pytest.mark.parametrize("line, name", [("transductive_epochs = -1", "transductive_epochs"),
                                         ("transductive_epochs = 1.5", "transductive_epochs"),
                                         ("transductive_lr_scale = 0", "transductive_lr_scale")])

@@ -47,6 +47,7 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool
     from collar_kd.methods import StudentJob, resolve_settings, train_student
+    from collar_kd.pipeline.train_run import start_distilled_student
     from collar_kd.progress import Quiet
     from collar_kd.quant.quantizer import quantize_student
     from collar_kd.sim import FixedPointSimulator
@@ -64,10 +65,13 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
                            directory=FOLD_TEACHERS / f"seed-{seed}" / key)
         teacher = pool.get(pool.main_spec)
         no_kd = saved_no_kd_student(cfg, seed, key, animal, arch, xt, yt, labels)
+        if no_kd is None and cfg.kd.start == "no_kd_student":  # trained as train_all trains it, and checked
+            no_kd = trained_no_kd_student(cfg, seed, train, n, w, key, animal, xt, yt, labels)
         if no_kd is not None:  # a 'gru' teacher is the fold's student without KD: reloaded, not retrained
             pool.adopt_no_kd_student(no_kd)
         job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet(),
                          no_kd_student=no_kd)
+        start_distilled_student(job)
         student = train_student(job).student.eval()
         q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
                              8, "range")
@@ -100,6 +104,23 @@ def saved_no_kd_student(cfg, seed: int, key: str, animal: str, arch: dict, xt, y
     got = confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist()
     if got != want:
         raise SystemExit(f"{path}: not the reference's student without KD (its held-out confusion differs)")
+    return student
+
+
+def trained_no_kd_student(cfg, seed: int, train, n: int, w, key: str, animal: str, xt, yt, labels):
+    """The fold's student without KD trained here (no reference run's on this machine), checked
+    against the reference's confusion matrix on the held-out animal as a reloaded one is."""
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.pipeline.train_run import train_plain_student
+    from collar_kd.progress import Quiet
+    from collar_kd.training.loop import predict_logits
+
+    student = train_plain_student(cfg, train.x, train.y, n, w, key, Quiet())
+    ref = json.loads((RESULTS / "accuracy.json").read_text())
+    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
+    if confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist() != want:
+        raise SystemExit(f"seed {seed}, {key}: the student without KD trained here is not the reference's")
     return student
 
 

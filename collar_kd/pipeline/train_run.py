@@ -207,6 +207,19 @@ def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
         + ((TRANSDUCTIVE,) if cfg.transductive and cfg.cv == "loao" else ())
 
 
+def start_distilled_student(job: StudentJob) -> dict:
+    """kd.start = "no_kd_student": the distilled student starts from the job's student without KD
+    (kd.start_epochs epochs, or the [student] ones), instead of fresh weights. Returns what
+    method.json records of the start."""
+    kd = job.cfg.kd
+    if kd.start != "no_kd_student":
+        return {}
+    if job.no_kd_student is None:
+        raise ValueError("kd.start = 'no_kd_student' needs the fold's student without KD")
+    job.start_from, job.epochs = job.no_kd_student, kd.start_epochs or None
+    return {"start": {"from": "student", "epochs": job.schedule()[0]}}
+
+
 def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=None,
               transductive_x=None) -> tuple[dict, dict]:
     """Teacher, student without KD, the distilled student (by cfg.method; with `unlabelled_x`,
@@ -224,13 +237,15 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     job = StudentJob(cfg, resolve_settings(cfg), win.x, win.y, n_classes, win.length, arch, pool, weights, key, progress,
                      no_kd_student=student, unlabelled_x=unlabelled_x)
+    start = start_distilled_student(job)
     result = train_student(job)
+    result.report.update(start)
     models["student_kd"] = result.student
     if job.combined_teacher is not None:
         models[KD_TEACHER] = job.combined_teacher
     if transductive_x is not None:
         job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
-        start = {"start": "a fresh student"}
+        start = {"start": "a fresh student"} if job.start_from is None else {"start": "student", "epochs": job.schedule()[0]}
         if cfg.transductive_epochs:  # the strict student, fine-tuned on the held-out windows too
             job.start_from, job.epochs = result.student, cfg.transductive_epochs
             job.lr = cfg.student.lr * cfg.transductive_lr_scale
