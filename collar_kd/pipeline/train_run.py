@@ -212,7 +212,9 @@ def start_distilled_student(job: StudentJob) -> dict:
     (kd.start_epochs epochs, or the [student] ones), instead of fresh weights. Returns what
     method.json records of the start."""
     kd = job.cfg.kd
-    if kd.start != "no_kd_student":
+    # Only the methods that distil through methods.plain.distill_student (kd, ensemble: the ones
+    # that also learn from unlabelled windows) take a start; the others train their own way.
+    if kd.start != "no_kd_student" or not get_method(job.cfg.method.name).learns_from_unlabelled:
         return {}
     if job.no_kd_student is None:
         raise ValueError("kd.start = 'no_kd_student' needs the fold's student without KD")
