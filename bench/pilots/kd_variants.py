@@ -90,19 +90,12 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
 def saved_no_kd_student(cfg, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
     """The reference run's student without KD of this fold (bench/work/accuracy-run*/folds),
     checked against the reference's confusion matrix on the held-out animal; None when absent."""
-    from sklearn.metrics import confusion_matrix
-
-    from collar_kd.training.loop import predict_logits
-
     path = run_dir(seed) / "folds" / key / "student.safetensors"
     if not path.is_file():
         return None
     student = fold_model(run_dir(seed), key, "student", {**arch, "student": {"hidden": cfg.student.hidden,
                                                                        "head": cfg.student.head}})
-    ref = json.loads((RESULTS / "accuracy.json").read_text())
-    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
-    got = confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist()
-    if got != want:
+    if not is_reference_no_kd_student(student, seed, animal, xt, yt, labels):
         raise SystemExit(f"{path}: not the reference's student without KD (its held-out confusion differs)")
     return student
 
@@ -110,18 +103,25 @@ def saved_no_kd_student(cfg, seed: int, key: str, animal: str, arch: dict, xt, y
 def trained_no_kd_student(cfg, seed: int, train, n: int, w, key: str, animal: str, xt, yt, labels):
     """The fold's student without KD trained here (no reference run's on this machine), checked
     against the reference's confusion matrix on the held-out animal as a reloaded one is."""
-    from sklearn.metrics import confusion_matrix
-
     from collar_kd.pipeline.train_run import train_plain_student
     from collar_kd.progress import Quiet
-    from collar_kd.training.loop import predict_logits
 
     student = train_plain_student(cfg, train.x, train.y, n, w, key, Quiet())
-    ref = json.loads((RESULTS / "accuracy.json").read_text())
-    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
-    if confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist() != want:
+    if not is_reference_no_kd_student(student, seed, animal, xt, yt, labels):
         raise SystemExit(f"seed {seed}, {key}: the student without KD trained here is not the reference's")
     return student
+
+
+def is_reference_no_kd_student(student, seed: int, animal: str, xt, yt, labels) -> bool:
+    """Whether `student` gives accuracy.json's confusion matrix of the student without KD for this
+    seed and held-out animal."""
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.training.loop import predict_logits
+
+    ref = json.loads((RESULTS / "accuracy.json").read_text())
+    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
+    return confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist() == want
 
 
 def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s: float) -> dict:
