@@ -288,9 +288,12 @@ def main() -> None:
         "seeds_taken_up": {s: m["created"] for s, m in REUSED.items()},
         "how": "one leave-one-animal-out run per seed (same data and folds), merged; pooled MCC per seed, "
                "mean and sample standard deviation; paired differences with 95% percentile bootstrap intervals "
-               "over animals (10,000 resamples)",
+               "over animals (10,000 resamples); steadiness: per animal the standard deviation over seeds of its MCC, "
+               "paired the same way",
         "pooled_mcc": summary,
         "paired_differences": pairs,
+        "seed_spread_per_animal": st["seed_spread_per_animal"],
+        "paired_steadiness": st["paired_steadiness"],
         "in_words": st["in_words"],
         "per_fold": per_fold,
         "not_measured": [

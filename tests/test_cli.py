@@ -175,7 +175,11 @@ def test_extra_seeds_give_spread_and_paired_intervals(tiny_synthetic, tmp_path):
         assert v["per_seed"][0] == pytest.approx(metrics[m]["mcc"])  # the first seed is the run's own
     d = st["paired_differences"]["student_kd - student"]
     assert d["ci_low"] <= d["difference"] <= d["ci_high"]
+    steady = st["paired_steadiness"]["student_kd - student"]
+    assert steady["ci_low"] <= steady["difference"] <= steady["ci_high"]
+    assert steady["spread_a"] == pytest.approx(st["seed_spread_per_animal"]["student_kd"])
     report = (out / "report.md").read_text()
     assert "Over 3 training seeds" in report and "95% interval over animals" in report
+    assert "From one training seed to another" in report and "MCC moves by" in report
     r = runner.invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "r2"), "--extra-seed", "0", "-q"])
     assert r.exit_code == 2 and "extra_seeds" in r.output

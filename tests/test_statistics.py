@@ -1,5 +1,5 @@
-"""Pooled MCC from confusion matrices and the paired bootstrap over animals, against sklearn
-and a hand-worked two-animal case."""
+"""Pooled MCC from confusion matrices, the paired bootstrap over animals and the paired
+steadiness from seed to seed, against sklearn and hand-worked two-animal cases."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import confusion_matrix, matthews_corrcoef
 
-from collar_kd.evaluation.statistics import mcc_from_confusion, paired_difference, summarize_seeds
+from collar_kd.evaluation.statistics import (describe_steadiness, mcc_from_confusion, paired_difference, paired_steadiness,
+                                             seed_spread_per_animal, summarize_seeds)
 
 
 def test_mcc_from_confusion_equals_sklearn():
@@ -49,3 +50,31 @@ def test_seeds_are_averaged_and_summarized():
     assert s["mean"] == pytest.approx(np.mean(s["per_seed"])) and s["sd"] > 0
     with pytest.raises(ValueError):
         paired_difference(one, two)  # needs a seed axis
+
+
+def test_steadiness_on_a_hand_worked_two_animal_two_seed_case():
+    perfect, one_off, two_off = conf(10, 0, 0, 10), conf(9, 1, 1, 9), conf(8, 2, 2, 8)  # MCC 1.0, 0.8, 0.6
+    # (seeds, animals, K, K). Model a: the same on both seeds. Model b: animal 1 moves 1.0 -> 0.8.
+    a = np.array([[perfect, two_off], [perfect, two_off]])
+    b = np.array([[perfect, two_off], [one_off, two_off]])
+    assert seed_spread_per_animal(a) == pytest.approx([0.0, 0.0])
+    sd = 0.2 / np.sqrt(2)  # sample sd of (1.0, 0.8)
+    assert seed_spread_per_animal(b) == pytest.approx([sd, 0.0])
+    r = paired_steadiness(a, b, n_boot=4000, seed=1)
+    assert r["spread_a"] == pytest.approx(0.0) and r["spread_b"] == pytest.approx(sd / 2)
+    assert r["difference"] == pytest.approx(sd / 2)
+    # Resamples of the two animals: {1,1} -> sd (p 1/4), {1,2} -> sd/2 (p 1/2), {2,2} -> 0 (p 1/4).
+    assert r["ci_low"] == pytest.approx(0.0) and r["ci_high"] == pytest.approx(sd)
+    assert r["animals_steadier"] == 1 and r["animals_less_steady"] == 0
+    assert "cannot be told from chance" in describe_steadiness("a", "b", r)
+    swapped = paired_steadiness(b, a, n_boot=4000, seed=1)
+    assert swapped["difference"] == pytest.approx(-sd / 2) and swapped["animals_less_steady"] == 1
+
+
+def test_steadiness_needs_two_seeds_and_the_same_animals():
+    one_seed = np.array([[conf(10, 0, 0, 10), conf(9, 1, 1, 9)]])
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        seed_spread_per_animal(one_seed)
+    two_seeds = np.concatenate([one_seed, one_seed])
+    with pytest.raises(ValueError, match="other animals"):
+        paired_steadiness(two_seeds, two_seeds[:, :1])

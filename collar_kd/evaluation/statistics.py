@@ -1,5 +1,7 @@
 """Telling signal from noise on a handful of animals: pooled MCC over several seeds, its spread,
-and paired differences between two models with a bootstrap confidence interval over animals.
+paired differences between two models with a bootstrap confidence interval over animals, and how
+much one animal's result moves with the training seed (a pooled mean hides a model that is good
+on most seeds and fails an animal on others).
 
 Everything works on per-animal confusion matrices (seeds x animals x K x K): a resample of
 animals pools their matrices, so the pooled MCC of thousands of resamples costs a few array
@@ -61,6 +63,46 @@ def paired_difference(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
             "share_of_draws_above_zero": float((diffs > 0).mean()),
             "animals_better": int((per_animal > 0).sum()), "animals_worse": int((per_animal < 0).sum()),
             "per_animal_difference": [float(v) for v in per_animal]}
+
+
+def seed_spread_per_animal(conf: np.ndarray) -> np.ndarray:
+    """conf: (seeds, animals, K, K) -> per animal the standard deviation over seeds of its MCC."""
+    per_fold = mcc_from_confusion(np.asarray(conf, dtype=np.float64))
+    if per_fold.ndim != 2 or per_fold.shape[0] < 2:
+        raise ValueError(f"the spread over seeds needs (seeds >= 2, animals, K, K) confusions, got {np.shape(conf)}")
+    return per_fold.std(axis=0, ddof=1)
+
+
+def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 10000, seed: int = 0,
+                      level: float = 0.95) -> dict:
+    """How much steadier from seed to seed model a is than model b on one animal: the mean over
+    animals of (b's spread - a's spread), each the standard deviation over seeds of the animal's
+    MCC, with a percentile bootstrap interval over animals. Positive: a moves less."""
+    spread_a, spread_b = seed_spread_per_animal(conf_a), seed_spread_per_animal(conf_b)
+    if spread_a.shape != spread_b.shape:
+        raise ValueError(f"the two models were judged on other animals: {np.shape(conf_a)} and {np.shape(conf_b)}")
+    gain = spread_b - spread_a
+    draws = np.random.default_rng(seed).integers(0, len(gain), size=(n_boot, len(gain)))
+    lo, hi = np.quantile(gain[draws].mean(axis=1), [(1 - level) / 2, 1 - (1 - level) / 2])
+    return {"spread_a": float(spread_a.mean()), "spread_b": float(spread_b.mean()), "difference": float(gain.mean()),
+            "ci_low": float(lo), "ci_high": float(hi), "level": level, "bootstrap_draws": n_boot,
+            "animals_steadier": int((gain > 0).sum()), "animals_less_steady": int((gain < 0).sum()),
+            "per_animal_difference": [float(v) for v in gain]}
+
+
+def describe_steadiness(name_a: str, name_b: str, d: dict) -> str:
+    """The same for steadiness, in one sentence."""
+    if d["ci_low"] > 0:
+        verdict = f"{name_a} is steadier"
+    elif d["ci_high"] < 0:
+        verdict = f"{name_b} is steadier"
+    else:
+        verdict = "which is steadier cannot be told from chance with these animals"
+    n = len(d["per_animal_difference"])
+    return (f"From one training seed to another, an animal's MCC moved by {d['spread_a']:.3f} on average (standard "
+            f"deviation) with {name_a} and by {d['spread_b']:.3f} with {name_b} (difference {d['difference']:+.3f}, "
+            f"95% interval over animals {d['ci_low']:+.3f} to {d['ci_high']:+.3f}): {verdict}; {name_a} moved less on "
+            f"{d['animals_steadier']} and more on {d['animals_less_steady']} of {n} animals.")
 
 
 def describe_difference(name_a: str, name_b: str, d: dict) -> str:
