@@ -90,14 +90,15 @@ def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
             "per_animal_difference": [float(v) for v in gain]}
 
 
+def _verdict(d: dict, above: str, below: str, neither: str) -> str:
+    """A claim only when the whole interval is on one side of zero."""
+    return above if d["ci_low"] > 0 else below if d["ci_high"] < 0 else neither
+
+
 def describe_steadiness(name_a: str, name_b: str, d: dict) -> str:
     """The same for steadiness, in one sentence."""
-    if d["ci_low"] > 0:
-        verdict = f"{name_a} is steadier"
-    elif d["ci_high"] < 0:
-        verdict = f"{name_b} is steadier"
-    else:
-        verdict = "which is steadier cannot be told from chance with these animals"
+    verdict = _verdict(d, f"{name_a} is steadier", f"{name_b} is steadier",
+                       "which is steadier cannot be told from chance with these animals")
     n = len(d["per_animal_difference"])
     return (f"From one training seed to another, an animal's MCC moved by {d['spread_a']:.3f} on average (standard "
             f"deviation) with {name_a} and by {d['spread_b']:.3f} with {name_b} (difference {d['difference']:+.3f}, "
@@ -107,12 +108,8 @@ def describe_steadiness(name_a: str, name_b: str, d: dict) -> str:
 
 def describe_difference(name_a: str, name_b: str, d: dict) -> str:
     """One sentence a farm researcher can read."""
-    if d["ci_low"] > 0:
-        verdict = f"{name_a} is better on new animals"
-    elif d["ci_high"] < 0:
-        verdict = f"{name_a} is worse on new animals"
-    else:
-        verdict = "the difference cannot be told from chance with these animals"
+    verdict = _verdict(d, f"{name_a} is better on new animals", f"{name_a} is worse on new animals",
+                       "the difference cannot be told from chance with these animals")
     return (f"{name_a} minus {name_b}: {d['difference']:+.3f} MCC (95% interval over animals "
             f"{d['ci_low']:+.3f} to {d['ci_high']:+.3f}): {verdict}; {name_a} was better on {d['animals_better']} "
             f"and worse on {d['animals_worse']} of {len(d['per_animal_difference'])} animals.")
