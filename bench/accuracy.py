@@ -333,6 +333,9 @@ def main() -> None:
     print(f"wrote {path}")
     print("  mean seconds per fold job:", ", ".join(f"{k} {v}" for k, v in doc["mean_seconds_per_fold_job"].items()))
     print_statistics(summary, pairs)
+    for k, d in doc["paired_steadiness"].items():
+        print(f"  steadiness {k}: an animal's MCC moves by {d['spread_a']:.4f} against {d['spread_b']:.4f} from seed to "
+              f"seed, difference {d['difference']:+.4f}  95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]")
     for k, t in doc["targets"].items():
         print(f"  target {k}: {t['measured']} ({t['target']}) {'met' if t['met'] else 'MISSED'}")
 

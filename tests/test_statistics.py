@@ -71,6 +71,18 @@ def test_steadiness_on_a_hand_worked_two_animal_two_seed_case():
     assert swapped["difference"] == pytest.approx(-sd / 2) and swapped["animals_less_steady"] == 1
 
 
+def test_steadiness_interval_resamples_the_seeds_too():
+    perfect, one_off = conf(10, 0, 0, 10), conf(9, 1, 1, 9)  # MCC 1.0, 0.8
+    # Two identical animals, so resampling animals alone would leave no doubt. Model b falls on seed 3.
+    a = np.array([[perfect, perfect]] * 3)
+    b = np.array([[perfect, perfect], [perfect, perfect], [one_off, one_off]])
+    r = paired_steadiness(a, b, n_boot=4000, seed=2)
+    sd = 0.2 / np.sqrt(3)  # sample sd of (1.0, 1.0, 0.8), and of (1.0, 0.8, 0.8)
+    assert r["difference"] == pytest.approx(sd)
+    # Seed draws without seed 3 (6 of the 24 kept draws) show no fall: the lower end is 0, not sd.
+    assert r["ci_low"] == pytest.approx(0.0) and r["ci_high"] == pytest.approx(sd)
+
+
 def test_steadiness_needs_two_seeds_and_the_same_animals():
     one_seed = np.array([[conf(10, 0, 0, 10), conf(9, 1, 1, 9)]])
     with pytest.raises(ValueError, match="seeds >= 2"):

@@ -17,7 +17,7 @@ Statistics are bench-accuracy's own (collar_kd/evaluation/statistics.py): pooled
 and paired differences with a 95% bootstrap interval over animals, over the seeds both rows share.
 Steadiness, which pooled means hide: per cow, the spread over seeds of its fold MCC, the distilled
 student against the student without KD paired as `collar-kd train --extra-seed` pairs it
-(paired_steadiness); and "falls", a seed's fold MCC more than FALL below the median of the same
+(paired_steadiness: seeds and animals resampled); and "falls", a seed's fold MCC more than FALL below the median of the same
 model on the same cow over seeds.
 """
 
@@ -41,7 +41,7 @@ from collar_kd.pipeline.train_run import KEY_PAIRS, TRANSDUCTIVE  # noqa: E402
 PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
 # Settings added after a file was written, read as what its code did then.
 ABSENT_MEANS = {"baseline_forest": "forest", "rf_turned_copies": 0, "transductive_teachers": [],
-                "kd.teacher_views": 0, "turned_forest_copies": 4}
+                "kd.teacher_views": 0, "turned_forest_copies": 4, "kd.start": "fresh", "kd.start_epochs": 0}
 # Settings that only some rows depend on: a row merges over the files that agree on them.
 ROW_SETTINGS = {"baseline_rf": ("baseline_forest", "turned_forest_copies"),
                 "student_kd+baseline_rf": ("baseline_forest", "turned_forest_copies"),

@@ -77,15 +77,29 @@ def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
                       level: float = 0.95) -> dict:
     """How much steadier from seed to seed model a is than model b on one animal: the mean over
     animals of (b's spread - a's spread), each the standard deviation over seeds of the animal's
-    MCC, with a percentile bootstrap interval over animals. Positive: a moves less."""
+    MCC. Positive: a moves less. The percentile bootstrap resamples the seeds as well as the
+    animals (the same draws for both models), since each spread is itself measured on a few seeds;
+    a draw of one seed repeated has no spread and is drawn again."""
     spread_a, spread_b = seed_spread_per_animal(conf_a), seed_spread_per_animal(conf_b)
     if spread_a.shape != spread_b.shape:
         raise ValueError(f"the two models were judged on other animals: {np.shape(conf_a)} and {np.shape(conf_b)}")
+    fold_a = mcc_from_confusion(np.asarray(conf_a, dtype=np.float64))  # (seeds, animals)
+    fold_b = mcc_from_confusion(np.asarray(conf_b, dtype=np.float64))
+    n_seeds, n_animals = fold_a.shape
+    rng = np.random.default_rng(seed)
+    draws: list[np.ndarray] = []
+    while sum(len(d) for d in draws) < n_boot:
+        si = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        ai = rng.integers(0, n_animals, size=(n_boot, n_animals))
+        keep = (si != si[:, :1]).any(axis=1)
+        si, ai = si[keep, :, None], ai[keep, None, :]
+        draws.append((fold_b[si, ai].std(axis=1, ddof=1) - fold_a[si, ai].std(axis=1, ddof=1)).mean(axis=1))
+    gains = np.concatenate(draws)[:n_boot]
+    lo, hi = np.quantile(gains, [(1 - level) / 2, 1 - (1 - level) / 2])
     gain = spread_b - spread_a
-    draws = np.random.default_rng(seed).integers(0, len(gain), size=(n_boot, len(gain)))
-    lo, hi = np.quantile(gain[draws].mean(axis=1), [(1 - level) / 2, 1 - (1 - level) / 2])
     return {"spread_a": float(spread_a.mean()), "spread_b": float(spread_b.mean()), "difference": float(gain.mean()),
             "ci_low": float(lo), "ci_high": float(hi), "level": level, "bootstrap_draws": n_boot,
+            "resampled": "seeds and animals",
             "animals_steadier": int((gain > 0).sum()), "animals_less_steady": int((gain < 0).sum()),
             "per_animal_difference": [float(v) for v in gain]}
 
@@ -98,12 +112,12 @@ def _verdict(d: dict, above: str, below: str, neither: str) -> str:
 def describe_steadiness(name_a: str, name_b: str, d: dict) -> str:
     """The same for steadiness, in one sentence."""
     verdict = _verdict(d, f"{name_a} is steadier", f"{name_b} is steadier",
-                       "which is steadier cannot be told from chance with these animals")
+                       "which is steadier cannot be told from chance with these seeds and animals")
     n = len(d["per_animal_difference"])
     return (f"From one training seed to another, an animal's MCC moved by {d['spread_a']:.3f} on average (standard "
             f"deviation) with {name_a} and by {d['spread_b']:.3f} with {name_b} (difference {d['difference']:+.3f}, "
-            f"95% interval over animals {d['ci_low']:+.3f} to {d['ci_high']:+.3f}): {verdict}; {name_a} moved less on "
-            f"{d['animals_steadier']} and more on {d['animals_less_steady']} of {n} animals.")
+            f"95% interval over seeds and animals {d['ci_low']:+.3f} to {d['ci_high']:+.3f}): {verdict}; {name_a} moved "
+            f"less on {d['animals_steadier']} and more on {d['animals_less_steady']} of {n} animals.")
 
 
 def describe_difference(name_a: str, name_b: str, d: dict) -> str:
