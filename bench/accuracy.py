@@ -292,7 +292,7 @@ def main() -> None:
                "paired the same way",
         "pooled_mcc": summary,
         "paired_differences": pairs,
-        "seed_spread_per_animal": st["seed_spread_per_animal"],
+        "seed_spread_per_animal": st.get("seed_spread_per_animal", {}),
         "paired_steadiness": st["paired_steadiness"],
         "in_words": st["in_words"],
         "per_fold": per_fold,

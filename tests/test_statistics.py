@@ -90,3 +90,18 @@ def test_steadiness_needs_two_seeds_and_the_same_animals():
     two_seeds = np.concatenate([one_seed, one_seed])
     with pytest.raises(ValueError, match="other animals"):
         paired_steadiness(two_seeds, two_seeds[:, :1])
+
+
+def test_seed_statistics_give_the_steadiness_from_two_seeds_and_run_on_one():
+    from collar_kd.pipeline.train_run import seed_statistics
+
+    perfect, one_off = conf(10, 0, 0, 10).tolist(), conf(9, 1, 1, 9).tolist()
+    folds = {0: [{"student": {"confusion": perfect}, "student_kd": {"confusion": perfect}}] * 2,
+             1: [{"student": {"confusion": one_off}, "student_kd": {"confusion": perfect}}] * 2}
+    one = seed_statistics({0: folds[0]}, ("student", "student_kd"))  # bench-accuracy run with one seed
+    assert one["paired_steadiness"] == {} and "seed_spread_per_animal" not in one
+    two = seed_statistics(folds, ("student", "student_kd"))
+    sd = 0.2 / np.sqrt(2)
+    assert two["seed_spread_per_animal"] == pytest.approx({"student": sd, "student_kd": 0.0})
+    assert two["paired_steadiness"]["student_kd - student"]["difference"] == pytest.approx(sd)
+    assert any(sentence.startswith("From one training seed to another") for sentence in two["in_words"])

@@ -402,12 +402,13 @@ def seed_statistics(folds_by_seed: dict[int, list[dict]], models) -> dict:
     seeds = sorted(folds_by_seed)
     conf = {m: np.array([[f[m]["confusion"] for f in folds_by_seed[s]] for s in seeds]) for m in models}
     pairs = {f"{a} - {b}": paired_difference(conf[a], conf[b]) for a, b in KEY_PAIRS if a in conf and b in conf}
+    several = len(seeds) >= 2  # a spread over seeds needs two (bench-accuracy may run one seed alone)
     steadiness = {f"{a} - {b}": paired_steadiness(conf[a], conf[b]) for a, b in STEADINESS_PAIRS
-                  if a in conf and b in conf}
+                  if several and a in conf and b in conf}
     return {
         "seeds": seeds,
         "pooled_mcc": {m: summarize_seeds(conf[m]) for m in models},
-        "seed_spread_per_animal": {m: float(seed_spread_per_animal(conf[m]).mean()) for m in models},
+        **({"seed_spread_per_animal": {m: float(seed_spread_per_animal(conf[m]).mean()) for m in models}} if several else {}),
         "paired_differences": pairs,
         "paired_steadiness": steadiness,
         "in_words": [describe_difference(LABELS[a], LABELS[b], pairs[f"{a} - {b}"]) for a, b in KEY_PAIRS
