@@ -289,7 +289,7 @@ def main() -> None:
         "how": "one leave-one-animal-out run per seed (same data and folds), merged; pooled MCC per seed, "
                "mean and sample standard deviation; paired differences with 95% percentile bootstrap intervals "
                "over animals (10,000 resamples); steadiness: per animal the standard deviation over seeds of its MCC, "
-               "paired the same way",
+               "paired with a bootstrap over seeds and animals",
         "pooled_mcc": summary,
         "paired_differences": pairs,
         "seed_spread_per_animal": st.get("seed_spread_per_animal", {}),

@@ -153,6 +153,13 @@ def result_overrides(settings: dict, root: Path, keep_method: bool = False) -> d
     return {**flat, "data.path": str(root), "threads": 1}
 
 
+def result_confusions(doc: dict, model: str):
+    """(seeds, animals, K, K) of one model of a bench-accuracy result file."""
+    import numpy as np
+
+    return np.array([f["confusion_by_seed"][model] for f in doc["per_fold"]]).transpose(1, 0, 2, 3)
+
+
 def bootstrap_mean(values, n_boot: int = 10000, seed: int = 0) -> tuple[float, float]:
     """95% percentile interval of the mean over animals (animals resampled)."""
     import numpy as np

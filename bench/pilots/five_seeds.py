@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import RESULTS, machine, write_result  # noqa: E402
+from common import RESULTS, machine, result_confusions as confusions, write_result  # noqa: E402
 
 from collar_kd.evaluation.statistics import describe_difference, paired_difference, summarize_seeds  # noqa: E402
 from collar_kd.evaluation.report import LABELS  # noqa: E402
@@ -35,11 +35,6 @@ STRICT = ("teacher", "kd_teacher", "student", "student_kd", "baseline_rf", "stud
 PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
 # Settings that may differ between the two files: the seeds, and who labels the transductive row.
 MAY_DIFFER = ("seed", "transductive_labels")
-
-
-def confusions(doc: dict, model: str) -> np.ndarray:
-    """(seeds, animals, K, K) of one model of a bench-accuracy result."""
-    return np.array([f["confusion_by_seed"][model] for f in doc["per_fold"]]).transpose(1, 0, 2, 3)
 
 
 def comparable(a: dict, b: dict) -> None:

@@ -31,11 +31,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import RESULTS, machine, write_result  # noqa: E402
+from common import RESULTS, machine, result_confusions as confusions, write_result  # noqa: E402
 
 from collar_kd.evaluation.report import LABELS  # noqa: E402
-from collar_kd.evaluation.statistics import (describe_difference, describe_steadiness, mcc_from_confusion,  # noqa: E402
-                                             paired_difference, paired_steadiness, summarize_seeds)
+from collar_kd.evaluation.statistics import (describe_difference, describe_steadiness, fold_mcc_over_seeds,  # noqa: E402
+                                             paired_difference, paired_steadiness, pooled_mcc_per_seed,
+                                             seed_spread_per_animal, summarize_seeds)
 from collar_kd.pipeline.train_run import KEY_PAIRS, TRANSDUCTIVE  # noqa: E402
 
 PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
@@ -65,11 +66,6 @@ def read(name: str) -> dict:
     doc = json.loads((RESULTS / name).read_text())
     settings = {**ABSENT_MEANS, **flat(doc["settings"])}
     return {"name": name, "doc": doc, "settings": {k: v for k, v in settings.items() if k not in IGNORED}}
-
-
-def confusions(doc: dict, model: str) -> np.ndarray:
-    """(seeds, animals, K, K) of one model of a bench-accuracy result."""
-    return np.array([f["confusion_by_seed"][model] for f in doc["per_fold"]]).transpose(1, 0, 2, 3)
 
 
 def check_comparable(files: list[dict]) -> None:
@@ -104,11 +100,10 @@ def merged_rows(files: list[dict]) -> tuple[dict, dict]:
 
 def steadiness(conf: np.ndarray, animals: list[str]) -> dict:
     """How much a model's fold MCC moves from seed to seed, cow by cow."""
-    fold = mcc_from_confusion(conf.astype(np.float64))  # (seeds, animals)
-    median = np.median(fold, axis=0)
-    falls = fold < median - FALL
-    return {"per_cow_sd": dict(zip(animals, np.round(fold.std(axis=0, ddof=1), 4).tolist())),
-            "mean_per_cow_sd": round(float(fold.std(axis=0, ddof=1).mean()), 4),
+    fold, spread = fold_mcc_over_seeds(conf), seed_spread_per_animal(conf)
+    falls = fold < np.median(fold, axis=0) - FALL
+    return {"per_cow_sd": dict(zip(animals, np.round(spread, 4).tolist())),
+            "mean_per_cow_sd": round(float(spread.mean()), 4),
             "falls": int(falls.sum()), "fold_results": int(falls.size),
             "falls_by_seed": falls.sum(axis=1).tolist(),
             "fold_mcc": {a: np.round(fold[:, i], 3).tolist() for i, a in enumerate(animals)}}
@@ -134,7 +129,7 @@ def main() -> None:
         d = paired_difference(ca, cb)
         d["per_animal_difference"] = dict(zip(animals, (round(v, 4) for v in d["per_animal_difference"])))
         d["seeds"] = shared
-        d["per_seed"] = np.round(summarize_seeds(ca)["per_seed"] - np.array(summarize_seeds(cb)["per_seed"]), 4).tolist()
+        d["per_seed"] = np.round(pooled_mcc_per_seed(ca) - pooled_mcc_per_seed(cb), 4).tolist()
         pairs[f"{a} - {b}"] = d
     steady = {m: steadiness(conf[m], animals) for m in ("student", "student_kd", "teacher", "kd_teacher")}
     # students and teachers cover every file's seeds (only the baseline and transductive rows may not)

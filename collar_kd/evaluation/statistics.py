@@ -65,12 +65,17 @@ def paired_difference(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
             "per_animal_difference": [float(v) for v in per_animal]}
 
 
-def seed_spread_per_animal(conf: np.ndarray) -> np.ndarray:
-    """conf: (seeds, animals, K, K) -> per animal the standard deviation over seeds of its MCC."""
+def fold_mcc_over_seeds(conf: np.ndarray) -> np.ndarray:
+    """conf: (seeds >= 2, animals, K, K) -> every seed's MCC on every animal, (seeds, animals)."""
     per_fold = mcc_from_confusion(np.asarray(conf, dtype=np.float64))
     if per_fold.ndim != 2 or per_fold.shape[0] < 2:
         raise ValueError(f"the spread over seeds needs (seeds >= 2, animals, K, K) confusions, got {np.shape(conf)}")
-    return per_fold.std(axis=0, ddof=1)
+    return per_fold
+
+
+def seed_spread_per_animal(conf: np.ndarray) -> np.ndarray:
+    """conf: (seeds, animals, K, K) -> per animal the standard deviation over seeds of its MCC."""
+    return fold_mcc_over_seeds(conf).std(axis=0, ddof=1)
 
 
 def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 10000, seed: int = 0,
@@ -80,11 +85,9 @@ def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
     MCC. Positive: a moves less. The percentile bootstrap resamples the seeds as well as the
     animals (the same draws for both models), since each spread is itself measured on a few seeds;
     a draw of one seed repeated has no spread and is drawn again."""
-    spread_a, spread_b = seed_spread_per_animal(conf_a), seed_spread_per_animal(conf_b)
-    if spread_a.shape != spread_b.shape:
+    fold_a, fold_b = fold_mcc_over_seeds(conf_a), fold_mcc_over_seeds(conf_b)
+    if fold_a.shape != fold_b.shape:
         raise ValueError(f"the two models were judged on other animals: {np.shape(conf_a)} and {np.shape(conf_b)}")
-    fold_a = mcc_from_confusion(np.asarray(conf_a, dtype=np.float64))  # (seeds, animals)
-    fold_b = mcc_from_confusion(np.asarray(conf_b, dtype=np.float64))
     n_seeds, n_animals = fold_a.shape
     rng = np.random.default_rng(seed)
     draws: list[np.ndarray] = []
@@ -96,6 +99,7 @@ def paired_steadiness(conf_a: np.ndarray, conf_b: np.ndarray, n_boot: int = 1000
         draws.append((fold_b[si, ai].std(axis=1, ddof=1) - fold_a[si, ai].std(axis=1, ddof=1)).mean(axis=1))
     gains = np.concatenate(draws)[:n_boot]
     lo, hi = np.quantile(gains, [(1 - level) / 2, 1 - (1 - level) / 2])
+    spread_a, spread_b = fold_a.std(axis=0, ddof=1), fold_b.std(axis=0, ddof=1)
     gain = spread_b - spread_a
     return {"spread_a": float(spread_a.mean()), "spread_b": float(spread_b.mean()), "difference": float(gain.mean()),
             "ci_low": float(lo), "ci_high": float(hi), "level": level, "bootstrap_draws": n_boot,
