@@ -108,6 +108,7 @@ TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.tra
 BASELINE_FORESTS = ("forest", "turned_forest")  # TrainConfig.baseline_forest (teacher names, distill/teachers.py)
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 KD_STARTS = ("fresh", "no_kd_student")  # kd.start: where the distilled student (kd, ensemble) starts
+NETWORK_TEACHERS = ("resnet", "fcn", "gru")  # kd.crossfit_teachers: the network teachers (distill/teachers.py)
 
 
 @dataclass
@@ -130,6 +131,12 @@ class KDConfig:
     # left out): soft labels with the teacher's real uncertainty on a new animal, not its memory of
     # its own training windows. Costs crossfit_groups more teacher trainings per fold.
     crossfit_groups: int = 3
+    # Cross-fitting for some network teachers only, under cached teaching: the soft labels of the
+    # training windows from these architectures ("resnet", "fcn", "gru") come from inner teachers
+    # that never saw the window's animal, as above (forests always are cross-fitted). Meant for a
+    # "gru" teacher, the student's own network: its soft labels of its own training windows are its
+    # memory of them. Costs crossfit_groups more trainings of each listed teacher per fold.
+    crossfit_teachers: list = field(default_factory=list)
     # Per-window weights of the soft term: "none" (Hinton: the soft term, most of the loss, is a
     # plain mean and so follows the data's class imbalance) or "class" (each window weighted by
     # its label's class weight, [class_weighting], like the hard term; a window without a label by
@@ -301,6 +308,13 @@ class TrainConfig:
         if isinstance(self.kd.crossfit_groups, bool) or not isinstance(self.kd.crossfit_groups, int) \
                 or not 2 <= self.kd.crossfit_groups <= 100:
             raise ConfigError(f"kd.crossfit_groups: a whole number from 2 to 100, not {self.kd.crossfit_groups}")
+        v = self.kd.crossfit_teachers
+        if not isinstance(v, list) or any(a not in NETWORK_TEACHERS for a in v) or len(set(v)) != len(v):
+            raise ConfigError(f"kd.crossfit_teachers: a list of distinct network teachers from {', '.join(NETWORK_TEACHERS)} "
+                              f"(forests are always cross-fitted), not {v!r}")
+        if v and teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
+            raise ConfigError(f"kd.crossfit_teachers: cross-fitting is for soft labels computed once (kd.teaching cached); "
+                              f"consistent teaching labels the student's own rotated batch (kd.teaching '{self.kd.teaching}')")
         if self.teacher.selection not in TEACHER_SELECTION:
             raise ConfigError(f"teacher.selection: must be one of {', '.join(TEACHER_SELECTION)}, not '{self.teacher.selection}'")
         v = self.teacher.validation_animals

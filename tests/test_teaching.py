@@ -177,18 +177,16 @@ def test_unlabelled_recordings_are_learned_from_without_their_labels(tiny_synthe
     assert all(n < metrics["unlabelled"]["windows"] for n in per_fold) and seen[-1] == metrics["unlabelled"]["windows"]
 
 
-def test_crossfit_soft_labels_never_come_from_a_teacher_that_saw_the_animal(monkeypatch):
-    """By construction: each fake teacher remembers which animals it was trained on and answers
-    with logits that name them; every window's soft label must come from a teacher whose
-    training animals exclude the window's own."""
+def remembering_pool(monkeypatch, animals: np.ndarray, overrides: dict, trained: list | None = None):
+    """A teacher pool whose networks are fakes that remember which animals they were trained on
+    and answer with logits naming them (1 for an animal seen, 0 otherwise, in sorted order);
+    `trained` collects the architecture of every teacher trained. Returns the pool, its windows
+    (each carrying its own index, so a fake can look up its animal) and the animal names."""
     import collar_kd.distill.teachers as teachers
     from collar_kd.config import load_config
-    from collar_kd.distill.targets import soft_targets
 
-    animals = np.repeat(np.array(["a", "b", "c", "d", "e"]), 4)
     x = np.zeros((len(animals), 6, 3), dtype=np.float32)
-    x[:, 0, 0] = np.arange(len(animals))  # a window's index, so a fake teacher can look up its animal
-    y = np.arange(len(animals)) % 2
+    x[:, 0, 0] = np.arange(len(animals))
     names = sorted(set(animals))
 
     class Remembering(torch.nn.Module):
@@ -197,18 +195,28 @@ def test_crossfit_soft_labels_never_come_from_a_teacher_that_saw_the_animal(monk
             self.seen = seen
 
         def forward(self, xb):
-            out = torch.zeros(len(xb), len(names))
-            for j, a in enumerate(names):
-                out[:, j] = float(a in self.seen)
-            return out
+            return torch.tensor([[float(a in self.seen) for a in names]] * len(xb))
 
     def train(self, spec):
         self.seconds[spec] = 0.0
+        if trained is not None:
+            trained.append(spec.arch)
         return Remembering(set(animals[self.x[:, 0, 0].astype(int)]))
 
     monkeypatch.setattr(teachers.TeacherPool, "_train", train)
-    cfg = load_config(None, {"kd.teaching": "crossfit", "kd.crossfit_groups": 2})
-    pool = teachers.TeacherPool(cfg, x, y, len(names), None, "test", animals=animals)
+    pool = teachers.TeacherPool(load_config(None, overrides), x, np.arange(len(animals)) % 2, len(names), None, "test",
+                                animals=animals)
+    return pool, x, names
+
+
+def test_crossfit_soft_labels_never_come_from_a_teacher_that_saw_the_animal(monkeypatch):
+    """By construction: each fake teacher remembers which animals it was trained on and answers
+    with logits that name them; every window's soft label must come from a teacher whose
+    training animals exclude the window's own."""
+    from collar_kd.distill.targets import soft_targets
+
+    animals = np.repeat(np.array(["a", "b", "c", "d", "e"]), 4)
+    pool, x, names = remembering_pool(monkeypatch, animals, {"kd.teaching": "crossfit", "kd.crossfit_groups": 2})
     targets, mode = soft_targets(pool, [pool.main_spec], "crossfit", 4.0, True, crossfit_groups=2)
     assert mode == "crossfit"
     logits = targets(torch.from_numpy(x), torch.arange(len(x))).numpy()
@@ -218,6 +226,45 @@ def test_crossfit_soft_labels_never_come_from_a_teacher_that_saw_the_animal(monk
     # The full teacher (cached mode) saw every animal.
     cached, _ = soft_targets(pool, [pool.main_spec], "cached", 4.0, True)
     assert (cached(torch.from_numpy(x), torch.arange(len(x))).numpy() == 1.0).all()
+
+
+def test_crossfit_teachers_cross_fits_the_listed_network_teachers_only(monkeypatch):
+    """kd.crossfit_teachers = ["gru"] under cached teaching: the gru teacher's soft labels of each
+    training window come from an inner teacher that never saw the window's animal; the ResNet,
+    not listed, labels with the full teacher, which saw them all (fake teachers that name the
+    animals they were trained on, as above)."""
+    import collar_kd.distill.teachers as teachers
+    from collar_kd.distill.targets import soft_targets
+
+    animals = np.repeat(np.array(["a", "b", "c", "d"]), 3)
+    trained: list = []
+    pool, x, names = remembering_pool(monkeypatch, animals, {"kd.crossfit_teachers": ["gru"], "kd.crossfit_groups": 2},
+                                      trained)
+    gru, resnet = teachers.TeacherSpec("gru", 0), teachers.TeacherSpec("resnet", 0)
+    g, r = pool.logits(gru), pool.logits(resnet)
+    for i, a in enumerate(animals):
+        seen = {names[j] for j in range(len(names)) if g[i, j] == 1.0}
+        assert a not in seen and len(seen) == 2  # an inner gru, trained on the other group only
+    assert (r == 1.0).all()  # the full ResNet
+    assert sorted(trained) == ["gru", "gru", "resnet"]  # two inner grus; no full gru for the training windows
+    # soft_targets in cached mode takes the same cross-fitted labels.
+    targets, mode = soft_targets(pool, [gru], "cached", 4.0, True)
+    assert mode == "cached" and np.allclose(targets(torch.from_numpy(x), torch.arange(len(x))).numpy(), g)
+
+
+def test_crossfit_teachers_bad_values_name_the_setting(tiny_synthetic, tmp_path):
+    from typer.testing import CliRunner
+
+    from collar_kd.cli import app
+    from conftest import tiny_toml
+
+    cfg = tiny_toml(tiny_synthetic, tmp_path)
+    for value in ('["forest"]', '["gru", "gru"]', '"gru"'):
+        bad = tmp_path / "bad.toml"
+        bad.write_text(cfg.read_text() + f"\n[kd]\ncrossfit_teachers = {value}\n")
+        r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r"), "-q"])
+        assert r.exit_code == 2 and "kd.crossfit_teachers" in r.output, (value, r.output)
+        assert not (tmp_path / "r").exists()
 
 
 def test_crossfit_end_to_end_and_its_settings(tiny_synthetic, tmp_path):

@@ -5,10 +5,12 @@ reference runs are not on this machine (bench/work is not committed).
                                        [--reference bench/results/accuracy.json] [--control]
     python bench/pilots/kd_variants.py merge NAME PART [PART ...]
 
-Every fold's teachers are trained as bench-accuracy's fold job trains them (the ResNet reloaded
-from bench/work/fold-teachers when bench/data_free.py or an earlier pilot trained it); that they
-are the reference's very teachers is checked against its recorded teacher MCC; a 'gru' teacher is
-the reference run's student without KD, reloaded from bench/work/accuracy-run* and checked against
+Every fold's teachers are trained as bench-accuracy's fold job trains them: the ResNet is the
+reference run's own (bench/work/accuracy-run* for accuracy.json, accuracy-NAME-seed-S for
+--reference accuracy-NAME.json), checked against its recorded confusion matrix, or else reloaded
+from bench/work/fold-teachers when bench/data_free.py or an earlier pilot trained it, or trained;
+that they are the reference's very teachers is checked against its recorded teacher MCC; a 'gru'
+teacher is the reference run's student without KD, reloaded from that run and checked against
 its recorded confusion matrix (a fold without it trains one). Then the distilled
 student with the reference's settings plus the overrides, and its 8-bit form (per-row formats
 from the fold's training windows, the bit-exact simulator), as bench-accuracy computes it.
@@ -35,13 +37,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
 from saved_folds import fold_model  # noqa: E402
-from common import (FOLD_TEACHERS, RESULTS, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
+from common import (FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
                     result_overrides, worker_pool, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
 
 
-def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool) -> dict:
+def reference_run(reference: Path, seed: int) -> Path:
+    """Where bench-accuracy kept the fold models of `reference`'s seed: bench/work/accuracy-run* for
+    accuracy.json, bench/work/accuracy-NAME-seed-S for accuracy-NAME.json (--name NAME)."""
+    return run_dir(seed) if reference.stem == "accuracy" else WORK / f"{reference.stem}-seed-{seed}"
+
+
+def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool, reference: Path) -> dict:
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.config import load_config
@@ -63,10 +71,17 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
         w = class_weights(train.y, n, cfg.class_weighting)
         pool = TeacherPool(cfg, train.x, train.y, n, w, key, Quiet(), animals=train.animal,
                            directory=FOLD_TEACHERS / f"seed-{seed}" / key)
+        saved = reference_run(reference, seed) / "folds" / key / "teacher.safetensors"
+        if saved.is_file():
+            resnet = fold_model(reference_run(reference, seed), key, "teacher",  # the reference run's own
+                                {**arch, "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels}})
+            if not is_reference_model(resnet, "teacher", reference, seed, animal, xt, yt, labels):
+                raise SystemExit(f"{saved}: not the reference's teacher (its held-out confusion differs)")
+            pool.put(pool.main_spec, resnet)
         teacher = pool.get(pool.main_spec)
-        no_kd = saved_no_kd_student(cfg, seed, key, animal, arch, xt, yt, labels)
+        no_kd = saved_no_kd_student(cfg, reference, seed, key, animal, arch, xt, yt, labels)
         if no_kd is None and cfg.kd.start == "no_kd_student":  # trained as train_all trains it, and checked
-            no_kd = trained_no_kd_student(cfg, seed, train, n, w, key, animal, xt, yt, labels)
+            no_kd = trained_no_kd_student(cfg, reference, seed, train, n, w, key, animal, xt, yt, labels)
         if no_kd is not None:  # a 'gru' teacher is the fold's student without KD: reloaded, not retrained
             pool.adopt_no_kd_student(no_kd)
         job = StudentJob(cfg, resolve_settings(cfg), train.x, train.y, n, train.length, arch, pool, w, key, Quiet(),
@@ -87,41 +102,41 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
     return out
 
 
-def saved_no_kd_student(cfg, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
-    """The reference run's student without KD of this fold (bench/work/accuracy-run*/folds),
-    checked against the reference's confusion matrix on the held-out animal; None when absent."""
-    path = run_dir(seed) / "folds" / key / "student.safetensors"
+def saved_no_kd_student(cfg, reference: Path, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
+    """The reference run's student without KD of this fold (reference_run(...)/folds), checked
+    against the reference's confusion matrix on the held-out animal; None when absent."""
+    path = reference_run(reference, seed) / "folds" / key / "student.safetensors"
     if not path.is_file():
         return None
-    student = fold_model(run_dir(seed), key, "student", {**arch, "student": {"hidden": cfg.student.hidden,
-                                                                       "head": cfg.student.head}})
-    if not is_reference_no_kd_student(student, seed, animal, xt, yt, labels):
+    student = fold_model(reference_run(reference, seed), key, "student",
+                         {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}})
+    if not is_reference_model(student, "student", reference, seed, animal, xt, yt, labels):
         raise SystemExit(f"{path}: not the reference's student without KD (its held-out confusion differs)")
     return student
 
 
-def trained_no_kd_student(cfg, seed: int, train, n: int, w, key: str, animal: str, xt, yt, labels):
+def trained_no_kd_student(cfg, reference: Path, seed: int, train, n: int, w, key: str, animal: str, xt, yt, labels):
     """The fold's student without KD trained here (no reference run's on this machine), checked
     against the reference's confusion matrix on the held-out animal as a reloaded one is."""
     from collar_kd.pipeline.train_run import train_plain_student
     from collar_kd.progress import Quiet
 
     student = train_plain_student(cfg, train.x, train.y, n, w, key, Quiet())
-    if not is_reference_no_kd_student(student, seed, animal, xt, yt, labels):
+    if not is_reference_model(student, "student", reference, seed, animal, xt, yt, labels):
         raise SystemExit(f"seed {seed}, {key}: the student without KD trained here is not the reference's")
     return student
 
 
-def is_reference_no_kd_student(student, seed: int, animal: str, xt, yt, labels) -> bool:
-    """Whether `student` gives accuracy.json's confusion matrix of the student without KD for this
+def is_reference_model(model, row: str, reference: Path, seed: int, animal: str, xt, yt, labels) -> bool:
+    """Whether `model` gives the reference's confusion matrix of `row` (teacher, student) for this
     seed and held-out animal."""
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.training.loop import predict_logits
 
-    ref = json.loads((RESULTS / "accuracy.json").read_text())
-    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"]["student"][ref["seeds"].index(seed)]
-    return confusion_matrix(yt, predict_logits(student, xt).argmax(1), labels=labels).tolist() == want
+    ref = json.loads(reference.read_text())
+    want = next(f for f in ref["per_fold"] if f["animal"] == animal)["confusion_by_seed"][row][ref["seeds"].index(seed)]
+    return confusion_matrix(yt, predict_logits(model, xt).argmax(1), labels=labels).tolist() == want
 
 
 def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s: float) -> dict:
@@ -217,7 +232,7 @@ def main() -> None:
     started = time.time()
     done = {}
     with worker_pool(args.jobs) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control) for s in seeds for a in animals}
+        futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control, args.reference.resolve()) for s in seeds for a in animals}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()
             mcc = {m: round(float(mcc_from_confusion(np.array(c))), 4) for m, c in r["confusion"].items()}

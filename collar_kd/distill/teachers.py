@@ -354,6 +354,11 @@ class TeacherPool:
             self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (one training animal: "
                               "its soft labels cannot be cross-fitted)")
             return forest_logits(self.forest(spec), self.x, self.views)
+        if spec.arch in self.cfg.kd.crossfit_teachers:  # its labels of its own windows would be memory
+            if self.animals is not None and len(np.unique(self.animals)) >= 2:
+                return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
+            self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (kd.crossfit_teachers needs "
+                              "two training animals or more)")
         if spec not in self._logits:
             self._logits[spec] = network_logits(self.get(spec), self.x, self.views).astype(np.float32)
         return self._logits[spec]
