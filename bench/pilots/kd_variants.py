@@ -4,6 +4,7 @@ reference runs are not on this machine (bench/work is not committed).
     python bench/pilots/kd_variants.py NAME SEEDS 'JSON overrides' [--animals A,B] [--jobs 2]
                                        [--reference bench/results/accuracy.json] [--control]
     python bench/pilots/kd_variants.py merge NAME PART [PART ...]
+    python bench/pilots/kd_variants.py summary NAME
 
 Every fold's teachers are trained as bench-accuracy's fold job trains them: the ResNet is the
 reference run's own (bench/work/accuracy-run* for accuracy.json, accuracy-NAME-seed-S for
@@ -19,7 +20,9 @@ reference's distilled student exactly.
 
 Against the reference's rows of the same seeds and animals: the variant's per-animal MCC minus
 the reference's distilled student and minus its student without KD, with 95% bootstrap intervals
-over animals of the mean; pooled MCC per seed when every fold was run. Writes
+over animals of the mean; pooled MCC per seed when every fold was run; with two seeds or more,
+how much the variant's MCC on a cow moves from seed to seed, against the reference's distilled
+student and its student without KD (statistics.paired_steadiness). Writes
 bench/results/pilots/kd-NAME.json (with every fold's confusion matrices, so seeds run apart can
 be pooled later).
 """
@@ -180,6 +183,16 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
             for m in ("student_kd", "student_kd_fxp8") for o in ("student_kd", "student")}
         doc["variant_fxp8_minus_float_per_seed"] = [round(a - b, 4) for a, b in
                                                     zip(doc["pooled_mcc"]["student_kd_fxp8"], doc["pooled_mcc"]["student_kd"])]
+    if len(seeds) >= 2:  # distillation's measured gain is steadiness: the variant's, paired with the reference's
+        from collar_kd.evaluation.statistics import paired_steadiness, seed_spread_per_animal
+
+        per_fold = {f["animal"]: f["confusion_by_seed"] for f in ref["per_fold"]}
+        conf = {"variant student_kd": np.array([[done[s, a]["student_kd"] for a in animals] for s in seeds])}
+        conf.update({f"reference {m}": np.array([[per_fold[a][m][col[s]] for a in animals] for s in seeds])
+                     for m in ("student_kd", "student")})
+        doc["seed_spread_per_animal"] = {m: round(float(seed_spread_per_animal(c).mean()), 4) for m, c in conf.items()}
+        doc["steadiness"] = {f"variant student_kd against {m}": paired_steadiness(conf["variant student_kd"], conf[m])
+                             for m in ("reference student_kd", "reference student")}
     doc["confusion"] = {f"{s}/{a}": done[s, a] for s, a in sorted(done)}
     doc["wall_time_s"] = round(wall_time_s, 1)
     doc["machine"] = machine()
@@ -201,6 +214,16 @@ def merge(name: str, parts: list[str]) -> None:
     write_out(doc)
 
 
+def resummarize(name: str) -> None:
+    """`summary NAME`: kd-NAME.json summarized again from its own confusion matrices by this code
+    (figures added since it was written); its wall time and machine are kept."""
+    old = json.loads((RESULTS / "pilots" / f"kd-{name}.json").read_text())
+    done = {(int(k.split("/")[0]), k.split("/")[1]): v for k, v in old["confusion"].items()}
+    doc = summarize(name, old["overrides"], RESULTS / old["reference"], done, old["wall_time_s"])
+    doc.update({k: old[k] for k in ("machine", "merged_from") if k in old})
+    write_out(doc)
+
+
 def write_out(doc: dict) -> None:
     path = write_result(f"pilots/kd-{doc['name']}.json", doc)
     print(json.dumps({k: v for k, v in doc.items() if k not in ("confusion", "per_animal_mcc")}, indent=1))
@@ -210,6 +233,8 @@ def write_out(doc: dict) -> None:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "merge":
         return merge(sys.argv[2], sys.argv[3:])
+    if len(sys.argv) > 1 and sys.argv[1] == "summary":
+        return resummarize(sys.argv[2])
     from collar_kd.evaluation.statistics import mcc_from_confusion
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
