@@ -259,12 +259,19 @@ def test_crossfit_teachers_bad_values_name_the_setting(tiny_synthetic, tmp_path)
     from conftest import tiny_toml
 
     cfg = tiny_toml(tiny_synthetic, tmp_path)
-    for value in ('["forest"]', '["gru", "gru"]', '"gru"'):
+    # The last: a network no teacher of the method (plain kd: the run's ResNet) is.
+    for value in ('["forest"]', '["gru", "gru"]', '"gru"', '["gru"]'):
         bad = tmp_path / "bad.toml"
         bad.write_text(cfg.read_text() + f"\n[kd]\ncrossfit_teachers = {value}\n")
         r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r"), "-q"])
         assert r.exit_code == 2 and "kd.crossfit_teachers" in r.output, (value, r.output)
         assert not (tmp_path / "r").exists()
+    # Accepted where a teacher of the method has that architecture.
+    from collar_kd.config import load_config
+    from collar_kd.pipeline.train_run import resolve_method
+
+    ok = load_config(None, {"kd.crossfit_teachers": ["gru"], "method.name": "ensemble", "method.teachers": ["resnet", "gru"]})
+    assert resolve_method(ok).teachers == ["resnet", "gru"]
 
 
 def test_crossfit_end_to_end_and_its_settings(tiny_synthetic, tmp_path):

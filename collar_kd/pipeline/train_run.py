@@ -141,6 +141,7 @@ def resolve_method(cfg: TrainConfig):
             able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
             raise ConfigError(f"{setting}: method '{method.name}' does not learn from unlabelled windows ({able} do)")
     check_turned_forests(cfg, settings)
+    check_crossfit_teachers(cfg, settings)
     cfg.method.options = as_dict(settings)
     return settings
 
@@ -160,6 +161,17 @@ def check_turned_forests(cfg: TrainConfig, settings) -> None:
         if spec.arch == TURNED_FOREST and not cfg.augmentation().rotation_limits:
             raise ConfigError(f"{setting}: '{spec}' learns from turned copies of the windows, turned by the run's "
                               "rotations (augment_rotation_deg or augment_rotation_axes_deg); this run has none")
+
+
+def check_crossfit_teachers(cfg: TrainConfig, settings) -> None:
+    """kd.crossfit_teachers names architectures among the method's teachers (method.teachers, or
+    the run's own ResNet): a listed one that no teacher has would change nothing, silently."""
+    teachers = getattr(settings, "teachers", None)
+    archs = {parse_teacher_spec(t, cfg.seed).arch for t in teachers} if teachers is not None else {"resnet"}
+    unused = [a for a in cfg.kd.crossfit_teachers if a not in archs]
+    if unused:
+        raise ConfigError(f"kd.crossfit_teachers: {', '.join(unused)} is not among the teachers of method "
+                          f"'{cfg.method.name}' ({', '.join(sorted(archs))}), so nothing would be cross-fitted")
 
 
 def record_data_paths_absolutely(cfg: TrainConfig) -> None:
