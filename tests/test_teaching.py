@@ -252,6 +252,15 @@ def test_crossfit_teachers_cross_fits_the_listed_network_teachers_only(monkeypat
     assert mode == "cached" and np.allclose(targets(torch.from_numpy(x), torch.arange(len(x))).numpy(), g)
 
 
+def test_crossfit_teachers_knows_every_network_teacher():
+    """The config's list of network teachers (it cannot import the models) is the pool's."""
+    from collar_kd.config import NETWORK_TEACHERS
+    from collar_kd.distill.teachers import GRU
+    from collar_kd.models import TEACHER_ARCHS
+
+    assert set(NETWORK_TEACHERS) == {*TEACHER_ARCHS, GRU}
+
+
 def test_crossfit_teachers_bad_values_name_the_setting(tiny_synthetic, tmp_path):
     from typer.testing import CliRunner
 
