@@ -18,7 +18,9 @@ and paired differences with a 95% bootstrap interval over animals, over the seed
 Steadiness, which pooled means hide: per cow, the spread over seeds of its fold MCC, the distilled
 student against the student without KD paired as `collar-kd train --extra-seed` pairs it
 (paired_steadiness: seeds and animals resampled); and "falls", a seed's fold MCC more than FALL below the median of the same
-model on the same cow over seeds.
+model on the same cow over seeds. And for distilled minus no KD, how much of the interval's width
+is seed noise, which more seeds remove, and how much the gain's own differences between cows
+(seeds_against_cows).
 """
 
 from __future__ import annotations
@@ -109,6 +111,24 @@ def steadiness(conf: np.ndarray, animals: list[str]) -> dict:
             "fold_mcc": {a: np.round(fold[:, i], 3).tolist() for i, a in enumerate(animals)}}
 
 
+def seeds_against_cows(a: np.ndarray, b: np.ndarray, seeds_asked=(3, 8, 20, None)) -> dict:
+    """Fold MCC differences a - b (confusions (seeds, animals, K, K)) split into seed noise (the
+    variance over seeds on one cow) and how much the true gain differs from cow to cow (the variance
+    of the cows' mean differences less the seed noise left in them: method of moments, floored at
+    0). From the two, the half-width of a 95% interval over these animals for the mean per-cow
+    difference with n seeds (normal approximation; None: infinitely many): the part more seeds
+    cannot remove is the cows'."""
+    diff = fold_mcc_over_seeds(a) - fold_mcc_over_seeds(b)
+    n_seeds, n_animals = diff.shape
+    seed_var = float(diff.var(axis=0, ddof=1).mean())
+    cow_var = max(0.0, float(diff.mean(axis=0).var(ddof=1)) - seed_var / n_seeds)
+    return {"mean_per_cow_difference": round(float(diff.mean()), 4), "seeds": n_seeds, "animals": n_animals,
+            "seed_sd": round(seed_var ** 0.5, 4), "cow_sd": round(cow_var ** 0.5, 4),
+            "half_width_95": {("infinite" if n is None else str(n)):
+                              round(1.96 * ((cow_var + (0.0 if n is None else seed_var / n)) / n_animals) ** 0.5, 4)
+                              for n in seeds_asked}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", help="the result: bench/results/pilots/NAME.json")
@@ -149,6 +169,7 @@ def main() -> None:
                      for a, b in PAIRS if f"{a} - {b}" in pairs],
         "steadiness": steady,
         "paired_steadiness": {"student_kd - student": steady_pair},
+        "seeds_against_cows": {"student_kd - student": seeds_against_cows(conf["student_kd"], conf["student"])},
         "steadiness_in_words": describe_steadiness(LABELS["student_kd"], LABELS["student"], steady_pair),
         "machine": machine(),
     }
@@ -162,6 +183,7 @@ def main() -> None:
         print(f"  steadiness {m:12s} mean per-cow sd {s['mean_per_cow_sd']:.3f}, falls {s['falls']}/{s['fold_results']} "
               f"by seed {s['falls_by_seed']}")
     print(f"  {describe_steadiness(LABELS['student_kd'], LABELS['student'], steady_pair)}")
+    print(f"  distilled minus no KD, seeds against cows: {doc['seeds_against_cows']['student_kd - student']}")
     print(f"written: {path}")
 
 
