@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from accuracy import run_dir  # noqa: E402
 from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
-                    result_overrides, worker_pool, write_result)
+                    result_confusions, result_overrides, worker_pool, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
 
@@ -186,9 +186,9 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
     if len(seeds) >= 2:  # distillation's measured gain is steadiness: the variant's, paired with the reference's
         from collar_kd.evaluation.statistics import paired_steadiness, seed_spread_per_animal
 
-        per_fold = {f["animal"]: f["confusion_by_seed"] for f in ref["per_fold"]}
+        rows = [i for i, f in enumerate(ref["per_fold"]) if f["animal"] in animals]  # in the order of `animals`
         conf = {"variant student_kd": np.array([[done[s, a]["student_kd"] for a in animals] for s in seeds])}
-        conf.update({f"reference {m}": np.array([[per_fold[a][m][col[s]] for a in animals] for s in seeds])
+        conf.update({f"reference {m}": result_confusions(ref, m)[[col[s] for s in seeds]][:, rows]
                      for m in ("student_kd", "student")})
         doc["seed_spread_per_animal"] = {m: round(float(seed_spread_per_animal(c).mean()), 4) for m, c in conf.items()}
         doc["steadiness"] = {f"variant student_kd against {m}": paired_steadiness(conf["variant student_kd"], conf[m])

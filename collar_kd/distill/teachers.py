@@ -347,18 +347,16 @@ class TeacherPool:
     def logits(self, spec: TeacherSpec | str) -> np.ndarray:
         """Teacher logits on the training windows (as they are, unaugmented), computed once."""
         spec = parse_teacher_spec(spec) if isinstance(spec, str) else spec
-        if is_forest(spec):
+        # A forest, or a network listed in kd.crossfit_teachers, would label its own training
+        # windows from memory: cross-fitted over animals whenever there are two or more.
+        if is_forest(spec) or spec.arch in self.cfg.kd.crossfit_teachers:
             if self.animals is not None and len(np.unique(self.animals)) >= 2:
                 return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
             # One training animal (a fold of a two-animal farm): nothing to cross-fit over.
             self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (one training animal: "
                               "its soft labels cannot be cross-fitted)")
-            return forest_logits(self.forest(spec), self.x, self.views)
-        if spec.arch in self.cfg.kd.crossfit_teachers:  # its labels of its own windows would be memory
-            if self.animals is not None and len(np.unique(self.animals)) >= 2:
-                return self.crossfit_logits(spec, self.cfg.kd.crossfit_groups)
-            self.progress.log(f"{self.key}: teacher {spec} labels its own training windows (kd.crossfit_teachers needs "
-                              "two training animals or more)")
+            if is_forest(spec):
+                return forest_logits(self.forest(spec), self.x, self.views)
         if spec not in self._logits:
             self._logits[spec] = network_logits(self.get(spec), self.x, self.views).astype(np.float32)
         return self._logits[spec]
