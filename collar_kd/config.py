@@ -156,6 +156,11 @@ class KDConfig:
     # through the soft term only, transfer_size times as many as the training windows; "none" is off.
     transfer: str = "none"
     transfer_size: float = 1.0
+    # The distilled student's epochs when it starts fresh (kd and ensemble; 0: the [student]
+    # epochs). With a transfer set every epoch holds transfer_size times more windows than the
+    # student without KD's: kd.epochs = student.epochs / (1 + transfer_size) gives both students
+    # the same number of steps, and the distilled one half its time.
+    epochs: int = 0
     # Test-time augmentation for the teachers (cached and crossfit soft labels, the transfer set's
     # labels and the kd_teacher row): each window is labelled as it is and as teacher_views copies
     # turned by the run's own random rotations, their class probabilities averaged. A teacher may
@@ -345,6 +350,10 @@ class TrainConfig:
             raise ConfigError(f"kd.teacher_views: rotated copies are for soft labels computed once (kd.teaching cached or "
                               f"crossfit); consistent teaching labels the student's own rotated batch (kd.teaching "
                               f"'{self.kd.teaching}')")
+        v = self.kd.epochs
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
+            raise ConfigError(f"kd.epochs: a whole number of epochs from 0 (the [student] epochs) to {MAX_EPOCHS:,}, "
+                              f"not {v}")
         if self.kd.start not in KD_STARTS:
             raise ConfigError(f"kd.start: must be one of {', '.join(KD_STARTS)}, not '{self.kd.start}'")
         v = self.kd.start_epochs

@@ -127,6 +127,7 @@ def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, mon
         (["train", "--out", "X", "--baseline-forest", "oak"], "baseline_forest: must be one of forest, turned_forest"),
         (["train", "--out", "X", "--kd-start", "teacher"], "kd.start: must be one of fresh, no_kd_student"),
         (["train", "--out", "X", "--kd-start-epochs", "-3"], "kd.start_epochs: a whole number of epochs"),
+        (["train", "--out", "X", "--kd-epochs", "-3"], "kd.epochs: a whole number of epochs"),
         (["info", "no-such-run"], "manifest.json: missing"),
         (["train"], "Missing option"),
     ],

@@ -33,6 +33,8 @@ def test_json_config(tmp_path):
         ("[kd]\ntransfer_size = 0\n", "kd.transfer_size"),
         ('[kd]\nstart = "teacher"\n', "kd.start: must be one of fresh, no_kd_student"),
         ("[kd]\nstart_epochs = -1\n", "kd.start_epochs: a whole number of epochs"),
+        ("[kd]\nepochs = -1\n", "kd.epochs: a whole number of epochs"),
+        ("[kd]\nepochs = 2.5\n", "kd.epochs"),
         ("[kd]\nstart_epochs = 2.5\n", "kd.start_epochs"),
         ("[kd]\ntransfer_size = 50.0\n", "kd.transfer_size"),
         ("augment_rotation_deg = 30.0\n[kd]\nteacher_views = 65\n", "kd.teacher_views: a whole number of rotated copies"),

@@ -275,6 +275,14 @@ def test_crossfit_teachers_bad_values_name_the_setting(tiny_synthetic, tmp_path)
         r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r"), "-q"])
         assert r.exit_code == 2 and "kd.crossfit_teachers" in r.output, (value, r.output)
         assert not (tmp_path / "r").exists()
+    # A method that distils no soft labels of the pool (speq: no teacher; none) cross-fits nothing.
+    for method in ("speq", "none"):
+        r = CliRunner().invoke(app, ["train", "--config", str(bad), "--method", method, "--out", str(tmp_path / "r"), "-q"])
+        assert r.exit_code == 2 and "kd.crossfit_teachers" in r.output and "soft labels" in r.output, (method, r.output)
+        assert not (tmp_path / "r").exists()
+    bad.write_text(cfg.read_text() + '\n[kd]\ncrossfit_teachers = ["resnet"]\n')
+    r = CliRunner().invoke(app, ["train", "--config", str(bad), "--method", "speq", "--out", str(tmp_path / "r"), "-q"])
+    assert r.exit_code == 2 and "does not distil" in r.output, r.output
     # Accepted where a teacher of the method has that architecture.
     from collar_kd.config import load_config
     from collar_kd.pipeline.train_run import resolve_method
@@ -382,6 +390,36 @@ def test_distilled_student_can_start_from_the_student_without_kd(tiny_synthetic,
     method = json.loads((tmp_path / "run" / "method.json").read_text())
     assert all(f["start"] == {"from": "student", "epochs": start_epochs or cfg.student.epochs}
                for f in method["folds"].values())
+
+
+def test_distilled_student_trains_kd_epochs_from_fresh_weights(tiny_synthetic, tmp_path, monkeypatch):
+    """kd.epochs: the distilled student (fresh weights) trains that many epochs, the student
+    without KD its [student] ones, and method.json records the distilled student's per fold."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from tests.conftest import tiny_config_overrides
+
+    distilled, plain_epochs = [], []
+    original_distil, original_plain = plain.fit, run_mod.fit
+
+    def spy_distil(model, x, y, loss_fn, epochs, *a, **kw):
+        distilled.append(epochs)
+        return original_distil(model, x, y, loss_fn, epochs, *a, **kw)
+
+    def spy_plain(model, x, y, loss_fn, epochs, *a, **kw):
+        plain_epochs.append(epochs)
+        return original_plain(model, x, y, loss_fn, epochs, *a, **kw)
+
+    monkeypatch.setattr(plain, "fit", spy_distil)
+    monkeypatch.setattr(run_mod, "fit", spy_plain)
+    overrides = tiny_config_overrides(tiny_synthetic)
+    cfg = load_config(None, {**overrides, "final_models": False, "student.epochs": 3, "kd.epochs": 1})
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    folds = len(metrics["folds"])
+    assert distilled == [1] * folds and plain_epochs == [3] * folds
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["epochs"] == 1 for f in method["folds"].values())
 
 
 @pytest.mark.parametrize("line, name", [("transductive_epochs = -1", "transductive_epochs"),

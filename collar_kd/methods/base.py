@@ -96,17 +96,16 @@ class Method:
     train: Callable[[StudentJob], MethodResult]
     learns_from_unlabelled: bool = False  # uses StudentJob.unlabelled_x
     combines_teachers: bool = False  # sets StudentJob.combined_teacher (the row kd_teacher)
-
-
+    soft_labels: bool = False  # distils the teacher pool's soft labels (distill.targets.soft_targets)
 
 
 METHODS: dict[str, Method] = {}
 
 
 def register(name: str, description: str, settings: type = NoSettings, learns_from_unlabelled: bool = False,
-             combines_teachers: bool = False):
+             combines_teachers: bool = False, soft_labels: bool = False):
     def wrap(fn: Callable[[StudentJob], MethodResult]):
-        METHODS[name] = Method(name, description, settings, fn, learns_from_unlabelled, combines_teachers)
+        METHODS[name] = Method(name, description, settings, fn, learns_from_unlabelled, combines_teachers, soft_labels)
         return fn
 
     return wrap

@@ -27,7 +27,7 @@ class TeacherSet:
 
 
 @register("ensemble", "KD from the averaged soft labels of several teachers", TeacherSet, learns_from_unlabelled=True,
-          combines_teachers=True)
+          combines_teachers=True, soft_labels=True)
 def train_ensemble(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     specs = [parse_teacher_spec(s, cfg.seed) for s in job.settings.teachers]

@@ -53,7 +53,8 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     return student, history, mode
 
 
-@register("kd", "knowledge distillation from the ResNet teacher (Hinton)", learns_from_unlabelled=True)
+@register("kd", "knowledge distillation from the ResNet teacher (Hinton)", learns_from_unlabelled=True,
+          soft_labels=True)
 def train_kd(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     student, history, mode = distill_student(job, [job.teachers.main_spec], "KD student")

@@ -29,7 +29,8 @@ class QATSettings:
         check_positive(self, "lr")
 
 
-@register("qat-kd", "KD, then quantization-aware training with KD; coefficient schedule", QATSettings)
+@register("qat-kd", "KD, then quantization-aware training with KD; coefficient schedule", QATSettings,
+          soft_labels=True)
 def train_qat_kd(job: StudentJob) -> MethodResult:
     cfg, s = job.cfg, job.settings
     e_float, e_qat = cfg.student.epochs, s.epochs

@@ -165,7 +165,11 @@ def check_turned_forests(cfg: TrainConfig, settings) -> None:
 
 def check_crossfit_teachers(cfg: TrainConfig, settings) -> None:
     """kd.crossfit_teachers names architectures among the method's teachers (method.teachers, or
-    the run's own ResNet): a listed one that no teacher has would change nothing, silently."""
+    the run's own ResNet), for a method that distils the pool's soft labels: otherwise it would
+    change nothing, silently."""
+    if cfg.kd.crossfit_teachers and not get_method(cfg.method.name).soft_labels:
+        raise ConfigError(f"kd.crossfit_teachers: method '{cfg.method.name}' does not distil the teachers' soft "
+                          "labels, so nothing would be cross-fitted")
     teachers = getattr(settings, "teachers", None)
     archs = {parse_teacher_spec(t, cfg.seed).arch for t in teachers} if teachers is not None else {"resnet"}
     unused = [a for a in cfg.kd.crossfit_teachers if a not in archs]
@@ -221,14 +225,17 @@ def evaluated_models(cfg: TrainConfig) -> tuple[str, ...]:
 
 
 def start_distilled_student(job: StudentJob) -> dict:
-    """kd.start = "no_kd_student": the distilled student starts from the job's student without KD
-    (kd.start_epochs epochs, or the [student] ones), instead of fresh weights. Returns what
-    method.json records of the start."""
+    """Where the distilled student starts and for how long: fresh weights for kd.epochs epochs (0:
+    the [student] ones), or with kd.start = "no_kd_student" the job's student without KD for
+    kd.start_epochs epochs (0: likewise). Returns what method.json records of the start."""
     kd = job.cfg.kd
     # Only the methods that distil through methods.plain.distill_student (kd, ensemble: the ones
     # that also learn from unlabelled windows) take a start; the others train their own way.
-    if kd.start != "no_kd_student" or not get_method(job.cfg.method.name).learns_from_unlabelled:
+    if not get_method(job.cfg.method.name).learns_from_unlabelled:
         return {}
+    if kd.start != "no_kd_student":
+        job.epochs = kd.epochs or None
+        return {"epochs": kd.epochs} if kd.epochs else {}
     if job.no_kd_student is None:
         raise ValueError("kd.start = 'no_kd_student' needs the fold's student without KD")
     job.start_from, job.epochs = job.no_kd_student, kd.start_epochs or None
@@ -260,7 +267,8 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         models[KD_TEACHER] = job.combined_teacher
     if transductive_x is not None:
         job.unlabelled_x = transductive_x if unlabelled_x is None else np.concatenate([unlabelled_x, transductive_x])
-        start = {"start": "a fresh student"} if job.start_from is None else {"start": "student", "epochs": job.schedule()[0]}
+        start = {"start": "a fresh student", **({"epochs": job.epochs} if job.epochs else {})} if job.start_from is None \
+            else {"start": "student", "epochs": job.schedule()[0]}
         if cfg.transductive_epochs:  # the strict student, fine-tuned on the held-out windows too
             job.start_from, job.epochs = result.student, cfg.transductive_epochs
             job.lr = cfg.student.lr * cfg.transductive_lr_scale
