@@ -169,6 +169,8 @@ def train(
     kd_transfer: Optional[str] = typer.Option(None, help="none | mixup: a transfer set of windows mixed across animals, "
                                               "labelled by the teachers, learnt through the soft term only."),
     kd_transfer_size: Optional[float] = typer.Option(None, help="The transfer set's size, a multiple of the training windows."),
+    kd_transfer_teachers: Optional[str] = typer.Option(None, help="Which teachers label the transfer set, comma-separated "
+                                                       "(e.g. resnet,forest,gru; default: the method's own)."),
     kd_epochs: Optional[int] = typer.Option(None, help="The distilled student's epochs from fresh weights (kd, ensemble; "
                                             "0: the student's)."),
     kd_start: Optional[str] = typer.Option(None, help="fresh | no_kd_student: the distilled student starts from fresh "
@@ -235,7 +237,9 @@ def train(
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
-        "kd.teacher_views": kd_teacher_views, "kd.epochs": kd_epochs, "kd.start": kd_start, "kd.start_epochs": kd_start_epochs,
+        "kd.teacher_views": kd_teacher_views, "kd.epochs": kd_epochs,
+        "kd.transfer_teachers": None if kd_transfer_teachers is None else [t.strip() for t in kd_transfer_teachers.split(",")],
+        "kd.start": kd_start, "kd.start_epochs": kd_start_epochs,
         "rf_turned_copies": rf_turned_copies, "baseline_forest": baseline_forest,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,

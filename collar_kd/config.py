@@ -156,6 +156,11 @@ class KDConfig:
     # through the soft term only, transfer_size times as many as the training windows; "none" is off.
     transfer: str = "none"
     transfer_size: float = 1.0
+    # Teachers that label the transfer set's windows instead of the method's (names as in
+    # method.teachers, e.g. ["resnet", "forest", "gru"]; empty: the method's own). No teacher saw
+    # a transfer window, so a teacher whose labels of its own training windows are memory (the
+    # student without KD, "gru") can label them honestly. Cached soft labels only.
+    transfer_teachers: list = field(default_factory=list)
     # The distilled student's epochs when it starts fresh (kd and ensemble; 0: the [student]
     # epochs). With a transfer set every epoch holds transfer_size times more windows than the
     # student without KD's: kd.epochs = student.epochs / (1 + transfer_size) gives both students
@@ -415,6 +420,7 @@ class TrainConfig:
             raise ConfigError(f"transductive_labels: '{self.transductive_labels}' needs cached soft labels "
                               f"(kd.teaching = 'cached' or 'crossfit'; '{self.kd.teaching}' teaches consistently here)")
         self._validate_transductive_teachers()
+        self._validate_transfer_teachers()
         if self.extra_seeds and self.cv != "loao":
             raise ConfigError("extra_seeds: only with cv = 'loao' (they repeat the cross-validation)")
         if self.cv == "none" and not self.final_models:
@@ -432,6 +438,19 @@ class TrainConfig:
                               "labels alone); give 'teachers' or 'with_student'")
         if teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
             raise ConfigError(f"transductive_teachers: they give soft labels computed once (kd.teaching = 'cached' or "
+                              f"'crossfit'; '{self.kd.teaching}' teaches consistently here)")
+
+    def _validate_transfer_teachers(self) -> None:
+        """What can be said without the teachers' names (resolve_method parses them)."""
+        t = self.kd.transfer_teachers
+        if not isinstance(t, list) or not all(isinstance(v, str) and v.strip() for v in t):
+            raise ConfigError(f"kd.transfer_teachers: a list of teacher names such as ['resnet', 'forest', 'gru'], not {t!r}")
+        if not t:
+            return
+        if self.kd.transfer == "none":
+            raise ConfigError("kd.transfer_teachers: they label the transfer set, and kd.transfer is 'none'")
+        if teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
+            raise ConfigError(f"kd.transfer_teachers: they give soft labels computed once (kd.teaching = 'cached' or "
                               f"'crossfit'; '{self.kd.teaching}' teaches consistently here)")
 
     def _validate_method(self) -> None:

@@ -526,6 +526,74 @@ def test_transductive_teachers_label_the_unlabelled_rows_only(how):
                      unlabelled_count=n_own, unlabelled_specs=["c"])
 
 
+@pytest.mark.parametrize("n_own", [0, 4])
+def test_transfer_teachers_label_the_transfer_set_only(n_own):
+    """kd.transfer_teachers: other teachers of the pool ("c") label the transfer set, the windows
+    after the training and the unlabelled ones; those keep the method's teachers' labels, and "c"
+    labels nothing else. With transductive_teachers ("d") too, each labels its own rows."""
+    from collar_kd.distill.targets import ensemble_logits, soft_targets
+
+    n_train, n_transfer, temperature = 6, 5, 2.0
+    pool = FakePool(n_train)
+    asked = []
+    unseen = pool.labels_unseen
+
+    def labels_unseen(spec, x):
+        asked.append((spec, len(x)))
+        if spec in ("c", "d"):
+            return (x[:, 0, :] * (3.0 if spec == "c" else -2.0)).astype(np.float32)
+        return unseen(spec, x)
+
+    pool.labels_unseen = labels_unseen
+    extra, _ = windows(n_own + n_transfer, seed=3)
+    targets, _ = soft_targets(pool, ["a", "b"], "cached", temperature, True, extra_x=extra,
+                              unlabelled_count=n_own, transfer_specs=["c"])
+    got = soft_probabilities(targets(None, torch.arange(n_train + n_own + n_transfer)), temperature)
+    teachers = ensemble_logits([np.concatenate([pool.logits(s), unseen(s, extra)]) for s in "ab"], temperature)
+    want = soft_probabilities(torch.from_numpy(teachers), temperature)
+    transfer = slice(n_train + n_own, None)
+    np.testing.assert_allclose(got[:n_train + n_own], want[:n_train + n_own], atol=1e-6)
+    p_c = soft_probabilities(torch.from_numpy(extra[n_own:, 0, :] * 3.0), temperature)
+    np.testing.assert_allclose(got[transfer], p_c, atol=1e-6)
+    assert not np.allclose(got[transfer], want[transfer], atol=1e-3)  # the case is not degenerate
+    assert [a for a in asked if a[0] == "c"] == [("c", n_transfer)]
+    if n_own:
+        asked.clear()
+        targets, _ = soft_targets(pool, ["a", "b"], "cached", temperature, True, extra_x=extra,
+                                  unlabelled_count=n_own, unlabelled_specs=["d"], transfer_specs=["c"])
+        got = soft_probabilities(targets(None, torch.arange(n_train + n_own + n_transfer)), temperature)
+        p_d = soft_probabilities(torch.from_numpy(extra[:n_own, 0, :] * -2.0), temperature)
+        np.testing.assert_allclose(got[n_train:n_train + n_own], p_d, atol=1e-6)
+        np.testing.assert_allclose(got[transfer], p_c, atol=1e-6)
+        assert sorted(a for a in asked if a[0] in "cd") == [("c", n_transfer), ("d", n_own)]
+    with pytest.raises(ConfigError, match="kd.transfer_teachers"):
+        soft_targets(pool, ["a", "b"], "consistent", temperature, True, extra_x=extra, transfer_specs=["c"])
+
+
+def test_transfer_teachers_reach_the_soft_labels_of_a_run(tiny_synthetic, tmp_path, monkeypatch):
+    """End to end: with kd.transfer_teachers = ["gru"], the fold's student without KD (the gru
+    teacher) labels exactly the transfer set's windows, and the run records the setting."""
+    import collar_kd.distill.teachers as teachers_mod
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from tests.conftest import tiny_config_overrides
+
+    seen = []
+    original = teachers_mod.TeacherPool.labels_unseen
+
+    def spy(self, spec, x):
+        seen.append((str(spec), len(x), len(self.x)))
+        return original(self, spec, x)
+
+    monkeypatch.setattr(teachers_mod.TeacherPool, "labels_unseen", spy)
+    cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "final_models": False,
+                             "kd.transfer": "mixup", "kd.transfer_teachers": ["gru"]})
+    metrics = run_mod.run_training(cfg, tmp_path / "run")
+    gru = [s for s in seen if s[0].startswith("gru")]
+    assert len(gru) == len(metrics["folds"]) and all(n == train for _, n, train in gru)  # transfer_size 1
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["kd"]["transfer_teachers"] == ["gru"]
+
+
 def test_transductive_student_learns_the_held_out_windows_from_its_strict_twin(tiny_synthetic, tmp_path, monkeypatch):
     """transductive_labels = "student": in the fine-tuning, the soft labels of the held-out
     animal's windows (the unlabelled rows) are the strict student's own logits on them."""

@@ -61,12 +61,13 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
 def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
                  extra_x: np.ndarray | None = None, crossfit_groups: int = 3,
                  student_logits: np.ndarray | None = None, student_labels: str = "teachers",
-                 unlabelled_count: int = 0, unlabelled_specs: list | None = None) -> tuple[Targets, str]:
+                 unlabelled_count: int = 0, unlabelled_specs: list | None = None,
+                 transfer_specs: list | None = None) -> tuple[Targets, str]:
     """Targets from the teachers `specs` of a TeacherPool, by kd.teaching; returns the mode used.
     `extra_x`: windows appended after the pool's own, labelled by the teachers too (by the full
     teachers: no teacher saw them, crossfit or not); its first `unlabelled_count` are unlabelled
     windows (the transductive student's), which `unlabelled_specs`, other teachers of the pool,
-    label instead when given. `student_logits`: another student's logits on those (the
+    label instead when given; `transfer_specs` likewise label the rest, the transfer set. `student_logits`: another student's logits on those (the
     transductive student's strict twin), which join the teachers' mean ("with_student": half the
     probability at T) or replace it ("student"). Both for cached soft labels only."""
     mode = teaching_mode(teaching, augmenting)
@@ -84,9 +85,14 @@ def soft_targets(pool, specs: list, teaching: str, temperature: float, augmentin
         if student_logits is not None and student_labels != "teachers":
             z = np.asarray(student_logits, dtype=np.float32)
             table[rows] = z if student_labels == "student" else ensemble_logits([table[rows], z], temperature)
+        if transfer_specs and extra_x is not None and len(extra_x) > count:
+            transfer = extra_x[count:]
+            table[start + count:] = ensemble_logits([pool.labels_unseen(s, transfer) for s in transfer_specs], temperature)
         return cached_targets(table), mode
     if student_logits is not None and student_labels != "teachers":
         raise ConfigError(f"transductive_labels: '{student_labels}' needs cached soft labels, not kd.teaching '{mode}'")
     if unlabelled_specs:
         raise ConfigError(f"transductive_teachers: they need cached soft labels, not kd.teaching '{mode}'")
+    if transfer_specs:
+        raise ConfigError(f"kd.transfer_teachers: they need cached soft labels, not kd.teaching '{mode}'")
     return consistent_targets([pool.get(s) for s in specs], temperature), mode

@@ -12,7 +12,8 @@ kd.transfer = "mixup": pairs of training windows of two different animals (any t
 there is a single animal), mixed sample by sample as lam * a + (1 - lam) * b with lam uniform in
 [0, 1] per pair: postures and motions between the cows'. kd.transfer_size: how many, as a
 multiple of the training windows. The windows carry no label; the teachers label them like any
-unlabelled window (the full teachers: no teacher trained on them).
+unlabelled window (the full teachers: no teacher trained on them), the method's own or
+kd.transfer_teachers.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from collar_kd.config import KDConfig
+from collar_kd.distill.teachers import TeacherSpec, parse_teacher_spec
 
 SEED_OFFSET = 7919  # the transfer set's draws, apart from every other generator of the run
 
@@ -42,3 +44,9 @@ def transfer_windows(cfg: KDConfig, x: np.ndarray, animals: np.ndarray | None, s
         same = group[a] == group[b]
     lam = rng.uniform(0.0, 1.0, size=(n, 1, 1)).astype(np.float32)
     return (lam * x[a] + (1.0 - lam) * x[b]).astype(np.float32)
+
+
+def transfer_specs(cfg: KDConfig, seed: int) -> list[TeacherSpec]:
+    """The teachers that label the transfer set instead of the method's (kd.transfer_teachers;
+    empty: the method's own)."""
+    return [parse_teacher_spec(t, seed, "kd.transfer_teachers") for t in cfg.transfer_teachers]

@@ -6,7 +6,7 @@ import numpy as np
 
 from collar_kd.distill.losses import make_loss, scheduled_alpha, with_unlabelled
 from collar_kd.distill.targets import soft_targets
-from collar_kd.distill.transfer import transfer_windows
+from collar_kd.distill.transfer import transfer_specs, transfer_windows
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
 from collar_kd.training.loop import fit, predict_logits
 
@@ -38,7 +38,8 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
                                  extra_x=extra, crossfit_groups=cfg.kd.crossfit_groups,
                                  student_logits=own, student_labels=cfg.transductive_labels,
                                  unlabelled_count=0 if job.unlabelled_x is None else len(job.unlabelled_x),
-                                 unlabelled_specs=job.unlabelled_teachers)
+                                 unlabelled_specs=job.unlabelled_teachers,
+                                 transfer_specs=transfer_specs(cfg.kd, cfg.seed) or None)
     if extra is not None:
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label

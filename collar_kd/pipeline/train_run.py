@@ -21,6 +21,7 @@ from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import check_loss, make_loss
 from collar_kd.distill.teachers import TURNED_FOREST, TeacherPool, TeacherSpec, parse_teacher_spec
+from collar_kd.distill.transfer import transfer_specs
 from collar_kd.errors import ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
 from collar_kd.evaluation.metrics import classification_metrics
@@ -140,6 +141,9 @@ def resolve_method(cfg: TrainConfig):
         if asked and not method.learns_from_unlabelled:
             able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
             raise ConfigError(f"{setting}: method '{method.name}' does not learn from unlabelled windows ({able} do)")
+    if cfg.kd.transfer_teachers and not method.learns_from_unlabelled:
+        able = ", ".join(m.name for m in METHODS.values() if m.learns_from_unlabelled)
+        raise ConfigError(f"kd.transfer_teachers: method '{method.name}' learns from no transfer set ({able} do)")
     check_turned_forests(cfg, settings)
     check_crossfit_teachers(cfg, settings)
     cfg.method.options = as_dict(settings)
@@ -157,6 +161,7 @@ def check_turned_forests(cfg: TrainConfig, settings) -> None:
     asked = [("method.teachers", parse_teacher_spec(t, cfg.seed)) for t in getattr(settings, "teachers", [])]
     if cfg.transductive:  # else not used (a recipe may set it)
         asked += [("transductive_teachers", s) for s in transductive_specs(cfg)]
+    asked += [("kd.transfer_teachers", s) for s in transfer_specs(cfg.kd, cfg.seed)]
     for setting, spec in asked:
         if spec.arch == TURNED_FOREST and not cfg.augmentation().rotation_limits:
             raise ConfigError(f"{setting}: '{spec}' learns from turned copies of the windows, turned by the run's "
