@@ -83,7 +83,7 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
             pool.put(pool.main_spec, resnet)
         teacher = pool.get(pool.main_spec)
         no_kd = saved_no_kd_student(cfg, reference, seed, key, animal, arch, xt, yt, labels)
-        if no_kd is None and cfg.kd.start == "no_kd_student":  # trained as train_all trains it, and checked
+        if no_kd is None and (cfg.kd.start == "no_kd_student" or teaches_with_gru(cfg)):  # as train_all trains it, checked
             no_kd = trained_no_kd_student(cfg, reference, seed, train, n, w, key, animal, xt, yt, labels)
         if no_kd is not None:  # a 'gru' teacher is the fold's student without KD: reloaded, not retrained
             pool.adopt_no_kd_student(no_kd)
@@ -103,6 +103,13 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
             out["confusion"][tag + m] = confusion_matrix(yt, p, labels=labels).tolist()
     out["seconds"] = round(time.time() - started, 1)
     return out
+
+
+def teaches_with_gru(cfg) -> bool:
+    """Whether a 'gru' teacher (the fold's student without KD) labels anything: among the method's
+    teachers or kd.transfer_teachers."""
+    names = [*cfg.method.options.get("teachers", []), *cfg.kd.transfer_teachers]
+    return any(str(t).partition(":")[0] == "gru" for t in names)
 
 
 def saved_no_kd_student(cfg, reference: Path, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
@@ -142,11 +149,29 @@ def is_reference_model(model, row: str, reference: Path, seed: int, animal: str,
     return confusion_matrix(yt, predict_logits(model, xt).argmax(1), labels=labels).tolist() == want
 
 
-def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s: float) -> dict:
-    """The pilot's result from every fold's confusion matrices, done[(seed, animal)]."""
+def load_reference(names: str) -> dict:
+    """A reference result, or several of other seeds joined by " + " (as `merge` writes them):
+    one document with their seeds side by side, the rows and animals they all have."""
+    docs = [json.loads((RESULTS / n).read_text()) for n in names.split(" + ")]
+    if len(docs) == 1:
+        return docs[0]
+    animals = [f["animal"] for f in docs[0]["per_fold"]]
+    seeds = [s for d in docs for s in d["seeds"]]
+    if any([f["animal"] for f in d["per_fold"]] != animals for d in docs) or len(set(seeds)) != len(seeds):
+        sys.exit(f"pilot: the references {names} differ in their animals or share a seed")
+    rows = set.intersection(*(set(d["pooled_mcc"]) for d in docs))
+    per_fold = [{"animal": a, **{k: {m: [v for d in docs for v in d["per_fold"][i][k][m]] for m in rows}
+                                 for k in ("mcc_by_seed", "confusion_by_seed")}} for i, a in enumerate(animals)]
+    return {"seeds": seeds, "per_fold": per_fold,
+            "pooled_mcc": {m: {"per_seed": [v for d in docs for v in d["pooled_mcc"][m]["per_seed"]]} for m in rows}}
+
+
+def summarize(name: str, variant: dict, reference: str, done: dict, wall_time_s: float) -> dict:
+    """The pilot's result from every fold's confusion matrices, done[(seed, animal)], against the
+    reference result named `reference` (in bench/results; several joined by " + ")."""
     from collar_kd.evaluation.statistics import mcc_from_confusion
 
-    ref = json.loads(reference.read_text())
+    ref = load_reference(reference)
     seeds = sorted({s for s, _ in done})
     animals = [f["animal"] for f in ref["per_fold"] if any((s, f["animal"]) in done for s in seeds)]
     missing = [f"{s}/{a}" for s in seeds for a in animals if (s, a) not in done]
@@ -155,7 +180,7 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
     col = {s: ref["seeds"].index(s) for s in seeds}
     ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
     mcc = {(s, a): {m: float(mcc_from_confusion(np.array(c))) for m, c in done[s, a].items()} for s, a in done}
-    doc = {"name": name, "overrides": variant, "reference": reference.name, "seeds": seeds, "animals": animals,
+    doc = {"name": name, "overrides": variant, "reference": reference, "seeds": seeds, "animals": animals,
            "teachers_identical_to_reference": all(abs(mcc[s, a]["teacher"] - ref_mcc[a]["teacher"][col[s]]) < 1e-9
                                                   for s, a in mcc)}
     controls = [(s, a) for s, a in mcc if "control_student_kd" in mcc[s, a]]
@@ -200,16 +225,18 @@ def summarize(name: str, variant: dict, reference: Path, done: dict, wall_time_s
 
 
 def merge(name: str, parts: list[str]) -> None:
-    """`merge NAME PART...`: one result from pilots run apart (other seeds or animals, same overrides)."""
+    """`merge NAME PART...`: one result from pilots run apart (other seeds or animals, same overrides),
+    against their references joined when those differ (parts of other seeds, other reference runs)."""
     docs = [json.loads((RESULTS / "pilots" / f"kd-{p}.json").read_text()) for p in parts]
-    if any(d["overrides"] != docs[0]["overrides"] or d["reference"] != docs[0]["reference"] for d in docs):
-        sys.exit("pilot: the parts differ in their overrides or reference")
+    if any(d["overrides"] != docs[0]["overrides"] for d in docs):
+        sys.exit("pilot: the parts differ in their overrides")
+    references = list(dict.fromkeys(d["reference"] for d in docs))
     done = {}
     for d in docs:
         for k, v in d["confusion"].items():
             s, a = k.split("/")
             done[int(s), a] = v
-    doc = summarize(name, docs[0]["overrides"], RESULTS / docs[0]["reference"], done, sum(d["wall_time_s"] for d in docs))
+    doc = summarize(name, docs[0]["overrides"], " + ".join(references), done, sum(d["wall_time_s"] for d in docs))
     doc["merged_from"] = [f"kd-{p}.json" for p in parts]
     write_out(doc)
 
@@ -219,7 +246,7 @@ def resummarize(name: str) -> None:
     (figures added since it was written); its wall time and machine are kept."""
     old = json.loads((RESULTS / "pilots" / f"kd-{name}.json").read_text())
     done = {(int(k.split("/")[0]), k.split("/")[1]): v for k, v in old["confusion"].items()}
-    doc = summarize(name, old["overrides"], RESULTS / old["reference"], done, old["wall_time_s"])
+    doc = summarize(name, old["overrides"], old["reference"], done, old["wall_time_s"])
     doc.update({k: old[k] for k in ("machine", "merged_from") if k in old})
     write_out(doc)
 
@@ -246,6 +273,8 @@ def main() -> None:
     ap.add_argument("--reference", type=Path, default=RESULTS / "accuracy.json")
     ap.add_argument("--control", action="store_true", help="also train the unchanged student (must match the reference)")
     args = ap.parse_args()
+    if args.reference.resolve().parent != RESULTS.resolve():
+        sys.exit(f"pilot: --reference must be a result in {RESULTS}, not {args.reference}")
     root = require_wasp()
     ref = json.loads(args.reference.read_text())
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -263,7 +292,7 @@ def main() -> None:
             mcc = {m: round(float(mcc_from_confusion(np.array(c))), 4) for m, c in r["confusion"].items()}
             print(f"seed {s} {a}: {mcc}  reference student_kd {ref_mcc[a]['student_kd'][col[s]]:.4f} "
                   f"student {ref_mcc[a]['student'][col[s]]:.4f}  {r['seconds']}s", flush=True)
-    write_out(summarize(args.name, variant, args.reference, {k: v["confusion"] for k, v in done.items()},
+    write_out(summarize(args.name, variant, args.reference.name, {k: v["confusion"] for k, v in done.items()},
                         time.time() - started))
 
 
