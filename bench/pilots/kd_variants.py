@@ -159,11 +159,14 @@ def load_reference(names: str) -> dict:
     seeds = [s for d in docs for s in d["seeds"]]
     if any([f["animal"] for f in d["per_fold"]] != animals for d in docs) or len(set(seeds)) != len(seeds):
         sys.exit(f"pilot: the references {names} differ in their animals or share a seed")
-    rows = set.intersection(*(set(d["pooled_mcc"]) for d in docs))
-    per_fold = [{"animal": a, **{k: {m: [v for d in docs for v in d["per_fold"][i][k][m]] for m in rows}
+    def joined(part):  # a part's rows (models) that every reference has, their per-seed lists joined
+        rows = set.intersection(*(set(part(d)) for d in docs))
+        return {m: [v for d in docs for v in part(d)[m]] for m in rows}
+
+    per_fold = [{"animal": a, **{k: joined(lambda d, i=i, k=k: d["per_fold"][i][k])
                                  for k in ("mcc_by_seed", "confusion_by_seed")}} for i, a in enumerate(animals)]
-    return {"seeds": seeds, "per_fold": per_fold,
-            "pooled_mcc": {m: {"per_seed": [v for d in docs for v in d["pooled_mcc"][m]["per_seed"]]} for m in rows}}
+    pooled = joined(lambda d: {m: v["per_seed"] for m, v in d["pooled_mcc"].items()})
+    return {"seeds": seeds, "per_fold": per_fold, "pooled_mcc": {m: {"per_seed": v} for m, v in pooled.items()}}
 
 
 def summarize(name: str, variant: dict, reference: str, done: dict, wall_time_s: float) -> dict:
