@@ -67,9 +67,10 @@ def soft_targets(pool, specs: list, teaching: str, temperature: float, augmentin
     `extra_x`: windows appended after the pool's own, labelled by the teachers too (by the full
     teachers: no teacher saw them, crossfit or not); its first `unlabelled_count` are unlabelled
     windows (the transductive student's), which `unlabelled_specs`, other teachers of the pool,
-    label instead when given; `transfer_specs` likewise label the rest, the transfer set. `student_logits`: another student's logits on those (the
-    transductive student's strict twin), which join the teachers' mean ("with_student": half the
-    probability at T) or replace it ("student"). Both for cached soft labels only."""
+    label instead when given; `transfer_specs` likewise label the rest, the transfer set.
+    `student_logits`: another student's logits on those (the transductive student's strict twin),
+    which join the teachers' mean ("with_student": half the probability at T) or replace it
+    ("student"). All three for cached soft labels only."""
     mode = teaching_mode(teaching, augmenting)
     if mode in ("cached", "crossfit"):
         logits = [pool.logits(s) if mode == "cached" else pool.crossfit_logits(s, crossfit_groups) for s in specs]
