@@ -429,28 +429,33 @@ class TrainConfig:
     def _validate_transductive_teachers(self) -> None:
         """What can be said without the teachers' names (resolve_method parses them)."""
         t = self.transductive_teachers
-        if not isinstance(t, list) or not all(isinstance(v, str) and v.strip() for v in t):
-            raise ConfigError(f"transductive_teachers: a list of teacher names such as ['turned_forest'], not {t!r}")
+        self._check_teacher_names("transductive_teachers", t, "['turned_forest']")
         if not t or not self.transductive:  # not used without --transductive (a recipe may set it)
             return
         if self.transductive_labels == "student":
             raise ConfigError("transductive_teachers: not used with transductive_labels 'student' (the strict student "
                               "labels alone); give 'teachers' or 'with_student'")
-        if teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
-            raise ConfigError(f"transductive_teachers: they give soft labels computed once (kd.teaching = 'cached' or "
-                              f"'crossfit'; '{self.kd.teaching}' teaches consistently here)")
+        self._check_cached_soft_labels("transductive_teachers")
 
     def _validate_transfer_teachers(self) -> None:
         """What can be said without the teachers' names (resolve_method parses them)."""
         t = self.kd.transfer_teachers
-        if not isinstance(t, list) or not all(isinstance(v, str) and v.strip() for v in t):
-            raise ConfigError(f"kd.transfer_teachers: a list of teacher names such as ['resnet', 'forest', 'gru'], not {t!r}")
+        self._check_teacher_names("kd.transfer_teachers", t, "['resnet', 'forest', 'gru']")
         if not t:
             return
         if self.kd.transfer == "none":
             raise ConfigError("kd.transfer_teachers: they label the transfer set, and kd.transfer is 'none'")
+        self._check_cached_soft_labels("kd.transfer_teachers")
+
+    @staticmethod
+    def _check_teacher_names(setting: str, names, example: str) -> None:
+        if not isinstance(names, list) or not all(isinstance(v, str) and v.strip() for v in names):
+            raise ConfigError(f"{setting}: a list of teacher names such as {example}, not {names!r}")
+
+    def _check_cached_soft_labels(self, setting: str) -> None:
+        """Teachers that label some windows in place of the method's do it in soft labels computed once."""
         if teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
-            raise ConfigError(f"kd.transfer_teachers: they give soft labels computed once (kd.teaching = 'cached' or "
+            raise ConfigError(f"{setting}: they give soft labels computed once (kd.teaching = 'cached' or "
                               f"'crossfit'; '{self.kd.teaching}' teaches consistently here)")
 
     def _validate_method(self) -> None:

@@ -108,8 +108,10 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
 def teaches_with_gru(cfg) -> bool:
     """Whether a 'gru' teacher (the fold's student without KD) labels anything: among the method's
     teachers or kd.transfer_teachers."""
+    from collar_kd.distill.teachers import GRU, parse_teacher_spec
+
     names = [*cfg.method.options.get("teachers", []), *cfg.kd.transfer_teachers]
-    return any(str(t).partition(":")[0] == "gru" for t in names)
+    return any(parse_teacher_spec(t, cfg.seed).arch == GRU for t in names)
 
 
 def saved_no_kd_student(cfg, reference: Path, seed: int, key: str, animal: str, arch: dict, xt, yt, labels):
