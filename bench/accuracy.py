@@ -93,6 +93,10 @@ SETTINGS = {
     # teachers, learnt through the soft term only. bench/results/accuracy.json was measured before it;
     # its distilled student with it: bench/results/pilots/kd-mixup1.json (docs/methods.md).
     "kd.transfer": "mixup",
+    # The collar recipe's quantization-aware finish (2026-12-06): the distilled student's last 2
+    # epochs through the fake-quantized 8-bit graph, towards its own float soft labels
+    # (bench/pilots/quant_gap.py on seeds 5-7; docs/methods.md, "A quantization-aware finish").
+    "kd.qat_epochs": 2,
 }
 SEEDS = (0, 1, 2)
 MODELS = ("teacher", "kd_teacher", "student", "student_kd", "baseline_rf", "student_kd+baseline_rf", "student_kd_transductive")

@@ -173,6 +173,8 @@ def train(
                                                        "(e.g. resnet,forest,gru; default: the method's own)."),
     kd_epochs: Optional[int] = typer.Option(None, help="The distilled student's epochs from fresh weights (kd, ensemble; "
                                             "0: the student's)."),
+    kd_qat_epochs: Optional[int] = typer.Option(None, help="The distilled student's last epochs through the fake-quantized "
+                                                "8-bit graph, towards its own float soft labels (kd, ensemble; 0: off)."),
     kd_start: Optional[str] = typer.Option(None, help="fresh | no_kd_student: the distilled student starts from fresh "
                                            "weights or from the student without KD."),
     kd_start_epochs: Optional[int] = typer.Option(None, help="With --kd-start no_kd_student: its epochs (0: the student's)."),
@@ -237,7 +239,7 @@ def train(
         "student.hidden": hidden, "student.head": head,
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
-        "kd.teacher_views": kd_teacher_views, "kd.epochs": kd_epochs,
+        "kd.teacher_views": kd_teacher_views, "kd.epochs": kd_epochs, "kd.qat_epochs": kd_qat_epochs,
         "kd.transfer_teachers": None if kd_transfer_teachers is None else [t.strip() for t in kd_transfer_teachers.split(",")],
         "kd.start": kd_start, "kd.start_epochs": kd_start_epochs,
         "rf_turned_copies": rf_turned_copies, "baseline_forest": baseline_forest,

@@ -178,6 +178,12 @@ class KDConfig:
     # [student] learning rate: the soft labels refine a student that has already learnt the labels.
     start: str = "fresh"
     start_epochs: int = 0
+    # The distilled student's last epochs (kd and ensemble), after its float training: through the
+    # fake-quantized integer graph (method.weight_bits, calibration, weight_formats; formats from
+    # the labelled training windows) towards its own float soft labels and the labels, with the
+    # run's KD loss and class weights, on the labelled windows as they are (collar_kd/quant/qat.py).
+    # The 8-bit model then keeps what the float one knows; 0 is off.
+    qat_epochs: int = 0
 
 
 @dataclass
@@ -365,6 +371,9 @@ class TrainConfig:
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
             raise ConfigError(f"kd.start_epochs: a whole number of epochs from 0 (the [student] epochs) to {MAX_EPOCHS:,}, "
                               f"not {v}")
+        v = self.kd.qat_epochs
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
+            raise ConfigError(f"kd.qat_epochs: a whole number of epochs from 0 (off) to {MAX_EPOCHS:,}, not {v}")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key, most in (("epochs", MAX_EPOCHS), ("batch_size", 1_000_000)):

@@ -128,6 +128,7 @@ def test_failure_midway_leaves_no_half_written_run(tiny_synthetic, tmp_path, mon
         (["train", "--out", "X", "--kd-start", "teacher"], "kd.start: must be one of fresh, no_kd_student"),
         (["train", "--out", "X", "--kd-start-epochs", "-3"], "kd.start_epochs: a whole number of epochs"),
         (["train", "--out", "X", "--kd-epochs", "-3"], "kd.epochs: a whole number of epochs"),
+        (["train", "--out", "X", "--kd-qat-epochs", "-1"], "kd.qat_epochs: a whole number of epochs"),
         (["train", "--out", "X", "--kd-transfer", "mixup", "--kd-transfer-teachers", "resnet,tree"],
          "kd.transfer_teachers: 'tree' is not"),
         (["train", "--out", "X", "--kd-transfer", "mixup", "--kd-transfer-teachers", "gru", "--method", "speq"],

@@ -40,6 +40,8 @@ def test_json_config(tmp_path):
         ('augment_rotation_deg = 30.0\n[kd]\ntransfer = "mixup"\nteaching = "consistent"\ntransfer_teachers = ["gru"]\n',
          "kd.transfer_teachers: they give soft labels computed once"),
         ("[kd]\nepochs = 2.5\n", "kd.epochs"),
+        ("[kd]\nqat_epochs = -1\n", "kd.qat_epochs: a whole number of epochs"),
+        ("[kd]\nqat_epochs = 1.5\n", "kd.qat_epochs"),
         ("[kd]\nstart_epochs = 2.5\n", "kd.start_epochs"),
         ("[kd]\ntransfer_size = 50.0\n", "kd.transfer_size"),
         ("augment_rotation_deg = 30.0\n[kd]\nteacher_views = 65\n", "kd.teacher_views: a whole number of rotated copies"),

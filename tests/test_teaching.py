@@ -422,6 +422,44 @@ def test_distilled_student_trains_kd_epochs_from_fresh_weights(tiny_synthetic, t
     assert all(f["epochs"] == 1 for f in method["folds"].values())
 
 
+def test_quantization_aware_finish_tunes_the_distilled_student_towards_itself(tiny_synthetic, tmp_path, monkeypatch):
+    """kd.qat_epochs: once per fold, the distilled student (and no other) goes through the
+    fake-quantized graph of the run's word length, towards its own float logits, on the labelled
+    training windows only (not the transfer set's); the run keeps the tuned student, and
+    method.json records the finish."""
+    import collar_kd.methods.plain as plain
+    from safetensors.torch import load_file
+
+    from collar_kd.config import load_config
+    from collar_kd.pipeline.train_run import run_training
+    from tests.conftest import tiny_config_overrides
+
+    calls, original = [], plain.qat_finetune
+
+    def spy(student, q, x, y, targets, loss, epochs, seed, **kw):
+        given = targets(torch.from_numpy(x), torch.arange(len(x))).cpu().numpy()
+        calls.append({"windows": len(x), "epochs": epochs, "bits": q.weight_bits, "labelled": bool((y >= 0).all()),
+                      "towards_itself": np.allclose(given, predict_logits(student, x), atol=1e-6)})
+        q2, tuned, report = original(student, q, x, y, targets, loss, epochs, seed, **kw)
+        calls[-1]["tuned"] = {k: v.clone() for k, v in tuned.state_dict().items()}
+        return q2, tuned, report
+
+    monkeypatch.setattr(plain, "qat_finetune", spy)
+    overrides = tiny_config_overrides(tiny_synthetic)
+    cfg = load_config(None, {**overrides, "final_models": False, "save_fold_models": True, "kd.qat_epochs": 1,
+                             "kd.transfer": "mixup"})
+    metrics = run_training(cfg, tmp_path / "run")
+    folds = metrics["folds"]
+    assert len(calls) == len(folds) > 1
+    assert all(c["epochs"] == 1 and c["bits"] == 8 and c["labelled"] and c["towards_itself"] for c in calls)
+    assert [c["windows"] for c in calls] == [f["train_windows"] for f in folds]  # the transfer set doubles them
+    for c, f in zip(calls, folds):
+        saved = load_file(str(tmp_path / "run" / "folds" / f["key"] / "student_kd.safetensors"))
+        assert all(torch.equal(saved[k], v) for k, v in c["tuned"].items())
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["qat_finish"]["epochs"] == 1 for f in method["folds"].values())
+
+
 @pytest.mark.parametrize("line, name", [("transductive_epochs = -1", "transductive_epochs"),
                                         ("transductive_epochs = 1.5", "transductive_epochs"),
                                         ("transductive_lr_scale = 0", "transductive_lr_scale")])

@@ -2,7 +2,7 @@
 reference runs are not on this machine (bench/work is not committed).
 
     python bench/pilots/kd_variants.py NAME SEEDS 'JSON overrides' [--animals A,B] [--jobs 2]
-                                       [--reference bench/results/accuracy.json] [--control]
+                                       [--reference bench/results/accuracy.json] [--control] [--keep]
     python bench/pilots/kd_variants.py merge NAME PART [PART ...]
     python bench/pilots/kd_variants.py summary NAME
 
@@ -16,7 +16,8 @@ its recorded confusion matrix (a fold without it trains one). Then the distilled
 student with the reference's settings plus the overrides, and its 8-bit form (per-row formats
 from the fold's training windows, the bit-exact simulator), as bench-accuracy computes it.
 `--control` trains the student without the overrides as well, which must reproduce the
-reference's distilled student exactly.
+reference's distilled student exactly. `--keep` saves every fold's distilled student (the
+variant's) in bench/work/kd-NAME/seed-S/FOLD/, for bench/pilots/quant_gap.py.
 
 Against the reference's rows of the same seeds and animals: the variant's per-animal MCC minus
 the reference's distilled student and minus its student without KD, with 95% bootstrap intervals
@@ -52,7 +53,8 @@ def reference_run(reference: Path, seed: int) -> Path:
     return run_dir(seed) if reference.stem == "accuracy" else WORK / f"{reference.stem}-seed-{seed}"
 
 
-def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool, reference: Path) -> dict:
+def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool, reference: Path,
+             keep: Path | None = None) -> dict:
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.config import load_config
@@ -91,6 +93,10 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
                          no_kd_student=no_kd)
         start_distilled_student(job)
         student = train_student(job).student.eval()
+        if keep is not None and not tag:  # the variant's student, for later analysis (bench/work)
+            from safetensors.torch import save_file
+            (keep / key).mkdir(parents=True, exist_ok=True)
+            save_file(student.state_dict(), keep / key / "student_kd.safetensors")
         q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
                              8, "range")
         preds = {"teacher": predict_logits(teacher, xt).argmax(1), "student_kd": predict_logits(student, xt).argmax(1),
@@ -277,6 +283,8 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--reference", type=Path, default=RESULTS / "accuracy.json")
     ap.add_argument("--control", action="store_true", help="also train the unchanged student (must match the reference)")
+    ap.add_argument("--keep", action="store_true",
+                    help="save every fold's distilled student in bench/work/kd-NAME/seed-S/FOLD/student_kd.safetensors")
     args = ap.parse_args()
     if args.reference.resolve().parent != RESULTS.resolve():
         sys.exit(f"pilot: --reference must be a result in {RESULTS}, not {args.reference}")
@@ -291,7 +299,9 @@ def main() -> None:
     started = time.time()
     done = {}
     with worker_pool(args.jobs) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control, args.reference.resolve()) for s in seeds for a in animals}
+        futures = {(s, a): ex.submit(fold_job, overrides, variant, s, a, args.control, args.reference.resolve(),
+                                            WORK / f"kd-{args.name}" / f"seed-{s}" if args.keep else None)
+                   for s in seeds for a in animals}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()
             mcc = {m: round(float(mcc_from_confusion(np.array(c))), 4) for m, c in r["confusion"].items()}

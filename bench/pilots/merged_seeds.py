@@ -45,7 +45,7 @@ PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
 # Settings added after a file was written, read as what its code did then.
 ABSENT_MEANS = {"baseline_forest": "forest", "rf_turned_copies": 0, "transductive_teachers": [],
                 "kd.teacher_views": 0, "turned_forest_copies": 4, "kd.start": "fresh", "kd.start_epochs": 0,
-                "kd.crossfit_teachers": [], "kd.epochs": 0}
+                "kd.crossfit_teachers": [], "kd.epochs": 0, "kd.transfer_teachers": [], "kd.qat_epochs": 0}
 # Settings that only some rows depend on: a row merges over the files that agree on them.
 ROW_SETTINGS = {"baseline_rf": ("baseline_forest", "turned_forest_copies"),
                 "student_kd+baseline_rf": ("baseline_forest", "turned_forest_copies"),

@@ -9,7 +9,7 @@ from collar_kd.distill.losses import scheduled_alpha
 from collar_kd.distill.teachers import parse_teacher_spec
 from collar_kd.errors import ConfigError
 from collar_kd.methods.base import MethodResult, StudentJob, register
-from collar_kd.methods.plain import distill_student, rounded
+from collar_kd.methods.plain import distill_student, quantization_aware_finish, rounded
 
 
 @dataclass
@@ -32,11 +32,12 @@ def train_ensemble(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     specs = [parse_teacher_spec(s, cfg.seed) for s in job.settings.teachers]
     student, history, mode = distill_student(job, specs, "ensemble-KD student")
+    student, finish = quantization_aware_finish(job, student)
     job.combined_teacher = job.teachers.combined(specs)  # evaluated as the row kd_teacher
     return MethodResult(student, {
         "teachers": [str(s) for s in specs],
         "teacher_seconds": {str(s): job.teachers.seconds.get(s) for s in specs},
         "combination": "mean of softened probabilities", "teaching": mode,
         "alpha": [scheduled_alpha(cfg.kd, 0.0), scheduled_alpha(cfg.kd, 1.0)], "temperature": cfg.kd.temperature,
-        "loss_per_epoch": rounded(history),
+        "loss_per_epoch": rounded(history), **finish,
     })

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from collar_kd.distill.losses import make_loss, scheduled_alpha, with_unlabelled
-from collar_kd.distill.targets import soft_targets
+from collar_kd.distill.targets import cached_targets, soft_targets
 from collar_kd.distill.transfer import transfer_specs, transfer_windows
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
+from collar_kd.quant.qat import qat_finetune
+from collar_kd.quant.quantizer import quantize_student
 from collar_kd.training.loop import fit, predict_logits
 
 
@@ -54,15 +56,39 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     return student, history, mode
 
 
+def quantization_aware_finish(job: StudentJob, student) -> tuple[object, dict]:
+    """kd.qat_epochs > 0: the distilled student's last epochs, through the fake-quantized integer
+    graph of the run's word length, calibration and weight formats (formats from the labelled
+    training windows), towards its own float soft labels and the labels, with the run's KD loss
+    and class weights, on the labelled windows as they are. Its own soft labels, not a teacher's:
+    the finish is to keep what the float student knows in the integer model the collar runs
+    (docs/methods.md, "A quantization-aware finish"). Returns the tuned student and what the
+    method report records of the finish ({} when off)."""
+    cfg = job.cfg
+    if not cfg.kd.qat_epochs:
+        return student, {}
+    q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
+                         cfg.method.weight_formats)
+    own = cached_targets(predict_logits(student, job.x))
+    with job.task("quantization-aware finish", cfg.kd.qat_epochs) as advance:
+        _, tuned, report = qat_finetune(student, q, job.x, job.y, own, make_loss(cfg.kd), cfg.kd.qat_epochs, cfg.seed,
+                                        weights=job.weights, on_epoch=lambda *_: advance())
+    report = {k: v for k, v in report.items() if k != "augment"}  # its seconds go to manifest.json
+    return tuned, {"qat_finish": {**report, "targets": "the student's own float soft labels",
+                                  "weight_bits": cfg.method.weight_bits, "calibration": cfg.method.calibration,
+                                  "weight_formats": cfg.method.weight_formats}}
+
+
 @register("kd", "knowledge distillation from the ResNet teacher (Hinton)", learns_from_unlabelled=True,
           soft_labels=True)
 def train_kd(job: StudentJob) -> MethodResult:
     cfg = job.cfg
     student, history, mode = distill_student(job, [job.teachers.main_spec], "KD student")
+    student, finish = quantization_aware_finish(job, student)
     return MethodResult(student, {"teacher": str(job.teachers.main_spec), "loss": cfg.kd.loss, "teaching": mode,
                                   "unlabelled_windows": 0 if job.unlabelled_x is None else len(job.unlabelled_x),
                                   "alpha": [scheduled_alpha(cfg.kd, 0.0), scheduled_alpha(cfg.kd, 1.0)],
-                                  "temperature": cfg.kd.temperature, "loss_per_epoch": rounded(history)})
+                                  "temperature": cfg.kd.temperature, "loss_per_epoch": rounded(history), **finish})
 
 
 def rounded(values) -> list[float]:

@@ -87,15 +87,16 @@ class FakeQuantStudent(torch.nn.Module):
 
 def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.ndarray, targets: Targets, loss: LossFn,
                  epochs: int, seed: int, weights: torch.Tensor | None = None, augment: Augmentation | None = None,
-                 batch_size: int = 128, lr: float = 5e-4) -> tuple[QuantizedStudent, GRUStudent, dict]:
+                 batch_size: int = 128, lr: float = 5e-4,
+                 on_epoch=None) -> tuple[QuantizedStudent, GRUStudent, dict]:
     """Fine-tune a copy of `student` through the fake-quantized graph of `q` with `loss` (a KD
     loss from distill.losses, its coefficient schedule included) towards `targets`, in the one
     training loop, then quantize the tuned weights with the same word length and calibration."""
-    tuned = GRUStudent(student.n_classes, student.hidden, student.head)
+    tuned = GRUStudent(student.n_classes, student.hidden, student.head, student.channels)
     tuned.load_state_dict(student.state_dict())
     started = time.time()
     history = fit(FakeQuantStudent(tuned, q), x, y, loss, epochs, batch_size, lr, seed,
-                  targets=targets, weights=weights, augment=augment)
+                  targets=targets, weights=weights, augment=augment, on_epoch=on_epoch)
     tuned.eval()
     arch = {"classes": q.classes, "sample_rate_hz": q.sample_rate_hz, "window_length": q.window_length}
     q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats)
