@@ -10,6 +10,7 @@ calibration; the integer model is re-derived from the tuned weights afterwards.
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -88,7 +89,7 @@ class FakeQuantStudent(torch.nn.Module):
 def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.ndarray, targets: Targets, loss: LossFn,
                  epochs: int, seed: int, weights: torch.Tensor | None = None, augment: Augmentation | None = None,
                  batch_size: int = 128, lr: float = 5e-4,
-                 on_epoch=None) -> tuple[QuantizedStudent, GRUStudent, dict]:
+                 on_epoch: Callable[[int, float], None] | None = None) -> tuple[QuantizedStudent, GRUStudent, dict]:
     """Fine-tune a copy of `student` through the fake-quantized graph of `q` with `loss` (a KD
     loss from distill.losses, its coefficient schedule included) towards `targets`, in the one
     training loop, then quantize the tuned weights with the same word length and calibration."""
