@@ -1,7 +1,7 @@
 """Pilot: a variant of bench-accuracy against the committed bench/results/accuracy.json, when the
 reference runs themselves are not on this machine (bench/work is not committed).
 
-    python bench/pilots/against_committed.py NAME [SEED,...]
+    python bench/pilots/against_committed.py NAME [SEED,...] [--reference=accuracy-seeds567.json]
 
 The variant's per-fold figures come from its runs (bench/work/accuracy-NAME-seed-S) where they are
 on this machine, else from its result file (bench/results/accuracy-NAME.json), which keeps the same
@@ -15,7 +15,11 @@ per seed of both, and the paired difference per animal (the variant's MCC on the
 committed one, mean over seeds) with a 95% bootstrap interval over animals of its mean. The
 committed file keeps per-fold MCC, not confusion matrices, so this interval is of the mean
 per-animal difference, not of the pooled MCC difference bench-accuracy reports.
-Writes bench/results/pilots/NAME-vs-committed.json.
+When both result files keep confusion matrices (bench/results/accuracy-NAME.json and the
+reference, runs since 2026-12-05), also the pooled paired differences bench-accuracy reports, for
+the changed rows and the 8-bit one (`pooled_paired`). --reference: another committed result of the
+same settings but the variant's (default accuracy.json).
+Writes bench/results/pilots/NAME-vs-committed.json (NAME-vs-REFERENCE.json with --reference).
 """
 import json
 import sys
@@ -56,15 +60,43 @@ def variant_figures(root: Path, name: str, seeds: list[int]) -> tuple[dict, dict
     return fold_mcc, pooled
 
 
+def pooled_paired(root: Path, name: str, committed: dict, seeds: list[int]) -> dict | None:
+    """Pooled MCC differences (variant minus reference, mean over `seeds`) with the 95% bootstrap
+    interval over animals that bench-accuracy uses, from the two result files' confusion matrices."""
+    from collar_kd.evaluation.statistics import paired_difference
+
+    path = root / "results" / f"accuracy-{name}.json"
+    if not path.is_file():
+        return None
+    doc = json.loads(path.read_text())
+    if "confusion_by_seed" not in doc["per_fold"][0] or "confusion_by_seed" not in committed["per_fold"][0]:
+        return None
+    if [f["animal"] for f in doc["per_fold"]] != [f["animal"] for f in committed["per_fold"]]:
+        raise SystemExit("the two results hold other animals")
+
+    def conf(d: dict, model: str) -> np.ndarray:
+        col = [d["seeds"].index(s) for s in seeds]
+        return np.array([[f["confusion_by_seed"][model][c] for f in d["per_fold"]] for c in col])
+
+    out = {}
+    for m in CHANGED + ("student_kd_fxp8", "student_kd+baseline_rf"):
+        if m in doc["per_fold"][0]["confusion_by_seed"] and m in committed["per_fold"][0]["confusion_by_seed"]:
+            r = paired_difference(conf(doc, m), conf(committed, m))
+            out[m] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items() if k != "per_animal"}
+    return out
+
+
 def main() -> None:
-    name = sys.argv[1]
-    seeds = [int(s) for s in (sys.argv[2] if len(sys.argv) > 2 else "0,1,2").split(",")]
+    args = [a for a in sys.argv[1:] if not a.startswith("--reference")]
+    reference = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--reference=")), "accuracy.json")
+    name = args[0]
+    seeds = [int(s) for s in (args[1] if len(args) > 1 else "0,1,2").split(",")]
     root = Path(__file__).resolve().parents[1]
-    committed = json.loads((root / "results" / "accuracy.json").read_text())
+    committed = json.loads((root / "results" / reference).read_text())
     col = {s: committed["seeds"].index(s) for s in seeds}
     ref = {f["animal"]: f["mcc_by_seed"] for f in committed["per_fold"]}
     fold_mcc, pooled_of = variant_figures(root, name, seeds)
-    out = {"variant": name, "seeds": seeds, "reference": "bench/results/accuracy.json", "untouched_identical": {}, "models": {}}
+    out = {"variant": name, "seeds": seeds, "reference": f"bench/results/{reference}", "untouched_identical": {}, "models": {}}
     for m in UNTOUCHED:
         out["untouched_identical"][m] = all(
             abs(v - ref[a][m][col[s]]) < 1e-9 for s in seeds for a, v in fold_mcc[s][m].items())
@@ -88,7 +120,10 @@ def main() -> None:
     out["variant_student_kd_minus_student_per_animal"] = {"mean": round(float(d.mean()), 4), "ci": [round(lo, 4), round(hi, 4)],
                                                          "animals_better": int((d > 0).sum())}
     print("variant student_kd - student per animal:", out["variant_student_kd_minus_student_per_animal"])
-    path = root / "results" / "pilots" / f"{name}-vs-committed.json"
+    out["pooled_paired"] = pooled_paired(root, name, committed, seeds)
+    print("pooled, paired:", json.dumps(out["pooled_paired"]))
+    tag = "committed" if reference == "accuracy.json" else Path(reference).stem
+    path = root / "results" / "pilots" / f"{name}-vs-{tag}.json"
     path.write_text(json.dumps(out, indent=1))
     print("wrote", path)
 
