@@ -361,19 +361,11 @@ class TrainConfig:
             raise ConfigError(f"kd.teacher_views: rotated copies are for soft labels computed once (kd.teaching cached or "
                               f"crossfit); consistent teaching labels the student's own rotated batch (kd.teaching "
                               f"'{self.kd.teaching}')")
-        v = self.kd.epochs
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
-            raise ConfigError(f"kd.epochs: a whole number of epochs from 0 (the [student] epochs) to {MAX_EPOCHS:,}, "
-                              f"not {v}")
+        self._check_epoch_count("kd.epochs", self.kd.epochs, "the [student] epochs")
         if self.kd.start not in KD_STARTS:
             raise ConfigError(f"kd.start: must be one of {', '.join(KD_STARTS)}, not '{self.kd.start}'")
-        v = self.kd.start_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
-            raise ConfigError(f"kd.start_epochs: a whole number of epochs from 0 (the [student] epochs) to {MAX_EPOCHS:,}, "
-                              f"not {v}")
-        v = self.kd.qat_epochs
-        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
-            raise ConfigError(f"kd.qat_epochs: a whole number of epochs from 0 (off) to {MAX_EPOCHS:,}, not {v}")
+        self._check_epoch_count("kd.start_epochs", self.kd.start_epochs, "the [student] epochs")
+        self._check_epoch_count("kd.qat_epochs", self.kd.qat_epochs, "off")
         self._validate_method()
         for name, sec in (("teacher", self.teacher), ("student", self.student)):
             for key, most in (("epochs", MAX_EPOCHS), ("batch_size", 1_000_000)):
@@ -455,6 +447,11 @@ class TrainConfig:
         if self.kd.transfer == "none":
             raise ConfigError("kd.transfer_teachers: they label the transfer set, and kd.transfer is 'none'")
         self._check_cached_soft_labels("kd.transfer_teachers")
+
+    @staticmethod
+    def _check_epoch_count(setting: str, v, zero_means: str) -> None:
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_EPOCHS:
+            raise ConfigError(f"{setting}: a whole number of epochs from 0 ({zero_means}) to {MAX_EPOCHS:,}, not {v}")
 
     @staticmethod
     def _check_teacher_names(setting: str, names, example: str) -> None:

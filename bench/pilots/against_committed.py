@@ -21,6 +21,7 @@ the changed rows and the 8-bit one (`pooled_paired`). --reference: another commi
 same settings but the variant's (default accuracy.json).
 Writes bench/results/pilots/NAME-vs-committed.json (NAME-vs-REFERENCE.json with --reference).
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -87,10 +88,13 @@ def pooled_paired(root: Path, name: str, committed: dict, seeds: list[int]) -> d
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--reference")]
-    reference = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--reference=")), "accuracy.json")
-    name = args[0]
-    seeds = [int(s) for s in (args[1] if len(args) > 1 else "0,1,2").split(",")]
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("name")
+    ap.add_argument("seeds", nargs="?", default="0,1,2")
+    ap.add_argument("--reference", default="accuracy.json", help="a result file in bench/results")
+    args = ap.parse_args()
+    name, reference = args.name, args.reference
+    seeds = [int(s) for s in args.seeds.split(",")]
     root = Path(__file__).resolve().parents[1]
     committed = json.loads((root / "results" / reference).read_text())
     col = {s: committed["seeds"].index(s) for s in seeds}
