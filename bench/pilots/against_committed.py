@@ -2,6 +2,7 @@
 reference runs themselves are not on this machine (bench/work is not committed).
 
     python bench/pilots/against_committed.py NAME [SEED,...] [--reference=accuracy-seeds567.json]
+    python bench/pilots/against_committed.py qatfinish 3,4,5,6,7 --reference=accuracy-seeds34.json,accuracy-seeds567.json
 
 The variant's per-fold figures come from its runs (bench/work/accuracy-NAME-seed-S) where they are
 on this machine, else from its result file (bench/results/accuracy-NAME.json), which keeps the same
@@ -18,8 +19,11 @@ per-animal difference, not of the pooled MCC difference bench-accuracy reports.
 When both result files keep confusion matrices (bench/results/accuracy-NAME.json and the
 reference, runs since 2026-12-05), also the pooled paired differences bench-accuracy reports, for
 the changed rows and the 8-bit one (`pooled_paired`). --reference: another committed result of the
-same settings but the variant's (default accuracy.json).
-Writes bench/results/pilots/NAME-vs-committed.json (NAME-vs-REFERENCE.json with --reference).
+same settings but the variant's (default accuracy.json); several, comma-separated, are merged by
+seed (each seed from the file that holds it); a row whose settings differ between them (the
+baseline forest's before 2026-12-05, see merged_seeds.py ROW_SETTINGS) is left out, and said so.
+Writes bench/results/pilots/NAME-vs-committed.json (NAME-vs-REFERENCE.json with --reference,
+the files' names joined by "+").
 """
 import argparse
 import json
@@ -87,21 +91,55 @@ def pooled_paired(root: Path, name: str, committed: dict, seeds: list[int]) -> d
     return out
 
 
+def merged_reference(names: list[str]) -> dict:
+    """Several committed results of the same folds as one: their seeds side by side, and per fold and
+    per model (those every file holds, trained alike in all) the per-seed lists joined in that order."""
+    from merged_seeds import ROW_SETTINGS, read
+
+    files = [read(n) for n in names]
+    docs = [f["doc"] for f in files]
+    if len(docs) == 1:
+        return docs[0]
+    unlike = {row for row, keys in ROW_SETTINGS.items()
+              if any(f["settings"].get(k) != files[0]["settings"].get(k) for f in files for k in keys)}
+    if unlike:
+        print("left out, trained otherwise in the references:", ", ".join(sorted(unlike)))
+    seeds = [s for d in docs for s in d["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"the references repeat seeds: {seeds}")
+    animals = [f["animal"] for f in docs[0]["per_fold"]]
+    if any([f["animal"] for f in d["per_fold"]] != animals for d in docs):
+        raise SystemExit("the references hold other animals")
+    per_fold = []
+    for i, animal in enumerate(animals):
+        fold = {"animal": animal}
+        for key in ("mcc_by_seed", "confusion_by_seed"):
+            if all(key in d["per_fold"][i] for d in docs):
+                models = set.intersection(*(set(d["per_fold"][i][key]) for d in docs)) - unlike
+                fold[key] = {m: [v for d in docs for v in d["per_fold"][i][key][m]] for m in sorted(models)}
+        per_fold.append(fold)
+    models = set.intersection(*(set(d["pooled_mcc"]) for d in docs)) - unlike
+    pooled = {m: {"per_seed": [v for d in docs for v in d["pooled_mcc"][m]["per_seed"]]} for m in sorted(models)}
+    return {"seeds": seeds, "per_fold": per_fold, "pooled_mcc": pooled}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name")
     ap.add_argument("seeds", nargs="?", default="0,1,2")
-    ap.add_argument("--reference", default="accuracy.json", help="a result file in bench/results")
+    ap.add_argument("--reference", default="accuracy.json",
+                    help="result files in bench/results, comma-separated (merged by seed)")
     args = ap.parse_args()
     name, reference = args.name, args.reference
     seeds = [int(s) for s in args.seeds.split(",")]
     root = Path(__file__).resolve().parents[1]
-    committed = json.loads((root / "results" / reference).read_text())
+    references = reference.split(",")
+    committed = merged_reference(references)
     col = {s: committed["seeds"].index(s) for s in seeds}
     ref = {f["animal"]: f["mcc_by_seed"] for f in committed["per_fold"]}
     fold_mcc, pooled_of = variant_figures(root, name, seeds)
-    out = {"variant": name, "seeds": seeds, "reference": f"bench/results/{reference}", "untouched_identical": {}, "models": {}}
-    for m in UNTOUCHED:
+    out = {"variant": name, "seeds": seeds, "reference": [f"bench/results/{r}" for r in references], "untouched_identical": {}, "models": {}}
+    for m in (m for m in UNTOUCHED if m in committed["pooled_mcc"]):
         out["untouched_identical"][m] = all(
             abs(v - ref[a][m][col[s]]) < 1e-9 for s in seeds for a, v in fold_mcc[s][m].items())
     print("identical to the committed runs:", out["untouched_identical"])
@@ -126,7 +164,7 @@ def main() -> None:
     print("variant student_kd - student per animal:", out["variant_student_kd_minus_student_per_animal"])
     out["pooled_paired"] = pooled_paired(root, name, committed, seeds)
     print("pooled, paired:", json.dumps(out["pooled_paired"]))
-    tag = "committed" if reference == "accuracy.json" else Path(reference).stem
+    tag = "committed" if references == ["accuracy.json"] else "+".join(Path(r).stem for r in references)
     path = root / "results" / "pilots" / f"{name}-vs-{tag}.json"
     path.write_text(json.dumps(out, indent=1))
     print("wrote", path)
