@@ -33,18 +33,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import WORK  # noqa: E402
+from common import WORK, bootstrap_mean  # noqa: E402
 from collar_kd.evaluation.statistics import mcc_from_confusion  # noqa: E402
 
 UNTOUCHED = ("teacher", "kd_teacher", "student", "baseline_rf")
 CHANGED = ("student_kd", "student_kd_transductive")
-
-
-def bootstrap_mean(values: np.ndarray, n_boot: int = 10000, seed: int = 0) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(values), size=(n_boot, len(values)))
-    lo, hi = np.quantile(values[draws].mean(axis=1), [0.025, 0.975])
-    return float(lo), float(hi)
 
 
 def variant_figures(root: Path, name: str, seeds: list[int]) -> tuple[dict, dict]:
