@@ -141,6 +141,14 @@ def _angles(text: str | None) -> list[float] | None:
         raise ConfigError(f"--augment-rotation-axes: 'X,Y,Z' in degrees, such as '15,15,180', not '{text}'") from None
 
 
+def _teacher_names(text: str | None) -> list[str] | None:
+    """'resnet,forest' -> ['resnet', 'forest']; '' -> [] (none of its own: the default's teachers,
+    not a recipe's)."""
+    if text is None:
+        return None
+    return [t.strip() for t in text.split(",")] if text.strip() else []
+
+
 @app.command()
 def train(
     data: Optional[str] = typer.Option(None, help="Data file or directory, or 'synthetic' (the default: built-in generator)."),
@@ -170,7 +178,7 @@ def train(
                                               "labelled by the teachers, learnt through the soft term only."),
     kd_transfer_size: Optional[float] = typer.Option(None, help="The transfer set's size, a multiple of the training windows."),
     kd_transfer_teachers: Optional[str] = typer.Option(None, help="Which teachers label the transfer set, comma-separated "
-                                                       "(e.g. resnet,forest,gru; default: the method's own)."),
+                                                       "(e.g. resnet,forest,gru; \"\": the method's own)."),
     kd_epochs: Optional[int] = typer.Option(None, help="The distilled student's epochs from fresh weights (kd, ensemble; "
                                             "0: the student's)."),
     kd_qat_epochs: Optional[int] = typer.Option(None, help="The distilled student's last epochs through the fake-quantized "
@@ -240,14 +248,14 @@ def train(
         "teacher.epochs": teacher_epochs, "student.epochs": student_epochs, "teacher.selection": teacher_selection,
         "teacher.mixup": teacher_mixup, "kd.mixup": kd_mixup, "kd.transfer": kd_transfer, "kd.transfer_size": kd_transfer_size,
         "kd.teacher_views": kd_teacher_views, "kd.epochs": kd_epochs, "kd.qat_epochs": kd_qat_epochs,
-        "kd.transfer_teachers": None if kd_transfer_teachers is None else [t.strip() for t in kd_transfer_teachers.split(",")],
+        "kd.transfer_teachers": _teacher_names(kd_transfer_teachers),
         "kd.start": kd_start, "kd.start_epochs": kd_start_epochs,
         "rf_turned_copies": rf_turned_copies, "baseline_forest": baseline_forest,
         "kd.alpha": alpha, "kd.temperature": temperature, "augment_rotation_deg": augment_rotation,
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
         "transductive_labels": transductive_labels,
-        "transductive_teachers": None if transductive_teachers is None else [t.strip() for t in transductive_teachers.split(",")],
+        "transductive_teachers": _teacher_names(transductive_teachers),
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,

@@ -560,6 +560,14 @@ def chosen_recipe(name: str, data_format: str) -> str:
     return name
 
 
+def _teaches_consistently(cfg: TrainConfig) -> bool:
+    """kd.teaching resolves to consistent; False for values validate() reports itself."""
+    try:
+        return teaching_mode(cfg.kd.teaching, cfg.augmentation().active) == "consistent"
+    except (ConfigError, TypeError, ValueError):
+        return False
+
+
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Defaults <- recipe <- config file <- overrides (dotted keys such as 'kd.alpha'; None values
     ignored). The recipe (TrainConfig.recipe) depends on the data's format, so it is chosen once
@@ -605,6 +613,11 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
     if cfg.method.name != recipe_method:  # another method chosen: the recipe's method settings are not its
         own = {**doc.get("method", {}), **nested.get("method", {})}
         cfg.method.options = {k: v for k, v in cfg.method.options.items() if k in own}
+    if "transfer_teachers" not in {**doc.get("kd", {}), **nested.get("kd", {})} and (
+            cfg.method.name != recipe_method or cfg.kd.transfer == "none" or _teaches_consistently(cfg)):
+        # The recipe's transfer teachers label its cached transfer set for its method: a user who
+        # changes either gets the method's own teachers, not an error about a setting never given.
+        cfg.kd.transfer_teachers = []
     cfg.recipe = recipe  # what was applied, for config.json and the report
     cfg.validate()
     return cfg

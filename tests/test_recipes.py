@@ -101,3 +101,46 @@ def test_the_command_line_records_the_recipe(tmp_path, tiny_synthetic):
     assert cfg["recipe"] == "collar" and cfg["augment_rotation_axes_deg"] == [15, 15, 45] and cfg["method"]["name"] == "kd"
     assert cfg["data"]["frame"] == "animal"
     assert "Recipe: collar" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_recipes_transfer_teachers_give_way_to_the_users_method_and_teaching(tmp_path):
+    """A recipe's kd.transfer_teachers label its cached transfer set for its method. A user who
+    chooses another method, no transfer set or consistent teaching gets the method's own teachers
+    (not an error about a setting they never gave); given by the user, they are kept and checked."""
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('augment_rotation_axes_deg = [15, 15, 45]\n[kd]\ntransfer = "mixup"\n'
+                      'transfer_teachers = ["resnet", "forest", "gru"]\n[method]\nname = "ensemble"\n'
+                      'teachers = ["resnet", "forest"]\n')
+    base = {"recipe": str(recipe)}
+    assert load_config(None, base).kd.transfer_teachers == ["resnet", "forest", "gru"]
+    assert load_config(None, {**base, "kd.alpha": 0.5}).kd.transfer_teachers == ["resnet", "forest", "gru"]
+    for change in ({"method.name": "speq"}, {"method.name": "kd"}, {"kd.transfer": "none"},
+                   {"kd.teaching": "consistent"}, {"kd.teaching": "auto"}):
+        assert load_config(None, {**base, **change}).kd.transfer_teachers == [], change
+    # auto teaching without augmentation is cached: the recipe's teachers stay
+    assert load_config(None, {**base, "kd.teaching": "auto", "augment_rotation_axes_deg": [0, 0, 0]}
+                       ).kd.transfer_teachers == ["resnet", "forest", "gru"]
+    with pytest.raises(ConfigError, match="kd.transfer_teachers: they label the transfer set"):
+        load_config(None, {**base, "kd.transfer": "none", "kd.transfer_teachers": ["gru"]})
+    assert load_config(None, {**base, "kd.transfer_teachers": []}).kd.transfer_teachers == []
+    # a bad value elsewhere is still reported by its own check, not by this one
+    with pytest.raises(ConfigError, match="augment_rotation_axes_deg"):
+        load_config(None, {**base, "augment_rotation_axes_deg": ["a", 1, 2]})
+
+
+def test_an_empty_transfer_teachers_option_means_the_methods_own(tmp_path, monkeypatch):
+    import collar_kd.pipeline.train_run as run_mod
+
+    seen = {}
+
+    def capture(cfg, *a, **k):
+        seen["cfg"] = cfg
+        raise KeyboardInterrupt  # no training: only the settings the command line made
+
+    monkeypatch.setattr(run_mod, "run_training", capture)
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[kd]\ntransfer = "mixup"\ntransfer_teachers = ["resnet", "gru"]\n')
+    for given, expected in (([], ["resnet", "gru"]), (["--kd-transfer-teachers", ""], []),
+                            (["--kd-transfer-teachers", "forest, gru"], ["forest", "gru"])):
+        CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--recipe", str(recipe), "--quiet", *given])
+        assert seen.pop("cfg").kd.transfer_teachers == expected, given
