@@ -93,6 +93,9 @@ SETTINGS = {
     # teachers, learnt through the soft term only. bench/results/accuracy.json was measured before it;
     # its distilled student with it: bench/results/pilots/kd-mixup1.json (docs/methods.md).
     "kd.transfer": "mixup",
+    # ... labelled by the student without KD as well as the two teachers (the collar recipe since
+    # 2026-12-06, sixth session; bench/results/accuracy-rfgqat.json, docs/methods.md).
+    "kd.transfer_teachers": ["resnet", "forest", "gru"],
     # The collar recipe's quantization-aware finish (2026-12-06): the distilled student's last 2
     # epochs through the fake-quantized 8-bit graph, towards its own float soft labels
     # (bench/pilots/quant_gap.py on seeds 5-7; docs/methods.md, "A quantization-aware finish").

@@ -29,6 +29,7 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
         assert cfg.transductive_epochs == collar["transductive_epochs"] == 20
         assert cfg.transductive_labels == collar["transductive_labels"] == "student"
         assert cfg.kd.transfer == collar["kd"]["transfer"] == "mixup"
+        assert cfg.kd.transfer_teachers == collar["kd"]["transfer_teachers"] == ["resnet", "forest", "gru"]
         assert cfg.method.name == collar["method"]["name"]
         assert cfg.method.options == {k: v for k, v in collar["method"].items() if k != "name"}
     demo = load_config(None, {})
@@ -39,6 +40,7 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
     assert demo.transductive_epochs == 0  # plain defaults: a transductive student from scratch
     assert demo.transductive_labels == "teachers"
     assert demo.kd.transfer == "none"  # the demo and the plain defaults learn from the real windows only
+    assert demo.kd.transfer_teachers == []
     plain = load_config(None, {"data.format": "wasp", "recipe": "none"})
     assert plain.recipe == "none" and plain.augment_rotation_deg == 0.0 and plain.method.name == "kd"
     assert plain.data.frame == "sensor"

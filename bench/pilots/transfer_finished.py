@@ -6,7 +6,16 @@ quant-gap-transfer-rfg-keep6-s6.json's variant/*_qat_self rows) against the fini
     python bench/pilots/transfer_finished.py     # -> bench/results/pilots/transfer-rfg-qat-vs-qatfinish.json
 
 Seed 6 comes from quant_gap.py's kept transfer-teachers students finished as a run with
-kd.qat_epochs = 2 finishes them (the path quant_gap's recipe rows were shown equal to)."""
+kd.qat_epochs = 2 finishes them (the path quant_gap's recipe rows were shown equal to).
+
+    python bench/pilots/transfer_finished.py --bench accuracy-rfgqat.json
+        # -> bench/results/pilots/transfer-rfg-qat+accuracy-rfgqat-vs-qatfinish.json
+
+With --bench, bench-accuracy's own runs of the setting (`--name rfgqat --set
+kd.transfer_teachers=...`) join in: their seeds are taken from the bench result, the others from
+the pilots, and a seed in both must be the same students (checked, confusion for confusion: the
+pilot's path is the product's)."""
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,23 +35,46 @@ def read(name: str) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bench", default=None, help="a bench-accuracy result of the same setting (bench/results/NAME.json)")
+    args = ap.parse_args()
     runs, kept, recipe = (read("pilots/kd-transfer-rfg-qat.json"), read("pilots/quant-gap-transfer-rfg-keep6-s6.json"),
                           read("accuracy-qatfinish.json"))
     animals = runs["animals"]
     if [f["animal"] for f in recipe["per_fold"]] != animals or kept["animals"] != animals:
         sys.exit("pilot: the three files hold other animals")
 
-    def variant(row: str, kept_row: str) -> np.ndarray:
-        return np.array([[f["confusion"]["variant"][kept_row] for f in kept["per_fold"]] if s == KEPT_SEED
-                         else [runs["confusion"][f"{s}/{a}"][row] for a in animals] for s in SEEDS])
+    def pilot(seed: int, row: str, kept_row: str) -> np.ndarray:
+        if seed == KEPT_SEED:
+            return np.array([f["confusion"]["variant"][kept_row] for f in kept["per_fold"]])
+        return np.array([runs["confusion"][f"{seed}/{a}"][row] for a in animals])
+
+    rows = {"float": ("student_kd", "float_qat_self"), "fxp8": ("student_kd_fxp8", "fxp8_qat_self")}
+    found = {s: {k: pilot(s, *r) for k, r in rows.items()} for s in SEEDS}
+    source = {s: "pilot" for s in SEEDS}
+    if args.bench:
+        bench = read(args.bench)
+        if [f["animal"] for f in bench["per_fold"]] != animals:
+            sys.exit(f"pilot: {args.bench} holds other animals")
+        for i, s in enumerate(bench["seeds"]):
+            ran = {k: result_confusions(bench, r[0])[i] for k, r in rows.items()}
+            if s in found:
+                same = all(np.array_equal(ran[k], found[s][k]) for k in rows)
+                print(f"seed {s}: bench-accuracy's students {'equal' if same else 'DIFFER FROM'} the pilot's")
+                if not same:
+                    sys.exit("pilot: the product's path and the pilot's differ; not merged")
+            found[s], source[s] = ran, args.bench
+    seeds = sorted(found)
+    if missing := [s for s in seeds if s not in recipe["seeds"]]:
+        sys.exit(f"pilot: accuracy-qatfinish.json has no seed {missing}")
 
     def finished_recipe(model: str) -> np.ndarray:
-        return result_confusions(recipe, model)[[recipe["seeds"].index(s) for s in SEEDS]]
+        return result_confusions(recipe, model)[[recipe["seeds"].index(s) for s in seeds]]
 
-    ours = {"float": variant("student_kd", "float_qat_self"), "fxp8": variant("student_kd_fxp8", "fxp8_qat_self")}
+    ours = {k: np.array([found[s][k] for s in seeds]) for k in rows}
     theirs = {"float": finished_recipe("student_kd"), "fxp8": finished_recipe("student_kd_fxp8")}
     no_kd = finished_recipe("student")
-    out = {"seeds": list(SEEDS), "pooled": {}, "paired": {}}
+    out = {"seeds": seeds, "source": {str(s): source[s] for s in seeds}, "pooled": {}, "paired": {}}
     for k in ours:
         out["pooled"][f"transfer-teachers finished {k}"] = np.round(pooled_mcc_per_seed(ours[k]), 4).tolist()
         out["pooled"][f"recipe finished {k}"] = np.round(pooled_mcc_per_seed(theirs[k]), 4).tolist()
@@ -53,7 +85,8 @@ def main() -> None:
                 for x in ("difference", "ci_low", "ci_high", "animals_better", "animals_worse")}
     out["pooled"]["student without KD"] = np.round(pooled_mcc_per_seed(no_kd), 4).tolist()
     print(json.dumps(out, indent=1))
-    print("wrote", write_result("pilots/transfer-rfg-qat-vs-qatfinish.json", out))
+    name = "transfer-rfg-qat" + (f"+{Path(args.bench).stem}" if args.bench else "")
+    print("wrote", write_result(f"pilots/{name}-vs-qatfinish.json", out))
 
 
 if __name__ == "__main__":
