@@ -142,8 +142,8 @@ def _angles(text: str | None) -> list[float] | None:
 
 
 def _teacher_names(text: str | None) -> list[str] | None:
-    """'resnet,forest' -> ['resnet', 'forest']; '' -> [] (none of its own: the default's teachers,
-    not a recipe's)."""
+    """'resnet,forest' -> ['resnet', 'forest']; '' -> [] (no teachers named: the default's own,
+    whatever a recipe names)."""
     if text is None:
         return None
     return [t.strip() for t in text.split(",")] if text.strip() else []
