@@ -30,6 +30,8 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
         assert cfg.transductive_labels == collar["transductive_labels"] == "student"
         assert cfg.kd.transfer == collar["kd"]["transfer"] == "mixup"
         assert cfg.kd.transfer_teachers == collar["kd"]["transfer_teachers"] == ["resnet", "forest", "gru"]
+        # ... and give way to another method on real data (speq has no transfer set: no exit 2)
+        assert load_config(None, {"data.format": fmt, "data.path": "x", "method.name": "speq"}).kd.transfer_teachers == []
         assert cfg.method.name == collar["method"]["name"]
         assert cfg.method.options == {k: v for k, v in collar["method"].items() if k != "name"}
     demo = load_config(None, {})
