@@ -610,10 +610,14 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> T
         cfg.augment_rotation_axes_deg = []
     elif given == {"augment_rotation_axes_deg"}:
         cfg.augment_rotation_deg = 0.0
+
+    def users(section: str) -> dict:  # what the config file and the overrides gave in a section
+        return {**doc.get(section, {}), **nested.get(section, {})}
+
     if cfg.method.name != recipe_method:  # another method chosen: the recipe's method settings are not its
-        own = {**doc.get("method", {}), **nested.get("method", {})}
+        own = users("method")
         cfg.method.options = {k: v for k, v in cfg.method.options.items() if k in own}
-    if "transfer_teachers" not in {**doc.get("kd", {}), **nested.get("kd", {})} and (
+    if "transfer_teachers" not in users("kd") and (
             cfg.method.name != recipe_method or cfg.kd.transfer == "none" or _teaches_consistently(cfg)):
         # The recipe's transfer teachers label its cached transfer set for its method: a user who
         # changes either gets the method's own teachers, not an error about a setting never given.
