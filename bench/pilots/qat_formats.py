@@ -39,18 +39,13 @@ PAIRS = (("kept", "rederived"), ("fxp8_mse", "rederived"), ("rederived", "float"
 
 def in_formats(tuned, q):
     """The tuned weights and biases rounded in q's formats (the ones the finish trained through)."""
-    from collar_kd.quant.formats import quantize
-    from collar_kd.quant.quantizer import float_layers, layer_input_frac
-    from collar_kd.quant.spec import BIAS_LIMIT, weight_max
+    from collar_kd.quant.quantizer import float_layers, integer_layer, layer_input_frac
 
     in_frac = layer_input_frac(q.frac)
-    wmax, limit = weight_max(q.weight_bits), BIAS_LIMIT[q.weight_bits]
     weights, biases = {}, {}
     for name, (w, b) in float_layers(tuned).items():
         w, b = w.detach().numpy().astype(np.float64), b.detach().numpy().astype(np.float64)
-        rows = np.asarray(q.weight_frac(name))
-        weights[name] = quantize(w * 2.0 ** rows[:, None], 0, wmax)
-        biases[name] = np.clip(np.floor(b * 2.0 ** (rows + in_frac[name]) + 0.5), -limit, limit).astype(np.int64)
+        weights[name], biases[name], _ = integer_layer(w, b, np.asarray(q.weight_frac(name)), in_frac[name], q.weight_bits)
     return dataclasses.replace(q, weights=weights, biases=biases)
 
 
@@ -77,7 +72,7 @@ def fold_job(cfg, animal: str, kept: Path) -> dict:
     x, y = fold.train.x, fold.train.y
     w = class_weights(y, fold.n_classes, cfg.class_weighting)
     own = cached_targets(predict_logits(student, x))  # the finish learns towards the student's own answers
-    epochs = cfg.kd.qat_epochs or 2
+    epochs = cfg.kd.qat_epochs or 2  # a reference run without the finish: the recipe's 2 epochs
 
     def simulated(q):
         return FixedPointSimulator(q).run(q.quantize_input(fold.xt)).classes

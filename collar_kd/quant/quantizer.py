@@ -189,16 +189,24 @@ def quantize_student(
             rows = np.array([row_format(wr, br, base, top, in_frac[name], wmax, limit, pick) for wr, br in zip(w, b)])
             row_frac[name] = [int(v) for v in rows]
         frac[f"w_{name}"] = int(rows.min())
-        weights[name] = quantize(w * 2.0 ** rows[:, None], 0, wmax)
-        raw = np.floor(b * 2.0 ** (rows + in_frac[name]) + 0.5)
-        clamped[name] = int((np.abs(raw) > limit).sum())
-        biases[name] = np.clip(raw, -limit, limit).astype(np.int64)
+        weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], weight_bits)
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
         frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
         weight_formats=weight_formats, row_frac=row_frac, frame=str(arch.get("frame", "sensor")),
     )
+
+
+def integer_layer(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int,
+                  weight_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """A dense layer's float weights and biases in integers: row i's weights in Q(rows[i]), its bias
+    in Q(rows[i] + f_in) (the accumulator's format), rounded half up and saturated; also how many
+    biases the accumulator's limit clamped."""
+    limit = BIAS_LIMIT[weight_bits]
+    raw = np.floor(b * 2.0 ** (rows + f_in) + 0.5)
+    return (quantize(w * 2.0 ** rows[:, None], 0, weight_max(weight_bits)), np.clip(raw, -limit, limit).astype(np.int64),
+            int((np.abs(raw) > limit).sum()))
 
 
 def row_format(w: np.ndarray, b: float, base: int, top: int, f_in: int, wmax: int, limit: int, pick) -> int:
