@@ -154,9 +154,10 @@ def run_seed(settings: dict, seed: int, workers: Workers, reuse: bool = False) -
 
 
 def fixed_point_confusions(metrics: dict, seeds: list[int], settings: dict) -> np.ndarray:
-    """(seeds, animals, K, K): every fold's KD student quantized to 8 bits (formats from that fold's
-    training windows), simulated bit-exactly on the held-out animal."""
+    """(seeds, animals, K, K): every fold's KD student quantized as the run's method says (8-bit weights
+    in the recipe; formats from that fold's training windows), simulated bit-exactly on the held-out animal."""
     cfg = load_config(None, settings)
+    m = cfg.method
     rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
     win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
@@ -171,7 +172,7 @@ def fixed_point_confusions(metrics: dict, seeds: list[int], settings: dict) -> n
             model.load_state_dict(load_file(str(run_dir(s) / "folds" / f["key"] / "student_kd.safetensors")))
             model.eval()
             test = win.animal == f["animal"]
-            q = quantize_student(model, win.x[~test], arch, 8, "range")
+            q = quantize_student(model, win.x[~test], arch, m.weight_bits, m.calibration, m.weight_formats, m.layer_bits())
             pred = FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes
             per_fold.append(confusion_matrix(win.y[test], pred, labels=range(len(win.classes))))
         out.append(per_fold)

@@ -219,6 +219,9 @@ def train(
                                                "in the config's [method] section (docs/methods.md)."),
     alpha_schedule: Optional[str] = typer.Option(None, help="KD: constant | linear | cosine (lowers alpha to kd.alpha_end)."),
     weight_bits: Optional[int] = typer.Option(None, help="qat-kd / speq: weight word length trained for (2..8 or 16)."),
+    recurrent_weight_bits: Optional[int] = typer.Option(None, help="The GRU's recurrent matrix alone in this word length "
+                                                        "(16: closer to the float model, 3 KB more flash at hidden 32); "
+                                                        "trained for by the finish and qat-kd, exported with by default."),
     seed: Optional[int] = typer.Option(None),
     extra_seed: Optional[list[int]] = typer.Option(None, "--extra-seed", help="Repeat the cross-validation with this training "
                                                    "seed too (repeatable): means, spread and paired differences with 95% intervals."),
@@ -258,6 +261,7 @@ def train(
         "transductive_teachers": _teacher_names(transductive_teachers),
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
+        "method.recurrent_weight_bits": recurrent_weight_bits,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,
         # What the data are decides the recipe (real collars or the synthetic demo): known before loading.
         "data.path": data, "data.format": _data_format(data, fmt),
@@ -394,6 +398,8 @@ def export_cmd(
     target: str = typer.Option("eartag", help="Device profile: a name in data/devices (eartag, collar) or a profile's .json path."),
     out: Path = typer.Option(..., help="Export directory to create."),
     weight_bits: Optional[int] = typer.Option(None, help="Weight word length, 8 or 16 (default: what the run trained the student for)."),
+    recurrent_weight_bits: Optional[int] = typer.Option(None, help="The GRU's recurrent matrix alone in 8 or 16 bits (default: "
+                                                        "what the run trained it for, method.recurrent_weight_bits)."),
     calibration: Optional[str] = typer.Option(None, help="How fractional lengths are chosen: range (max-based) or mse (least "
                                                           "quantization error); default: the run's method.calibration."),
     weight_formats: Optional[str] = typer.Option(None, help="row (every output row its own weight format and shift) or tensor "
@@ -416,7 +422,8 @@ def export_cmd(
     from collar_kd.export.exporter import ExportOptions
     from collar_kd.pipeline.export_run import export_run
 
-    m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, calibration=calibration,
+    m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, recurrent_weight_bits=recurrent_weight_bits,
+                                               calibration=calibration,
                                                weight_formats=weight_formats,
                                                qat_epochs=qat_epochs, windows=windows, student=student,
                                                count_instructions=count_instructions,
@@ -426,7 +433,8 @@ def export_cmd(
     for note in m["precision_notes"]:
         typer.echo(f"note: {note}")
     fp = m["footprint"]
-    typer.echo(f"wrote {out}: model {m['model_id']} for {m['target']}, {m['weight_bits']}-bit weights, "
+    wide = "".join(f", {k} {v}-bit" for k, v in m["layer_bits"].items() if v != m["weight_bits"])
+    typer.echo(f"wrote {out}: model {m['model_id']} for {m['target']}, {m['weight_bits']}-bit weights{wide}, "
                f"flash {fp['flash_bytes']:,} B, RAM {fp['ram_bytes']:,} B ({fp['how'].split(':')[0]})")
     if m["instructions_per_window"]:
         typer.echo(f"  {m['instructions_per_window']['mean']:,.0f} instructions per window ({m['instructions_note']})")

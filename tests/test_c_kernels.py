@@ -126,17 +126,27 @@ def test_fc_s8_exact_at_the_folded_int32_bound(run_batch):
 
 
 def test_fc_s16_matches_simulator_on_edge_values(run_batch):
+    """Pairs of rows and the row after them (4 and 5 rows), the input layer's 3 columns, the GRU's 32,
+    column counts that are no multiple of four (the row loop), fan-in 256 with every product at its
+    extreme (64-bit sums past 2^31), every kind of shift, ReLU or not, and weights or inputs off
+    their word boundary (the row loop on the M4)."""
     rng = np.random.default_rng(16)
     batch, expected = ShimBatch(), []
-    for cols in (1, 3, 4, 7, 32, 256):
-        for w, x in fc_cases(rng, 5, cols, wmax=32767):
-            bias = rng.integers(-(2**31 - 1), 2**31 - 1, size=5)
-            for shift in (-3, 0, 1, 9, 22, rng.integers(-3, 23, size=5)):
-                for relu in (False, True):
-                    batch.add("shim_fc_s16", np.asarray(w, np.int16), np.asarray(bias, np.int32), 5, cols, row_shifts(shift, 5), int(relu),
-                              np.asarray(x, np.int16), np.zeros(5, np.int16), np.zeros(5, np.int32))
-                    acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
-                    expected.append((f"cols={cols} shift={np.asarray(shift).tolist()}", fc(w, bias, x[None, :], shift, relu)[0], acc))
+    for rows in (4, 5):
+        for cols in (1, 3, 4, 7, 32, 36, 256):
+            for w, x in fc_cases(rng, rows, cols, wmax=32767):
+                bias = rng.integers(-(2**31 - 1), 2**31 - 1, size=rows)
+                for shift in (-3, 0, 1, 9, 22, rng.integers(-3, 23, size=rows)):
+                    for relu in (False, True):
+                        offsets = [(0, 0)] + ([(2, 0), (0, 2)] if np.ndim(shift) == 0 and shift == 9 and not relu else [])
+                        for w_off, x_off in offsets:
+                            wq, xq = np.asarray(w, np.int16).ravel(), np.asarray(x, np.int16)
+                            batch.add("shim_fc_s16", Misaligned(wq, w_off) if w_off else wq, np.asarray(bias, np.int32), rows,
+                                      cols, row_shifts(shift, rows), int(relu), Misaligned(xq, x_off) if x_off else xq,
+                                      np.zeros(rows, np.int16), np.zeros(rows, np.int32))
+                            acc = np.clip(matvec_acc(w, bias, x[None, :])[0], -(2**31 - 1), 2**31 - 1)
+                            what = f"rows={rows} cols={cols} shift={np.asarray(shift).tolist()} relu={relu} offsets={w_off},{x_off}"
+                            expected.append((what, fc(w, bias, x[None, :], shift, relu)[0], acc))
     for (what, sim, acc), got in zip(expected, run_batch(batch)):
         assert_same(got[-2], sim, f"fc_s16 {what}")
         assert_same(got[-1], acc, f"fc_s16 accumulators {what}")

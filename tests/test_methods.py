@@ -92,6 +92,7 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
 
 @pytest.mark.parametrize("method,key,value,message", [
     ("kd", "method.weight_bits", 9, "method.weight_bits"),
+    ("kd", "method.recurrent_weight_bits", 12, "method.recurrent_weight_bits"),
     ("feed", "method.mode", "diagonal", "method.mode"),
     ("ensemble", "method.teachers", ["resnet:x"], "method.teachers: 'resnet:x'"),
     ("ensemble", "method.teachers", ["forest:0", "tree"], "method.teachers: 'tree'"),

@@ -272,3 +272,38 @@ def test_rejects_unknown_weight_formats(model_and_windows):
     m, x = model_and_windows
     with pytest.raises(ConfigError, match="weight_formats"):
         quantize_student(m, x, ARCH, weight_formats="channel")
+
+
+def test_a_wider_recurrent_matrix_only_changes_that_layer(model_and_windows, tmp_path):
+    """layer_bits={"hh": 16}: the recurrent matrix in 16-bit formats (finer by 8 bits, values beyond
+    int8), every other layer exactly as in the all-8-bit model; the model is closer to the float
+    one, its id differs, and save/load keeps the widths."""
+    m, x = model_and_windows
+    q8 = quantize_student(m, x, ARCH)
+    mix = quantize_student(m, x, ARCH, layer_bits={"hh": 16})
+    assert mix.bits("hh") == 16 and mix.bits("ih") == 8 and mix.layer_bits == {"hh": 16}
+    assert np.abs(mix.weights["hh"]).max() > 127 and np.abs(mix.weights["hh"]).max() <= 32767
+    assert (mix.weight_frac("hh") > q8.weight_frac("hh")).all()
+    for name in ("inp", "ih", "fc1", "fc2"):
+        assert np.array_equal(mix.weights[name], q8.weights[name]) and np.array_equal(mix.biases[name], q8.biases[name])
+    # The recurrent pre-activations, given the integer model's own state, are far closer to the float layer's.
+    w, b = m.gru.weight_hh_l0.detach().numpy(), m.gru.bias_hh_l0.detach().numpy()
+    err = {}
+    for k, q in (("8", q8), ("mix", mix)):
+        tr = FixedPointSimulator(q).run(q.quantize_input(x[:50]), trace=True).trace
+        h_prev = np.concatenate([np.zeros_like(tr["h"][:, :1]), tr["h"][:, :-1]], axis=1) * 2.0**-15
+        err[k] = np.abs(tr["gh"] * 2.0 ** -q.frac["g"] - (h_prev @ w.T + b)).mean()
+    assert err["mix"] < err["8"] / 4, err
+    assert mix.model_id() != q8.model_id()
+    assert quantize_student(m, x, ARCH, layer_bits={"hh": 8}).model_id() == q8.model_id()  # the same width is no change
+    mix.save(tmp_path / "mix.npz")
+    back = QuantizedStudent.load(tmp_path / "mix.npz")
+    assert back.layer_bits == {"hh": 16} and back.model_id() == mix.model_id()
+
+
+def test_rejects_unknown_layers_and_widths(model_and_windows):
+    m, x = model_and_windows
+    with pytest.raises(ConfigError, match="layer_bits: \\['lstm'\\]"):
+        quantize_student(m, x, ARCH, layer_bits={"lstm": 16})
+    with pytest.raises(ConfigError, match="weight_bits"):
+        quantize_student(m, x, ARCH, layer_bits={"hh": 12})

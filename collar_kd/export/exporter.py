@@ -7,7 +7,7 @@ collar_kd/verify; collar_kd/pipeline/export_run.py puts the stages in order.
 from __future__ import annotations
 
 import shutil
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,8 @@ from collar_kd.export.golden import adversarial_windows, sample_windows, synthet
 from collar_kd.export.header import params_header, weights_header
 from collar_kd.paths import FIRMWARE_DIR, WASP_DATASET
 from collar_kd.quant.quantizer import QuantizedStudent
-from collar_kd.quant.spec import CALIBRATIONS, EXPORT_WEIGHT_BITS, MAX_FAN_IN, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS, spec_header
+from collar_kd.quant.spec import (CALIBRATIONS, EXPORT_WEIGHT_BITS, MAX_FAN_IN, RECURRENT_LAYER, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS,
+                                  spec_header)
 from collar_kd.runs import read_json
 from collar_kd.sim import FixedPointSimulator
 
@@ -30,6 +31,7 @@ from collar_kd.sim import FixedPointSimulator
 class ExportOptions:
     target: str = "eartag"
     weight_bits: int | None = None  # None: what the run trained the student for
+    recurrent_weight_bits: int | None = None  # the GRU's recurrent matrix; None: what the run trained it for
     calibration: str | None = None  # None: the run's method.calibration
     weight_formats: str | None = None  # None: the run's method.weight_formats
     qat_epochs: int = 0
@@ -60,6 +62,7 @@ class Precision:
     calibration: str
     weight_formats: str
     notes: list[str]  # what differs from what the run trained for, said to the user
+    layer_bits: dict[str, int] = field(default_factory=dict)  # layers in another word length (quantize_student)
 
 
 class ModelDoesNotFit(CollarKDError):
@@ -84,6 +87,13 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
         raise ConfigError(f"{why}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit weights only "
                           f"({bits}-bit students exist in the quantizer and simulator); pass --weight-bits 8 to quantize "
                           "this student to 8 bits anyway")
+    trained_recurrent = trained.get("recurrent_weight_bits")
+    recurrent = trained_recurrent if opts.recurrent_weight_bits is None else opts.recurrent_weight_bits
+    if recurrent is not None and recurrent not in EXPORT_WEIGHT_BITS:
+        why = (f"the run trained {opts.student}'s recurrent matrix for {recurrent}-bit weights"
+               if opts.recurrent_weight_bits is None else f"--recurrent-weight-bits {recurrent}")
+        raise ConfigError(f"{why}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit weights only; "
+                          "pass --recurrent-weight-bits 8 or 16")
     if cal not in CALIBRATIONS:
         raise ConfigError(f"--calibration: must be one of {', '.join(CALIBRATIONS)}, not '{cal}'")
     if formats not in WEIGHT_FORMATS:
@@ -96,7 +106,11 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
     if opts.student == "student_kd" and formats != trained_formats:
         notes.append(f"the run's student was trained and judged with '{trained_formats}' weight formats; exporting "
                      f"'{formats}' as asked")
-    return Precision(bits, cal, formats, notes)
+    if opts.student == "student_kd" and recurrent is not None and recurrent != (trained_recurrent or trained_bits):
+        notes.append(f"the run trained {opts.student}'s recurrent matrix for {trained_recurrent or trained_bits}-bit "
+                     f"weights; exporting {recurrent}-bit as asked")
+    layer_bits = {} if recurrent is None or recurrent == bits else {RECURRENT_LAYER: recurrent}
+    return Precision(bits, cal, formats, notes, layer_bits)
 
 
 def run_config(run_dir: Path) -> TrainConfig:
@@ -192,9 +206,15 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
         problems.append(f"RAM {footprint['ram_bytes']:,} B (state + stack) > {profile.model_ram_budget_bytes:,} B budget of '{profile.name}'")
     if problems:
         raise ModelDoesNotFit(
-            f"the {q.weight_bits}-bit student (hidden {q.hidden}, head {q.head}) does not fit '{profile.name}': "
+            f"the {describe_bits(q)} student (hidden {q.hidden}, head {q.head}) does not fit '{profile.name}': "
             + "; ".join(problems) + f" ({footprint['how']}). Train a smaller student (--hidden) or pick another target."
         )
+
+
+def describe_bits(q: QuantizedStudent) -> str:
+    """'8-bit', or '8-bit (hh 16-bit)' for a model whose layers differ."""
+    wide = ", ".join(f"{k} {v}-bit" for k, v in q.layer_bits.items())
+    return f"{q.weight_bits}-bit" + (f" ({wide})" if wide else "")
 
 
 def write_c(q: QuantizedStudent, out: Path, model_id: str, target: str) -> None:

@@ -46,7 +46,8 @@ def params_header(q: QuantizedStudent, model_id: str, target: str) -> str:
         f"#define CKD_MODEL_ID 0x{model_id}u",
         f"#define CKD_WEIGHTS_CRC32 0x{weights_crc32(q):08x}u /* CRC-32 of the weight arrays as stored: ckd_weights_ok() */",
         f"#define CKD_TARGET {c_string(target)}",
-        f"#define CKD_WEIGHT_BITS {q.weight_bits}",
+        f"#define CKD_WEIGHT_BITS {q.weight_bits} /* the model's word length; a layer's own: */",
+        *[f"#define CKD_WEIGHT_BITS_{name.upper()} {q.bits(name)}" for name in LAYERS],
         "#define CKD_INPUTS 3",
         f"#define CKD_HIDDEN {q.hidden}",
         f"#define CKD_HEAD {q.head}",
@@ -74,14 +75,13 @@ def stored_arrays(q: QuantizedStudent) -> list[tuple[str, str, np.ndarray]]:
     """(C type, name, values as stored) of every constant array of the model, in the order they
     are written and check-summed: per layer weights, bias and (re-quantized layers) the shift of
     every row, then the two activation tables."""
-    wtype = "int8_t" if q.weight_bits == 8 else "int16_t"
     shifts = q.shifts
     out = []
     for name in LAYERS:
-        w = q.weights[name]
-        stored = block_layout_s8(w) if q.weight_bits == 8 else w
+        w, eight = q.weights[name], q.bits(name) == 8
+        wtype, stored = ("int8_t", block_layout_s8(w)) if eight else ("int16_t", w)
         bias = q.biases[name]
-        if name in shifts and folds(shifts[name], q.weight_bits):
+        if name in shifts and folds(shifts[name], q.bits(name)):
             bias = fold_rounding(w, bias, shifts[name], name)
         out += [(wtype, f"ckd_w_{name}", np.asarray(stored)), ("int32_t", f"ckd_b_{name}", np.asarray(bias))]
         if name in shifts:
@@ -103,7 +103,6 @@ def weights_crc32(q: QuantizedStudent) -> int:
 
 
 def weights_header(q: QuantizedStudent) -> str:
-    ptype = "ckd_fc_s8_params_t" if q.weight_bits == 8 else "ckd_fc_s16_params_t"
     relu = {"inp": 1, "ih": 0, "hh": 0, "fc1": 1, "fc2": 0}
     shifts = q.shifts
     out = [
@@ -129,9 +128,10 @@ def weights_header(q: QuantizedStudent) -> str:
         rows, cols = q.weights[name].shape
         if name in shifts:
             out.append(_array("int8_t", f"ckd_s_{name}", arrays[f"ckd_s_{name}"][1], per_line=16))
-            shift, folded = f"ckd_s_{name}", int(folds(shifts[name], q.weight_bits))
+            shift, folded = f"ckd_s_{name}", int(folds(shifts[name], q.bits(name)))
         else:  # the logits: raw accumulators, no shift
             shift, folded = "0", 0
+        ptype = f"ckd_fc_s{q.bits(name)}_params_t"
         out.append(f"static const {ptype} ckd_fc_{name} = {{ckd_w_{name}, ckd_b_{name}, {shift}, {rows}u, {cols}u, "
                    f"{folded}u, {relu[name]}u}};\n")
     for t in ("sigmoid", "tanh"):

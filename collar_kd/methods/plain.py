@@ -68,15 +68,14 @@ def quantization_aware_finish(job: StudentJob, student) -> tuple[object, dict]:
     if not cfg.kd.qat_epochs:
         return student, {}
     q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
-                         cfg.method.weight_formats)
+                         cfg.method.weight_formats, cfg.method.layer_bits())
     own = cached_targets(predict_logits(student, job.x))
     with job.task("quantization-aware finish", cfg.kd.qat_epochs) as advance:
         _, tuned, report = qat_finetune(student, q, job.x, job.y, own, make_loss(cfg.kd), cfg.kd.qat_epochs, cfg.seed,
                                         weights=job.weights, on_epoch=lambda *_: advance())
     report = {k: v for k, v in report.items() if k != "augment"}  # its seconds go to manifest.json
     return tuned, {"qat_finish": {**report, "targets": "the student's own float soft labels",
-                                  "weight_bits": cfg.method.weight_bits, "calibration": cfg.method.calibration,
-                                  "weight_formats": cfg.method.weight_formats}}
+                                  **cfg.method.precision()}}
 
 
 @register("kd", "knowledge distillation from the ResNet teacher (Hinton)", learns_from_unlabelled=True,

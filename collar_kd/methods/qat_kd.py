@@ -48,7 +48,7 @@ def train_qat_kd(job: StudentJob) -> MethodResult:
         if e_qat > 0:
             # Formats from the float model's calibration stay fixed while the weights adapt.
             q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
-                         cfg.method.weight_formats)
+                         cfg.method.weight_formats, cfg.method.layer_bits())
             frac = q.frac
             qat_hist = fit(FakeQuantStudent(student, q), job.x, job.y, loss, e_qat, cfg.student.batch_size, s.lr,
                            cfg.seed + 1, on_epoch=tick,

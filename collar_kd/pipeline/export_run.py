@@ -20,7 +20,7 @@ from collar_kd.export.onnx_models import write_onnx
 from collar_kd.export.exporter import (ExportOptions, GoldenSet, Precision, check_fits, check_rate, choose_precision, golden_windows,
                                        run_config, run_windows, write_c, write_golden)
 from collar_kd.quant.qat import qat_finetune
-from collar_kd.quant.quantizer import QuantizedStudent, quantize_student
+from collar_kd.quant.quantizer import LAYERS, QuantizedStudent, quantize_student
 from collar_kd.runs import atomic_directory, load_model, write_json
 from collar_kd.training.loop import class_weights, predict_logits
 from collar_kd.verify.measure import estimate_footprint, measure_footprint, measure_instructions
@@ -34,7 +34,8 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     precision = choose_precision(opts, arch)
     precision.notes += rate_notes
     x, y, source = run_windows(run_dir, arch, opts.allow_changed_data)
-    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration, precision.weight_formats)
+    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration, precision.weight_formats,
+                         precision.layer_bits)
     qat_report = None
     if opts.qat_epochs > 0:
         q, qat_report = fine_tune_quantized(run_dir, model, q, x, y, opts)
@@ -97,6 +98,7 @@ def export_manifest(run_dir: Path, opts: ExportOptions, arch: dict, profile: Dev
         "hidden": q.hidden,
         "head": q.head,
         "weight_bits": q.weight_bits,
+        "layer_bits": {name: q.bits(name) for name in LAYERS},  # every layer's word length (its kernel)
         "calibration": q.calibration,
         "weight_formats": q.weight_formats,
         "frac": q.frac,

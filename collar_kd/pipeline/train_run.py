@@ -68,9 +68,7 @@ def run_training(cfg: TrainConfig, out: Path, progress=None, force: bool = False
             metrics["unlabelled"] = {"source": cfg.unlabelled.path, "windows": len(extra.x),
                                      "animals": sorted(np.unique(extra.animal).tolist())}
         method_doc = {"name": cfg.method.name, "folds": {}, "final": None,
-                      "settings": {"method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits,
-                                              "calibration": cfg.method.calibration,
-                                              "weight_formats": cfg.method.weight_formats, **as_dict(settings)},
+                      "settings": {"method": {"name": cfg.method.name, **cfg.method.precision(), **as_dict(settings)},
                                    "kd": as_dict(cfg.kd)}}
         if cfg.cv == "loao":
             metrics.update(cross_validate(cfg, win, progress, tmp, extra, workers, store))
@@ -454,8 +452,7 @@ def architecture(cfg: TrainConfig, win: Windows) -> dict:
         "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
         "student": {"hidden": cfg.student.hidden, "head": cfg.student.head},
         # How student_kd was trained: export quantizes it for these weights by default.
-        "student_kd_method": {"name": cfg.method.name, "weight_bits": cfg.method.weight_bits,
-                              "calibration": cfg.method.calibration, "weight_formats": cfg.method.weight_formats},
+        "student_kd_method": {"name": cfg.method.name, **cfg.method.precision()},
     }
 
 

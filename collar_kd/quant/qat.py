@@ -56,7 +56,7 @@ class FakeQuantStudent(torch.nn.Module):
 
     def _fc(self, layer: str, w: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         rows = torch.as_tensor(self.q.weight_frac(layer), dtype=w.dtype, device=w.device)[:, None]  # per row
-        wq = fake_quant(w, rows, weight_max(self.q.weight_bits))
+        wq = fake_quant(w, rows, weight_max(self.q.bits(layer)))
         return F.linear(x, wq, b)
 
     @staticmethod
@@ -100,7 +100,7 @@ def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.
                   targets=targets, weights=weights, augment=augment, on_epoch=on_epoch)
     tuned.eval()
     arch = {"classes": q.classes, "sample_rate_hz": q.sample_rate_hz, "window_length": q.window_length}
-    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats)
+    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats, q.layer_bits)
     return q_new, tuned, {"epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "loss_per_epoch": [round(v, 5) for v in history], "class_weights": weights is not None,
                           "augment": None if augment is None else vars(augment),

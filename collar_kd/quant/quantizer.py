@@ -58,6 +58,13 @@ class QuantizedStudent:
     weight_formats: str = "tensor"  # spec.WEIGHT_FORMATS; files written before per-row formats are "tensor"
     row_frac: dict[str, list[int]] = field(default_factory=dict)  # layer -> every row's weight format (omitted: w_<layer>)
     frame: str = "sensor"  # data.frame the student was trained in; "animal": the device turns windows (ckd_frame.h)
+    # Layers whose weights have another word length than weight_bits, e.g. {"hh": 16}: the GRU's
+    # recurrent matrix in 16 bits, the rest in 8 (spec.RECURRENT_LAYER, docs/fixed-point.md).
+    layer_bits: dict[str, int] = field(default_factory=dict)
+
+    def bits(self, layer: str) -> int:
+        """The word length of `layer`'s weights."""
+        return self.layer_bits.get(layer, self.weight_bits)
 
     def weight_frac(self, layer: str) -> np.ndarray:
         """The fractional length of every row of `layer`'s weights (int64, rows)."""
@@ -97,6 +104,8 @@ class QuantizedStudent:
                 "T": self.window_length}
         if self.frame != "sensor":  # so that sensor-frame models keep the ids they had
             spec["frame"] = self.frame
+        if self.layer_bits:  # likewise for models of one word length
+            spec["layer_bits"] = self.layer_bits
         h.update(json.dumps(spec, sort_keys=True).encode())
         for name in ROW_FORMAT_LAYERS:  # a row's format is part of the model (it sets that row's shift)
             h.update(self.weight_frac(name).astype("<i8").tobytes())
@@ -124,6 +133,9 @@ class QuantizedStudent:
                 len(v) != q.weights[k].shape[0] for k, v in q.row_frac.items()):
             raise ConfigError(f"{path}: the quantized model's weight formats are inconsistent (weight_formats "
                               f"'{q.weight_formats}', row formats for {sorted(q.row_frac)})")
+        if set(q.layer_bits) - set(LAYERS) or any(v not in WEIGHT_BITS for v in q.layer_bits.values()):
+            raise ConfigError(f"{path}: the quantized model's layer word lengths {q.layer_bits} are not layers of "
+                              f"{', '.join(LAYERS)} with one of {', '.join(map(str, WEIGHT_BITS))} bits")
         return q
 
 
@@ -161,9 +173,16 @@ def quantize_student(
     weight_bits: int = 8,
     calibration: str = "range",
     weight_formats: str = "row",
+    layer_bits: dict[str, int] | None = None,
 ) -> QuantizedStudent:
-    if weight_bits not in WEIGHT_BITS:
-        raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {weight_bits}")
+    """The integer model of `model`: formats calibrated on `calib_x`, `weight_bits` weights (a
+    layer named in `layer_bits` gets its own word length there)."""
+    layer_bits = {k: v for k, v in (layer_bits or {}).items() if v != weight_bits}
+    for bits in (weight_bits, *layer_bits.values()):
+        if bits not in WEIGHT_BITS:
+            raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {bits}")
+    if set(layer_bits) - set(LAYERS):
+        raise ConfigError(f"layer_bits: {sorted(set(layer_bits) - set(LAYERS))} are not layers of the student ({', '.join(LAYERS)})")
     if calibration not in CALIBRATIONS:
         raise ConfigError(f"calibration: must be one of {', '.join(CALIBRATIONS)}, not '{calibration}'")
     if weight_formats not in WEIGHT_FORMATS:
@@ -175,9 +194,10 @@ def quantize_student(
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
     in_frac, out_frac = layer_input_frac(frac), layer_output_frac(frac)
-    wmax, limit = weight_max(weight_bits), BIAS_LIMIT[weight_bits]
     weights, biases, clamped, row_frac = {}, {}, {}, {}
     for name, (w, b) in float_layers(model).items():
+        bits = layer_bits.get(name, weight_bits)
+        wmax, limit = weight_max(bits), BIAS_LIMIT[bits]
         w = w.detach().numpy().astype(np.float64)
         b = b.detach().numpy().astype(np.float64)
         base = pick(w, wmax)
@@ -185,16 +205,16 @@ def quantize_student(
         if weight_formats == "row" and name in ROW_FORMAT_LAYERS:
             # The largest shift a row may take: inside the folded range for 8-bit weights (one shift
             # instruction on the device), inside the 64-bit rule otherwise.
-            top = (FOLD_SHIFT_MAX if weight_bits <= 8 else SHIFT_MAX) - in_frac[name] + out_frac[name]
+            top = (FOLD_SHIFT_MAX if bits <= 8 else SHIFT_MAX) - in_frac[name] + out_frac[name]
             rows = np.array([row_format(wr, br, base, top, in_frac[name], wmax, limit, pick) for wr, br in zip(w, b)])
             row_frac[name] = [int(v) for v in rows]
         frac[f"w_{name}"] = int(rows.min())
-        weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], weight_bits)
+        weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], bits)
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
         frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
-        weight_formats=weight_formats, row_frac=row_frac, frame=str(arch.get("frame", "sensor")),
+        weight_formats=weight_formats, row_frac=row_frac, frame=str(arch.get("frame", "sensor")), layer_bits=layer_bits,
     )
 
 

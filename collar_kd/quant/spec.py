@@ -44,6 +44,9 @@ CALIBRATIONS = ("range", "mse")
 # layer. The logits layer is always one format: its rows are compared by argmax.
 WEIGHT_FORMATS = ("row", "tensor")
 ROW_FORMAT_LAYERS = ("inp", "ih", "hh", "fc1")
+# The GRU's recurrent matrix: the one layer a model may keep in a wider word length than the rest
+# (method.recurrent_weight_bits); every layer's kernel follows its own width (ckd_model.c).
+RECURRENT_LAYER = "hh"
 INPUTS = 3  # tri-axial accelerometer
 
 

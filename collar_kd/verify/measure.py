@@ -19,7 +19,7 @@ def estimate_footprint(q: QuantizedStudent) -> dict:
     """Flash and RAM from the array sizes alone (weights, biases, tables, state) plus an allowance
     for code and stack: what is known before anything is compiled."""
     state = state_bytes(q.hidden, q.head)
-    weights = sum(w.size for w in q.weights.values()) * q.weight_bits // 8
+    weights = sum(w.size * q.bits(name) // 8 for name, w in q.weights.items())
     biases = 4 * sum(b.size for b in q.biases.values())
     shifts = sum(len(v) for v in q.shifts.values())  # one int8 per re-quantized row
     return {"flash_bytes": weights + biases + shifts + 2 * 2 * TABLE_SIZE + 3000, "ram_bytes": state + 512, "state_bytes": state,

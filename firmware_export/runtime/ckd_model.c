@@ -9,14 +9,18 @@
 #include "ckd_model_weights.h"
 #include "ckd_requant.h"
 
-#if CKD_WEIGHT_BITS == 8
-#define CKD_FC ckd_fc_s8
-#define CKD_FC_ACC ckd_fc_s8_acc
-#elif CKD_WEIGHT_BITS == 16
-#define CKD_FC ckd_fc_s16
-#define CKD_FC_ACC ckd_fc_s16_acc
-#else
-#error "CKD_WEIGHT_BITS must be 8 or 16"
+/* Every layer's kernel by its weights' word length (CKD_WEIGHT_BITS_<LAYER>, ckd_model_params.h):
+ * ckd_fc_s8 or ckd_fc_s16, and their _acc forms for the logits. A model may mix them, e.g. the
+ * GRU's recurrent matrix in 16 bits and the rest in 8. */
+#define CKD_CAT_(a, b) a##b
+#define CKD_CAT(a, b) CKD_CAT_(a, b)
+#define CKD_FC(bits) CKD_CAT(ckd_fc_s, bits)
+#define CKD_FC_ACC(bits) CKD_CAT(CKD_FC(bits), _acc)
+
+#if (CKD_WEIGHT_BITS_INP != 8 && CKD_WEIGHT_BITS_INP != 16) || (CKD_WEIGHT_BITS_IH != 8 && CKD_WEIGHT_BITS_IH != 16) || \
+    (CKD_WEIGHT_BITS_HH != 8 && CKD_WEIGHT_BITS_HH != 16) || (CKD_WEIGHT_BITS_FC1 != 8 && CKD_WEIGHT_BITS_FC1 != 16) || \
+    (CKD_WEIGHT_BITS_FC2 != 8 && CKD_WEIGHT_BITS_FC2 != 16)
+#error "every CKD_WEIGHT_BITS_<LAYER> must be 8 or 16"
 #endif
 
 static const ckd_gru_params_t ckd_gru = {CKD_HIDDEN, CKD_SHIFT_GATE, ckd_sigmoid_table, ckd_tanh_table};
@@ -44,11 +48,11 @@ void ckd_reset(ckd_state_t *s)
 
 void ckd_step(ckd_state_t *s, const int16_t x[CKD_INPUTS])
 {
-    CKD_FC(&ckd_fc_inp, x, s->a);
+    CKD_FC(CKD_WEIGHT_BITS_INP)(&ckd_fc_inp, x, s->a);
     TRACE("a", s->a, CKD_HIDDEN);
-    CKD_FC(&ckd_fc_ih, s->a, s->gi);
+    CKD_FC(CKD_WEIGHT_BITS_IH)(&ckd_fc_ih, s->a, s->gi);
     TRACE("gi", s->gi, 3 * CKD_HIDDEN);
-    CKD_FC(&ckd_fc_hh, s->h, s->gh);
+    CKD_FC(CKD_WEIGHT_BITS_HH)(&ckd_fc_hh, s->h, s->gh);
     TRACE("gh", s->gh, 3 * CKD_HIDDEN);
     ckd_gru_update(&ckd_gru, s->gi, s->gh, s->h, TRACE_R, TRACE_Z, TRACE_N);
     TRACE("r", trace_r, CKD_HIDDEN);
@@ -60,9 +64,9 @@ void ckd_step(ckd_state_t *s, const int16_t x[CKD_INPUTS])
 
 int ckd_classify(ckd_state_t *s, int32_t logits[CKD_CLASSES])
 {
-    CKD_FC(&ckd_fc_fc1, s->h, s->y);
+    CKD_FC(CKD_WEIGHT_BITS_FC1)(&ckd_fc_fc1, s->h, s->y);
     TRACE("y", s->y, CKD_HEAD);
-    CKD_FC_ACC(&ckd_fc_fc2, s->y, logits);
+    CKD_FC_ACC(CKD_WEIGHT_BITS_FC2)(&ckd_fc_fc2, s->y, logits);
     int best = 0;
     for (int c = 1; c < CKD_CLASSES; ++c) {
         if (logits[c] > logits[best]) {
