@@ -44,14 +44,14 @@ from collar_kd.verify.target_shim import ShimBatch  # noqa: E402
 
 # The student the accuracy benchmark uses: hidden 32, head 32, 50-sample windows.
 STUDENT = {"student.hidden": 32, "student.head": 32, "data.window": "2s", "data.stride": "1s"}
-CONFIGS = [  # (target, weight bits, DSP path, the GRU recurrent matrix's own width or None)
-    ("eartag", 8, True, None),
-    ("eartag", 8, False, None),
-    ("eartag", 8, True, 16),
-    ("eartag", 16, True, None),
-    ("collar", 8, False, None),
-    ("collar", 8, False, 16),
-    ("collar", 16, False, None),
+CONFIGS = [  # (target, weight bits, DSP path, layers of their own width)
+    ("eartag", 8, True, {}),
+    ("eartag", 8, False, {}),
+    ("eartag", 8, True, {"ih": 16}),
+    ("eartag", 16, True, {}),
+    ("collar", 8, False, {}),
+    ("collar", 8, False, {"ih": 16}),
+    ("collar", 16, False, {}),
 ]
 WINDOWS = 200
 PEERS = Path(__file__).resolve().parents[2] / "shared" / "peers"
@@ -230,20 +230,20 @@ def unbudgeted(target: str) -> Path:
     return profile_variant(target, "unbudgeted", model_flash_budget_bytes=doc.flash_bytes, model_ram_budget_bytes=doc.ram_bytes)
 
 
-def measure(run: Path, target: str, bits: int, dsp: bool, recurrent: int | None) -> dict:
-    name = f"{target}-{bits}bit{f'-hh{recurrent}' if recurrent else ''}-{'dsp' if dsp else 'portable'}"
+def measure(run: Path, target: str, bits: int, dsp: bool, layers: dict[str, int]) -> dict:
+    name = f"{target}-{bits}bit{''.join(f'-{k}{v}' for k, v in layers.items())}-{'dsp' if dsp else 'portable'}"
     export = WORK / "mcu" / name / "export"
     refused = None
     # The bench measures the kernels, not a deployment: the device's sensor is taken to run at the model's rate.
     rate = json.loads((run / "models" / "models.json").read_text())["sample_rate_hz"]
     try:
-        manifest = export_run(run, export, ExportOptions(target=target, weight_bits=bits, recurrent_weight_bits=recurrent,
+        manifest = export_run(run, export, ExportOptions(target=target, weight_bits=bits, layer_weight_bits=layers,
                                                          windows=WINDOWS, device_rate_hz=rate),
                               force=True)
     except ModelDoesNotFit as e:
         refused = str(e)
         manifest = export_run(run, export, ExportOptions(target=str(unbudgeted(target)), weight_bits=bits,
-                                                         recurrent_weight_bits=recurrent, windows=WINDOWS,
+                                                         layer_weight_bits=layers, windows=WINDOWS,
                                                          device_rate_hz=rate), force=True)
     profile = load_device(target)
     work = WORK / "mcu" / name / "build"

@@ -149,6 +149,20 @@ def _teacher_names(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",")] if text.strip() else []
 
 
+def _layer_bits(values: list[str] | None) -> dict[str, int] | None:
+    """['ih=16', 'hh=16'] -> {'ih': 16, 'hh': 16}; the layers and widths are checked where they are
+    used (config, export)."""
+    if not values:
+        return None
+    out = {}
+    for v in values:
+        layer, sep, bits = v.partition("=")
+        if not sep or not layer.strip() or not bits.strip().lstrip("-").isdigit():
+            raise ConfigError(f"--layer-weight-bits: expected LAYER=BITS such as ih=16, not '{v}'")
+        out[layer.strip()] = int(bits)
+    return out
+
+
 @app.command()
 def train(
     data: Optional[str] = typer.Option(None, help="Data file or directory, or 'synthetic' (the default: built-in generator)."),
@@ -219,9 +233,9 @@ def train(
                                                "in the config's [method] section (docs/methods.md)."),
     alpha_schedule: Optional[str] = typer.Option(None, help="KD: constant | linear | cosine (lowers alpha to kd.alpha_end)."),
     weight_bits: Optional[int] = typer.Option(None, help="qat-kd / speq: weight word length trained for (2..8 or 16)."),
-    recurrent_weight_bits: Optional[int] = typer.Option(None, help="The GRU's recurrent matrix alone in this word length "
-                                                        "(16: closer to the float model, 3 KB more flash at hidden 32); "
-                                                        "trained for by the finish and qat-kd, exported with by default."),
+    layer_weight_bits: Optional[list[str]] = typer.Option(None, "--layer-weight-bits", help="LAYER=BITS (repeatable): a layer "
+                                                          "of its own word length, e.g. ih=16 (inp, ih, hh, fc1, fc2); trained "
+                                                          "for by the finish and qat-kd, exported with by default."),
     seed: Optional[int] = typer.Option(None),
     extra_seed: Optional[list[int]] = typer.Option(None, "--extra-seed", help="Repeat the cross-validation with this training "
                                                    "seed too (repeatable): means, spread and paired differences with 95% intervals."),
@@ -261,7 +275,7 @@ def train(
         "transductive_teachers": _teacher_names(transductive_teachers),
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
-        "method.recurrent_weight_bits": recurrent_weight_bits,
+        "method.layer_weight_bits": _layer_bits(layer_weight_bits),
         "final_models": False if no_final else None, "device": device, "recipe": recipe,
         # What the data are decides the recipe (real collars or the synthetic demo): known before loading.
         "data.path": data, "data.format": _data_format(data, fmt),
@@ -398,8 +412,9 @@ def export_cmd(
     target: str = typer.Option("eartag", help="Device profile: a name in data/devices (eartag, collar) or a profile's .json path."),
     out: Path = typer.Option(..., help="Export directory to create."),
     weight_bits: Optional[int] = typer.Option(None, help="Weight word length, 8 or 16 (default: what the run trained the student for)."),
-    recurrent_weight_bits: Optional[int] = typer.Option(None, help="The GRU's recurrent matrix alone in 8 or 16 bits (default: "
-                                                        "what the run trained it for, method.recurrent_weight_bits)."),
+    layer_weight_bits: Optional[list[str]] = typer.Option(None, "--layer-weight-bits", help="LAYER=BITS (repeatable): a layer in "
+                                                          "8 or 16 bits of its own, e.g. ih=16 (default: what the run trained "
+                                                          "for, method.layer_weight_bits)."),
     calibration: Optional[str] = typer.Option(None, help="How fractional lengths are chosen: range (max-based) or mse (least "
                                                           "quantization error); default: the run's method.calibration."),
     weight_formats: Optional[str] = typer.Option(None, help="row (every output row its own weight format and shift) or tensor "
@@ -422,7 +437,7 @@ def export_cmd(
     from collar_kd.export.exporter import ExportOptions
     from collar_kd.pipeline.export_run import export_run
 
-    m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, recurrent_weight_bits=recurrent_weight_bits,
+    m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, layer_weight_bits=_layer_bits(layer_weight_bits),
                                                calibration=calibration,
                                                weight_formats=weight_formats,
                                                qat_epochs=qat_epochs, windows=windows, student=student,

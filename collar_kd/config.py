@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collar_kd.errors import ConfigError
-from collar_kd.quant.spec import CALIBRATIONS, RECURRENT_LAYER, WEIGHT_BITS, WEIGHT_FORMATS
+from collar_kd.quant.spec import CALIBRATIONS, LAYERS, WEIGHT_BITS, WEIGHT_FORMATS
 from collar_kd.training.augment import Augmentation
 from collar_kd.training.device import DEVICES
 
@@ -202,22 +202,22 @@ class MethodConfig:
     # Weight formats: "row" (every output row its own fractional length and shift) or "tensor"
     # (one per layer); collar_kd/quant/quantizer.py, docs/fixed-point.md.
     weight_formats: str = "row"
-    # The GRU's recurrent matrix (the state's weights, applied at every step of a window, so its
-    # rounding adds up over the window) in its own word length: 16 keeps the integer model closer
-    # to the float one for 3 KB more flash at hidden 32 (docs/fixed-point.md, "Wider recurrent
-    # weights"). None: method.weight_bits like every other layer.
-    recurrent_weight_bits: int | None = None
+    # Layers with a word length of their own, e.g. {ih = 16}: the GRU's input matrix in 16 bits, the
+    # rest in weight_bits (layers: inp, ih, hh, fc1, fc2). On the WASP collars it is the input matrix's
+    # 8-bit rounding that the integer model loses to (docs/methods.md, "Which layer's 8 bits cost
+    # the MCC"); 3 KB more flash at hidden 32. Empty: every layer in weight_bits.
+    layer_weight_bits: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
 
     def precision(self) -> dict:
         """What the student is trained for and exported with by default (recorded in a run's
         models/architecture.json and reports); the recurrent width only when it has its own."""
-        wide = {} if self.recurrent_weight_bits is None else {"recurrent_weight_bits": self.recurrent_weight_bits}
+        wide = {"layer_weight_bits": self.layer_bits()} if self.layer_bits() else {}
         return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats, **wide}
 
     def layer_bits(self) -> dict[str, int]:
         """The layers whose weights differ from weight_bits (quantize_student's layer_bits)."""
-        return {} if self.recurrent_weight_bits is None else {RECURRENT_LAYER: self.recurrent_weight_bits}
+        return {k: v for k, v in self.layer_weight_bits.items() if v != self.weight_bits}
 
 
 @dataclass
@@ -483,9 +483,11 @@ class TrainConfig:
         m = self.method
         if m.weight_bits not in WEIGHT_BITS:
             raise ConfigError(f"method.weight_bits: must be one of {', '.join(map(str, WEIGHT_BITS))}, not {m.weight_bits}")
-        if m.recurrent_weight_bits is not None and m.recurrent_weight_bits not in WEIGHT_BITS:
-            raise ConfigError(f"method.recurrent_weight_bits: must be one of {', '.join(map(str, WEIGHT_BITS))} (or absent: "
-                              f"method.weight_bits), not {m.recurrent_weight_bits}")
+        for layer, bits in m.layer_weight_bits.items():
+            if layer not in LAYERS:
+                raise ConfigError(f"method.layer_weight_bits: '{layer}' is not a layer of the student ({', '.join(LAYERS)})")
+            if isinstance(bits, bool) or bits not in WEIGHT_BITS:
+                raise ConfigError(f"method.layer_weight_bits.{layer}: must be one of {', '.join(map(str, WEIGHT_BITS))}, not {bits!r}")
         if m.calibration not in CALIBRATIONS:
             raise ConfigError(f"method.calibration: must be one of {', '.join(CALIBRATIONS)}, not '{m.calibration}'")
         if m.weight_formats not in WEIGHT_FORMATS:

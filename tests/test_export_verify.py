@@ -183,40 +183,43 @@ def test_export_refuses_a_bias_that_would_overflow_after_folding(tiny_export):
         weights_header(q)
 
 
-def test_export_with_16_bit_recurrent_weights_verifies_on_host_and_devices(tiny_run, tiny_export, tmp_path):
-    """The GRU's recurrent matrix in 16 bits and the rest in 8: each layer gets its own kernel and
-    the C still equals the simulator bit for bit; a changed recurrent weight is caught."""
+def test_export_with_a_16_bit_layer_verifies_on_host_and_devices(tiny_run, tiny_export, tmp_path):
+    """The GRU's input matrix in 16 bits and the rest in 8: each layer gets its own kernel and the C
+    still equals the simulator bit for bit; a changed 16-bit weight is caught."""
     r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "mix"), "--windows", "30",
-                            "--recurrent-weight-bits", "16"])
+                            "--layer-weight-bits", "ih=16"])
     assert r.exit_code == 0, r.output
-    assert "8-bit weights, hh 16-bit" in r.output
+    assert "8-bit weights, ih 16-bit" in r.output
     m = json.loads((tmp_path / "mix" / "manifest.json").read_text())
-    assert m["weight_bits"] == 8 and m["layer_bits"] == {"inp": 8, "ih": 8, "hh": 16, "fc1": 8, "fc2": 8}
-    assert any("recurrent matrix for 8-bit weights; exporting 16-bit" in n for n in m["precision_notes"])
+    assert m["weight_bits"] == 8 and m["layer_bits"] == {"inp": 8, "ih": 16, "hh": 8, "fc1": 8, "fc2": 8}
+    assert any("exporting inp 8-bit, ih 16-bit, hh 8-bit" in n for n in m["precision_notes"])
     weights = (tmp_path / "mix" / "ckd_model_weights.h").read_text()
-    assert "static const int16_t ckd_w_hh" in weights and "static const int8_t ckd_w_ih" in weights
-    assert "static const ckd_fc_s16_params_t ckd_fc_hh" in weights and "static const ckd_fc_s8_params_t ckd_fc_ih" in weights
+    assert "static const int16_t ckd_w_ih" in weights and "static const int8_t ckd_w_hh" in weights
+    assert "static const ckd_fc_s16_params_t ckd_fc_ih" in weights and "static const ckd_fc_s8_params_t ckd_fc_hh" in weights
     default = json.loads((tiny_export / "manifest.json").read_text())
     assert m["model_id"] != default["model_id"]
     targets = ["host", "eartag", "collar"] if HAVE_QEMU else ["host"]
     for target in targets:
         v = verify_target(tmp_path / "mix", target, tmp_path / f"b-{target}")
         assert v.passed, (target, v.detail)
-    # One 16-bit recurrent weight moved by 1/16 of its range (one step of 16 bits rounds away unseen).
+    # One 16-bit weight moved by 1/16 of its range (one step of 16 bits rounds away unseen).
     bad = tmp_path / "mix-bad"
     shutil.copytree(tmp_path / "mix", bad)
     header = bad / "ckd_model_weights.h"
     s = header.read_text()
-    start = s.index("{", s.index("ckd_w_hh")) + 1
+    start = s.index("{", s.index("ckd_w_ih")) + 1
     values = s[start : s.index("}", start)].split(",")
     values[0] = f" {int(values[0]) + (2048 if int(values[0]) < 0 else -2048)}"
     header.write_text(s[:start] + ",".join(values) + s[s.index("}", start) :])
     v = verify_target(bad, "host", tmp_path / "b-bad")
-    assert not v.passed and v.mismatch["tensor"] == "gh"
+    assert not v.passed and v.mismatch["tensor"] == "gi"
 
 
-@pytest.mark.parametrize("value", ["12", "4"])
-def test_export_refuses_a_recurrent_width_the_c_lacks(tiny_run, tmp_path, value):
+@pytest.mark.parametrize("value, message", [("ih=12", "8 and 16-bit weights only"), ("ih=4", "8 and 16-bit weights only"),
+                                            ("lstm=16", "not a layer of the student"), ("ih", "expected LAYER=BITS"),
+                                            ("ih=wide", "expected LAYER=BITS")])
+def test_export_refuses_a_layer_width_the_c_lacks(tiny_run, tmp_path, value, message):
     r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "bad"),
-                            "--recurrent-weight-bits", value])
-    assert r.exit_code == 2 and "--recurrent-weight-bits" in r.output and not (tmp_path / "bad").exists()
+                            "--layer-weight-bits", value])
+    assert r.exit_code == 2 and "--layer-weight-bits" in r.output and message in r.output, r.output
+    assert not (tmp_path / "bad").exists()

@@ -92,7 +92,9 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
 
 @pytest.mark.parametrize("method,key,value,message", [
     ("kd", "method.weight_bits", 9, "method.weight_bits"),
-    ("kd", "method.recurrent_weight_bits", 12, "method.recurrent_weight_bits"),
+    ("kd", "method.layer_weight_bits", {"ih": 12}, "method.layer_weight_bits.ih: must be one of"),
+    ("kd", "method.layer_weight_bits", {"lstm": 16}, "method.layer_weight_bits: 'lstm' is not a layer"),
+    ("kd", "method.layer_weight_bits", 16, "method.layer_weight_bits: must be a section"),
     ("feed", "method.mode", "diagonal", "method.mode"),
     ("ensemble", "method.teachers", ["resnet:x"], "method.teachers: 'resnet:x'"),
     ("ensemble", "method.teachers", ["forest:0", "tree"], "method.teachers: 'tree'"),
@@ -634,3 +636,22 @@ def test_data_free_teaches_the_rotated_window_by_default(fold, monkeypatch, extr
     result = train_student(job_for(fold, cfg))
     assert result.report["teaching"] == mode
     assert seen["labels_its_input"] is (mode == "consistent")
+
+
+@pytest.mark.parametrize("value, message", [("ih=12", "method.layer_weight_bits.ih: must be one of"),
+                                            ("gru=16", "method.layer_weight_bits: 'gru' is not a layer"),
+                                            ("ih:16", "--layer-weight-bits: expected LAYER=BITS")])
+def test_train_layer_weight_bits_bad_values_exit_2(tmp_path, value, message):
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--quiet", "--layer-weight-bits", value])
+    assert r.exit_code == 2 and message in r.output, r.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_layer_weight_bits_reach_the_config():
+    from collar_kd.cli import _layer_bits
+    from collar_kd.config import load_config
+
+    cfg = load_config(None, {"method.layer_weight_bits": _layer_bits(["ih=16", "hh=16"])})
+    assert cfg.method.layer_bits() == {"ih": 16, "hh": 16}
+    assert cfg.method.precision()["layer_weight_bits"] == {"ih": 16, "hh": 16}
+    assert load_config(None, {"method.layer_weight_bits": {"ih": 8}}).method.layer_bits() == {}  # the run's own width

@@ -732,9 +732,9 @@ def test_transductive_labels_setting_rejects_bad_values(tiny_synthetic, tmp_path
     assert load_config(None, {"data.format": "wasp", "data.path": "x", "kd.teaching": "consistent"}).kd.teaching == "consistent"
 
 
-def test_a_run_for_16_bit_recurrent_weights_finishes_and_exports_with_them(tiny_synthetic, tmp_path, monkeypatch):
-    """method.recurrent_weight_bits: the finish trains through the graph with the recurrent matrix
-    in 16 bits and the rest in 8, the run records it, and export uses it without being told."""
+def test_a_run_with_a_16_bit_layer_finishes_and_exports_with_it(tiny_synthetic, tmp_path, monkeypatch):
+    """method.layer_weight_bits: the finish trains through the graph with the GRU's input matrix in
+    16 bits and the rest in 8, the run records it, and export uses it without being told."""
     import collar_kd.methods.plain as plain
 
     from collar_kd.config import load_config
@@ -751,13 +751,13 @@ def test_a_run_for_16_bit_recurrent_weights_finishes_and_exports_with_them(tiny_
 
     monkeypatch.setattr(plain, "qat_finetune", spy)
     cfg = load_config(None, {**tiny_config_overrides(tiny_synthetic), "cv": "none", "kd.qat_epochs": 1,
-                             "method.recurrent_weight_bits": 16})
+                             "method.layer_weight_bits": {"ih": 16}})
     run_training(cfg, tmp_path / "run")
-    assert widths == [{"inp": 8, "ih": 8, "hh": 16, "fc1": 8, "fc2": 8}]
+    assert widths == [{"inp": 8, "ih": 16, "hh": 8, "fc1": 8, "fc2": 8}]
     models = json.loads((tmp_path / "run" / "models" / "models.json").read_text())
-    assert models["student_kd_method"]["recurrent_weight_bits"] == 16
+    assert models["student_kd_method"]["layer_weight_bits"] == {"ih": 16}
     method = json.loads((tmp_path / "run" / "method.json").read_text())
-    assert method["final"]["qat_finish"]["recurrent_weight_bits"] == 16
+    assert method["final"]["qat_finish"]["layer_weight_bits"] == {"ih": 16}
     m = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(device_rate_hz=10.0, target="eartag", windows=20))
-    assert m["layer_bits"]["hh"] == 16 and m["layer_bits"]["ih"] == 8
-    assert not any("recurrent" in n for n in m["precision_notes"])
+    assert m["layer_bits"]["ih"] == 16 and m["layer_bits"]["hh"] == 8
+    assert not any("as asked" in n for n in m["precision_notes"])

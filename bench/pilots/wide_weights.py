@@ -8,13 +8,15 @@ and simulates the held-out animal's windows bit-exactly:
 
   float      the float student (bench-accuracy's student_kd row)
   fxp8       every weight in 8 bits (bench-accuracy's 8-bit row; checked equal to it)
-  hh16       the GRU's recurrent matrix in 16 bits, the rest in 8
+  inp16      the input layer (3 -> hidden) in 16 bits, the rest in 8
   ih16       the GRU's input matrix in 16 bits, the rest in 8
+  hh16       the GRU's recurrent matrix in 16 bits, the rest in 8
+  head16     the MLP head (fc1, fc2) in 16 bits, the rest in 8
   gru16      both GRU matrices in 16 bits
   all16      every weight in 16 bits
 
-The students were finished through the all-8-bit graph; a run with 16-bit recurrent weights
-finishes through its own graph, so these rows are what exporting the same students wider gives.
+The students were finished through the all-8-bit graph; a run with a wider layer finishes through
+its own graph, so these rows are what exporting the same students wider gives.
 
     python bench/pilots/wide_weights.py NAME SEED [SEED ...]
 
@@ -36,11 +38,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common import RESULTS, WORK, fold_split, machine, require_wasp, result_overrides, write_result  # noqa: E402
 
-VARIANTS = {"fxp8": {}, "hh16": {"hh": 16}, "ih16": {"ih": 16}, "gru16": {"ih": 16, "hh": 16},
-            "all16": {k: 16 for k in ("inp", "ih", "hh", "fc1", "fc2")}}
+VARIANTS = {"fxp8": {}, "inp16": {"inp": 16}, "ih16": {"ih": 16}, "hh16": {"hh": 16}, "head16": {"fc1": 16, "fc2": 16},
+            "gru16": {"ih": 16, "hh": 16}, "all16": {k: 16 for k in ("inp", "ih", "hh", "fc1", "fc2")}}
 ROWS = ("float", *VARIANTS)
-PAIRS = (("fxp8", "float"), ("hh16", "float"), ("ih16", "float"), ("gru16", "float"), ("all16", "float"),
-         ("hh16", "fxp8"))
+PAIRS = (*((v, "float") for v in VARIANTS), ("ih16", "fxp8"), ("hh16", "fxp8"))
 
 
 def fold_job(cfg, animal: str, run: Path) -> dict:

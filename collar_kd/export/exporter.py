@@ -21,7 +21,7 @@ from collar_kd.export.golden import adversarial_windows, sample_windows, synthet
 from collar_kd.export.header import params_header, weights_header
 from collar_kd.paths import FIRMWARE_DIR, WASP_DATASET
 from collar_kd.quant.quantizer import QuantizedStudent
-from collar_kd.quant.spec import (CALIBRATIONS, EXPORT_WEIGHT_BITS, MAX_FAN_IN, RECURRENT_LAYER, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS,
+from collar_kd.quant.spec import (CALIBRATIONS, EXPORT_WEIGHT_BITS, LAYERS, MAX_FAN_IN, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS,
                                   spec_header)
 from collar_kd.runs import read_json
 from collar_kd.sim import FixedPointSimulator
@@ -31,7 +31,7 @@ from collar_kd.sim import FixedPointSimulator
 class ExportOptions:
     target: str = "eartag"
     weight_bits: int | None = None  # None: what the run trained the student for
-    recurrent_weight_bits: int | None = None  # the GRU's recurrent matrix; None: what the run trained it for
+    layer_weight_bits: dict[str, int] | None = None  # layers of their own width; None: what the run trained them for
     calibration: str | None = None  # None: the run's method.calibration
     weight_formats: str | None = None  # None: the run's method.weight_formats
     qat_epochs: int = 0
@@ -87,13 +87,15 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
         raise ConfigError(f"{why}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit weights only "
                           f"({bits}-bit students exist in the quantizer and simulator); pass --weight-bits 8 to quantize "
                           "this student to 8 bits anyway")
-    trained_recurrent = trained.get("recurrent_weight_bits")
-    recurrent = trained_recurrent if opts.recurrent_weight_bits is None else opts.recurrent_weight_bits
-    if recurrent is not None and recurrent not in EXPORT_WEIGHT_BITS:
-        why = (f"the run trained {opts.student}'s recurrent matrix for {recurrent}-bit weights"
-               if opts.recurrent_weight_bits is None else f"--recurrent-weight-bits {recurrent}")
-        raise ConfigError(f"{why}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit weights only; "
-                          "pass --recurrent-weight-bits 8 or 16")
+    trained_layers = dict(trained.get("layer_weight_bits", {}))
+    layers = trained_layers if opts.layer_weight_bits is None else dict(opts.layer_weight_bits)
+    for layer, width in layers.items():
+        why = (f"the run trained {opts.student}'s layer '{layer}' for {width}-bit weights" if opts.layer_weight_bits is None
+               else f"--layer-weight-bits {layer}={width}")
+        if layer not in LAYERS:
+            raise ConfigError(f"{why}: '{layer}' is not a layer of the student ({', '.join(LAYERS)})")
+        if width not in EXPORT_WEIGHT_BITS:
+            raise ConfigError(f"{why}: the C export supports {' and '.join(map(str, EXPORT_WEIGHT_BITS))}-bit weights only")
     if cal not in CALIBRATIONS:
         raise ConfigError(f"--calibration: must be one of {', '.join(CALIBRATIONS)}, not '{cal}'")
     if formats not in WEIGHT_FORMATS:
@@ -106,10 +108,11 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
     if opts.student == "student_kd" and formats != trained_formats:
         notes.append(f"the run's student was trained and judged with '{trained_formats}' weight formats; exporting "
                      f"'{formats}' as asked")
-    if opts.student == "student_kd" and recurrent is not None and recurrent != (trained_recurrent or trained_bits):
-        notes.append(f"the run trained {opts.student}'s recurrent matrix for {trained_recurrent or trained_bits}-bit "
-                     f"weights; exporting {recurrent}-bit as asked")
-    layer_bits = {} if recurrent is None or recurrent == bits else {RECURRENT_LAYER: recurrent}
+    layer_bits = {k: v for k, v in layers.items() if v != bits}
+    if opts.student == "student_kd" and layer_bits != {k: v for k, v in trained_layers.items() if v != trained_bits}:
+        trained_widths = ", ".join(f"{k} {trained_layers.get(k, trained_bits)}-bit" for k in LAYERS)
+        notes.append(f"the run trained {opts.student}'s layers as {trained_widths}; exporting "
+                     + ", ".join(f"{k} {layer_bits.get(k, bits)}-bit" for k in LAYERS) + " as asked")
     return Precision(bits, cal, formats, notes, layer_bits)
 
 

@@ -22,11 +22,10 @@ import torch
 from collar_kd.errors import ConfigError, reading
 from collar_kd.models import GRUStudent
 from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
-from collar_kd.quant.spec import (ACT_MAX, BIAS_LIMIT, CALIBRATIONS, FOLD_SHIFT_MAX, HIDDEN_FRAC, MAX_FAN_IN, ROW_FORMAT_LAYERS,
+from collar_kd.quant.spec import (ACT_MAX, BIAS_LIMIT, CALIBRATIONS, FOLD_SHIFT_MAX, HIDDEN_FRAC, LAYERS, MAX_FAN_IN, ROW_FORMAT_LAYERS,
                                   SHIFT_MAX, WEIGHT_BITS, WEIGHT_FORMATS, gate_shift, weight_max)
 from collar_kd.quant.tables import sigmoid_table, tanh_table
 
-LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
 
 
 def layer_input_frac(frac: dict[str, int]) -> dict[str, int]:
@@ -58,8 +57,8 @@ class QuantizedStudent:
     weight_formats: str = "tensor"  # spec.WEIGHT_FORMATS; files written before per-row formats are "tensor"
     row_frac: dict[str, list[int]] = field(default_factory=dict)  # layer -> every row's weight format (omitted: w_<layer>)
     frame: str = "sensor"  # data.frame the student was trained in; "animal": the device turns windows (ckd_frame.h)
-    # Layers whose weights have another word length than weight_bits, e.g. {"hh": 16}: the GRU's
-    # recurrent matrix in 16 bits, the rest in 8 (spec.RECURRENT_LAYER, docs/fixed-point.md).
+    # Layers whose weights have another word length than weight_bits, e.g. {"ih": 16}: the GRU's
+    # input matrix in 16 bits, the rest in 8 (method.layer_weight_bits, docs/fixed-point.md).
     layer_bits: dict[str, int] = field(default_factory=dict)
 
     def bits(self, layer: str) -> int:

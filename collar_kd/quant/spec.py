@@ -44,9 +44,9 @@ CALIBRATIONS = ("range", "mse")
 # layer. The logits layer is always one format: its rows are compared by argmax.
 WEIGHT_FORMATS = ("row", "tensor")
 ROW_FORMAT_LAYERS = ("inp", "ih", "hh", "fc1")
-# The GRU's recurrent matrix: the one layer a model may keep in a wider word length than the rest
-# (method.recurrent_weight_bits); every layer's kernel follows its own width (ckd_model.c).
-RECURRENT_LAYER = "hh"
+# The student's weight layers, in order: input layer, the GRU's input and recurrent matrices, the MLP
+# head. Each may have its own word length (method.layer_weight_bits); its kernel follows it (ckd_model.c).
+LAYERS = ("inp", "ih", "hh", "fc1", "fc2")
 INPUTS = 3  # tri-axial accelerometer
 
 

@@ -11,7 +11,7 @@
 
 /* Every layer's kernel by its weights' word length (CKD_WEIGHT_BITS_<LAYER>, ckd_model_params.h):
  * ckd_fc_s8 or ckd_fc_s16, and their _acc forms for the logits. A model may mix them, e.g. the
- * GRU's recurrent matrix in 16 bits and the rest in 8. */
+ * GRU's input matrix in 16 bits and the rest in 8. */
 #define CKD_CAT_(a, b) a##b
 #define CKD_CAT(a, b) CKD_CAT_(a, b)
 #define CKD_FC(bits) CKD_CAT(ckd_fc_s, bits)
