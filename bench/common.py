@@ -207,3 +207,16 @@ def fold_split(cfg, animal: str) -> FoldSplit:
     arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
     return FoldSplit(key, win.subset(~test), win.x[test], win.y[test], len(win.classes), arch)
 
+
+
+def kept_student(cfg, fold: FoldSplit, path: Path):
+    """A fold's saved distilled student (a `student_kd.safetensors` that a run or a pilot kept), in
+    eval mode, with the architecture dict the quantizer takes."""
+    from safetensors.torch import load_file
+
+    from collar_kd.runs import build_model
+
+    arch = {**fold.arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+    student = build_model("student_kd", arch)
+    student.load_state_dict(load_file(str(path)))
+    return student.eval(), arch

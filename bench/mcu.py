@@ -48,9 +48,10 @@ CONFIGS = [  # (target, weight bits, DSP path, layers of their own width)
     ("eartag", 8, True, {}),
     ("eartag", 8, False, {}),
     ("eartag", 8, True, {"ih": 16}),
+    ("eartag", 8, True, {"inp": 16, "ih": 16}),
     ("eartag", 16, True, {}),
     ("collar", 8, False, {}),
-    ("collar", 8, False, {"ih": 16}),
+    ("collar", 8, False, {"inp": 16, "ih": 16}),
     ("collar", 16, False, {}),
 ]
 WINDOWS = 200

@@ -202,10 +202,10 @@ class MethodConfig:
     # Weight formats: "row" (every output row its own fractional length and shift) or "tensor"
     # (one per layer); collar_kd/quant/quantizer.py, docs/fixed-point.md.
     weight_formats: str = "row"
-    # Layers with a word length of their own, e.g. {ih = 16}: the GRU's input matrix in 16 bits, the
-    # rest in weight_bits (layers: inp, ih, hh, fc1, fc2). On the WASP collars it is the input matrix's
-    # 8-bit rounding that the integer model loses to (docs/methods.md, "Which layer's 8 bits cost
-    # the MCC"); 3 KB more flash at hidden 32. Empty: every layer in weight_bits.
+    # Layers with a word length of their own, e.g. {inp = 16, ih = 16}: the input layer and the GRU's
+    # input matrix in 16 bits, the rest in weight_bits (layers: inp, ih, hh, fc1, fc2). On the WASP
+    # collars theirs is the 8-bit rounding the integer model loses to (docs/methods.md, "Which
+    # layer's 8 bits cost the MCC"); 3.2 KB more flash at hidden 32. Empty: all in weight_bits.
     layer_weight_bits: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
 

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import RESULTS, WORK, fold_split, machine, require_wasp, result_overrides, write_result  # noqa: E402
+from common import RESULTS, WORK, fold_split, kept_student, machine, require_wasp, result_overrides, write_result  # noqa: E402
 
 ROWS = ("float", "rederived", "kept", "float_mse", "fxp8_mse")
 PAIRS = (("kept", "rederived"), ("fxp8_mse", "rederived"), ("rederived", "float"), ("fxp8_mse", "float_mse"))
@@ -51,24 +51,19 @@ def in_formats(tuned, q):
 
 def fold_job(cfg, animal: str, kept: Path) -> dict:
     import torch
-    from safetensors.torch import load_file
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.distill.losses import make_loss
     from collar_kd.distill.targets import cached_targets
     from collar_kd.quant.qat import qat_finetune
     from collar_kd.quant.quantizer import quantize_student
-    from collar_kd.runs import build_model
     from collar_kd.sim import FixedPointSimulator
     from collar_kd.training.loop import class_weights, predict_logits
 
     torch.set_num_threads(1)
     started = time.time()
     fold = fold_split(cfg, animal)
-    arch = {**fold.arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
-    student = build_model("student_kd", arch)
-    student.load_state_dict(load_file(str(kept / fold.key / "student_kd.safetensors")))
-    student.eval()
+    student, arch = kept_student(cfg, fold, kept / fold.key / "student_kd.safetensors")
     x, y = fold.train.x, fold.train.y
     w = class_weights(y, fold.n_classes, cfg.class_weighting)
     own = cached_targets(predict_logits(student, x))  # the finish learns towards the student's own answers

@@ -12,6 +12,7 @@ and simulates the held-out animal's windows bit-exactly:
   ih16       the GRU's input matrix in 16 bits, the rest in 8
   hh16       the GRU's recurrent matrix in 16 bits, the rest in 8
   head16     the MLP head (fc1, fc2) in 16 bits, the rest in 8
+  inp_ih16   the input layer and the GRU's input matrix in 16 bits, the rest in 8
   gru16      both GRU matrices in 16 bits
   all16      every weight in 16 bits
 
@@ -36,21 +37,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common import RESULTS, WORK, fold_split, machine, require_wasp, result_overrides, write_result  # noqa: E402
+from common import RESULTS, WORK, fold_split, kept_student, machine, require_wasp, result_overrides, write_result  # noqa: E402
 
 VARIANTS = {"fxp8": {}, "inp16": {"inp": 16}, "ih16": {"ih": 16}, "hh16": {"hh": 16}, "head16": {"fc1": 16, "fc2": 16},
-            "gru16": {"ih": 16, "hh": 16}, "all16": {k: 16 for k in ("inp", "ih", "hh", "fc1", "fc2")}}
+            "inp_ih16": {"inp": 16, "ih": 16}, "gru16": {"ih": 16, "hh": 16}, "all16": {k: 16 for k in ("inp", "ih", "hh", "fc1", "fc2")}}
 ROWS = ("float", *VARIANTS)
-PAIRS = (*((v, "float") for v in VARIANTS), ("ih16", "fxp8"), ("hh16", "fxp8"))
+PAIRS = (*((v, "float") for v in VARIANTS), ("ih16", "fxp8"), ("hh16", "fxp8"), ("inp_ih16", "ih16"))
 
 
 def fold_job(cfg, animal: str, run: Path) -> dict:
     import torch
-    from safetensors.torch import load_file
     from sklearn.metrics import confusion_matrix
 
     from collar_kd.quant.quantizer import quantize_student
-    from collar_kd.runs import build_model
     from collar_kd.sim import FixedPointSimulator
     from collar_kd.training.loop import predict_logits
     from collar_kd.verify.measure import estimate_footprint
@@ -58,10 +57,7 @@ def fold_job(cfg, animal: str, run: Path) -> dict:
     torch.set_num_threads(1)
     started = time.time()
     fold = fold_split(cfg, animal)
-    arch = {**fold.arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
-    student = build_model("student_kd", arch)
-    student.load_state_dict(load_file(str(run / "folds" / fold.key / "student_kd.safetensors")))
-    student.eval()
+    student, arch = kept_student(cfg, fold, run / "folds" / fold.key / "student_kd.safetensors")
     pred = {"float": predict_logits(student, fold.xt).argmax(1)}
     flash = {}
     for row, layer_bits in VARIANTS.items():
