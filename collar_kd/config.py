@@ -205,13 +205,13 @@ class MethodConfig:
     # Layers with a word length of their own, e.g. {inp = 16, ih = 16}: the input layer and the GRU's
     # input matrix in 16 bits, the rest in weight_bits (layers: inp, ih, hh, fc1, fc2). On the WASP
     # collars theirs is the 8-bit rounding the integer model loses to (docs/methods.md, "Which
-    # layer's 8 bits cost the MCC"); 3.2 KB more flash at hidden 32. Empty: all in weight_bits.
+    # layer's 8 bits cost the MCC"); 3.6 KB more flash at hidden 32. Empty: all in weight_bits.
     layer_weight_bits: dict = field(default_factory=dict)
     options: dict = field(default_factory=dict)
 
     def precision(self) -> dict:
         """What the student is trained for and exported with by default (recorded in a run's
-        models/architecture.json and reports); the recurrent width only when it has its own."""
+        models/models.json and reports); the layers' own widths only when some differ."""
         wide = {"layer_weight_bits": self.layer_bits()} if self.layer_bits() else {}
         return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats, **wide}
 

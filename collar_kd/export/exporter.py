@@ -215,7 +215,7 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
 
 
 def describe_bits(q: QuantizedStudent) -> str:
-    """'8-bit', or '8-bit (hh 16-bit)' for a model whose layers differ."""
+    """'8-bit', or '8-bit (ih 16-bit)' for a model whose layers differ."""
     wide = ", ".join(f"{k} {v}-bit" for k, v in q.layer_bits.items())
     return f"{q.weight_bits}-bit" + (f" ({wide})" if wide else "")
 
