@@ -172,7 +172,7 @@ def fixed_point_confusions(metrics: dict, seeds: list[int], settings: dict) -> n
             model.load_state_dict(load_file(str(run_dir(s) / "folds" / f["key"] / "student_kd.safetensors")))
             model.eval()
             test = win.animal == f["animal"]
-            q = quantize_student(model, win.x[~test], arch, m.weight_bits, m.calibration, m.weight_formats, m.layer_bits())
+            q = quantize_student(model, win.x[~test], arch, **m.quantizer_args())
             pred = FixedPointSimulator(q).run(q.quantize_input(win.x[test])).classes
             per_fold.append(confusion_matrix(win.y[test], pred, labels=range(len(win.classes))))
         out.append(per_fold)

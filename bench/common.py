@@ -220,3 +220,71 @@ def kept_student(cfg, fold: FoldSplit, path: Path):
     student = build_model("student_kd", arch)
     student.load_state_dict(load_file(str(path)))
     return student.eval(), arch
+
+
+def requantize_kept_students(name: str, seeds: list[int], variants: dict, pairs: tuple, bench_row: str, out: str,
+                             about: dict) -> dict:
+    """The pilots that quantize bench-accuracy's kept students again (bench/work/accuracy-NAME-seed-S/
+    folds/KEY/student_kd.safetensors) in several ways and simulate each fold's held-out animal
+    bit-exactly. `variants`: row -> f(student, x_train, arch, cfg) -> QuantizedStudent. The row
+    `bench_row` must be bench-accuracy's own 8-bit row, fold for fold (checked and recorded).
+    Writes bench/results/OUT: per fold confusion matrices, agreement with the float model and flash;
+    pooled MCC per seed; `pairs`' paired differences over seeds and animals (95% bootstrap)."""
+    import numpy as np
+    import torch
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.config import load_config
+    from collar_kd.evaluation.statistics import paired_difference, pooled_mcc_per_seed
+    from collar_kd.sim import FixedPointSimulator
+    from collar_kd.training.loop import predict_logits
+    from collar_kd.verify.measure import estimate_footprint
+
+    torch.set_num_threads(1)
+    root = require_wasp()
+    ref = json.loads((RESULTS / f"accuracy-{name}.json").read_text())
+    rows = ("float", *variants)
+    started = time.time()
+    per_seed, conf = {}, {r: [] for r in rows}
+    for seed in seeds:
+        cfg = load_config(None, {**result_overrides(ref["settings"], root, keep_method=True), "seed": seed})
+        folds = []
+        for f in ref["per_fold"]:
+            t0 = time.time()
+            fold = fold_split(cfg, f["animal"])
+            student, arch = kept_student(cfg, fold, WORK / f"accuracy-{name}-seed-{seed}" / "folds" / fold.key / "student_kd.safetensors")
+            pred, flash = {"float": predict_logits(student, fold.xt).argmax(1)}, {}
+            for row, make in variants.items():
+                q = make(student, fold.train.x, arch, cfg)
+                pred[row] = FixedPointSimulator(q).run(q.quantize_input(fold.xt)).classes
+                flash[row] = estimate_footprint(q)["flash_bytes"]
+            folds.append({"animal": f["animal"], "key": fold.key,
+                          "agreement_with_float": {r: round(float(np.mean(pred[r] == pred["float"])), 4) for r in variants},
+                          "estimated_flash_bytes": flash,
+                          "confusion": {r: confusion_matrix(fold.yt, pred[r], labels=fold.labels).tolist() for r in rows},
+                          "seconds": round(time.time() - t0, 1)})
+            print(f"seed {seed} {f['animal']}: agreement with float {folds[-1]['agreement_with_float']}", flush=True)
+        at = ref["seeds"].index(seed)
+        bench = {f["animal"]: f["confusion_by_seed"]["student_kd_fxp8"][at] for f in ref["per_fold"]}
+        per_seed[seed] = {"per_fold": folds, f"{bench_row}_equals_bench": all(f["confusion"][bench_row] == bench[f["animal"]]
+                                                                             for f in folds)}
+        for r in rows:
+            conf[r].append([f["confusion"][r] for f in folds])
+    conf = {r: np.array(c) for r, c in conf.items()}
+    pooled = {r: [round(float(v), 4) for v in pooled_mcc_per_seed(c)] for r, c in conf.items()}
+    paired = {}
+    for a, b in pairs:
+        d = paired_difference(conf[a], conf[b])
+        paired[f"{a} - {b}"] = {k: round(d[k], 4) if isinstance(d[k], float) else d[k]
+                                for k in ("difference", "ci_low", "ci_high", "animals_better", "animals_worse")}
+    agreement = {r: round(float(min(f["agreement_with_float"][r] for s in per_seed.values() for f in s["per_fold"])), 4)
+                 for r in variants}
+    summary = {"pooled_mcc": pooled, "pooled_mcc_mean": {r: round(float(np.mean(v)), 4) for r, v in pooled.items()},
+               "paired_differences": paired, "lowest_agreement_with_float": agreement,
+               "estimated_flash_bytes_max": {r: int(np.max([f["estimated_flash_bytes"][r] for s in per_seed.values()
+                                                            for f in s["per_fold"]])) for r in variants},
+               f"{bench_row}_equals_bench": {s: v[f"{bench_row}_equals_bench"] for s, v in per_seed.items()}}
+    print(json.dumps(summary, indent=1))
+    write_result(out, {"seeds": seeds, "reference": f"accuracy-{name}.json", **about, **summary, "per_seed": per_seed,
+                       "wall_time_s": round(time.time() - started, 1), "machine": machine()})
+    return summary

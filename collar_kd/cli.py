@@ -236,6 +236,9 @@ def train(
     layer_weight_bits: Optional[list[str]] = typer.Option(None, "--layer-weight-bits", help="LAYER=BITS (repeatable): a layer "
                                                           "of its own word length, e.g. ih=16 (inp, ih, hh, fc1, fc2); trained "
                                                           "for by the finish and qat-kd, exported with by default."),
+    rounding: Optional[str] = typer.Option(None, help="How the integer model's weights meet their grid: compensated (each "
+                                           "rounding error made up by the weights and bias rounded after it; the "
+                                           "default) | nearest."),
     seed: Optional[int] = typer.Option(None),
     extra_seed: Optional[list[int]] = typer.Option(None, "--extra-seed", help="Repeat the cross-validation with this training "
                                                    "seed too (repeatable): means, spread and paired differences with 95% intervals."),
@@ -275,7 +278,7 @@ def train(
         "transductive_teachers": _teacher_names(transductive_teachers),
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
-        "method.layer_weight_bits": _layer_bits(layer_weight_bits),
+        "method.layer_weight_bits": _layer_bits(layer_weight_bits), "method.rounding": rounding,
         "final_models": False if no_final else None, "device": device, "recipe": recipe,
         # What the data are decides the recipe (real collars or the synthetic demo): known before loading.
         "data.path": data, "data.format": _data_format(data, fmt),
@@ -419,6 +422,8 @@ def export_cmd(
                                                           "quantization error); default: the run's method.calibration."),
     weight_formats: Optional[str] = typer.Option(None, help="row (every output row its own weight format and shift) or tensor "
                                                  "(one per layer); default: the run's method.weight_formats."),
+    rounding: Optional[str] = typer.Option(None, help="compensated or nearest: how the weights meet their grid; default: "
+                                           "the run's method.rounding."),
     qat_epochs: int = typer.Option(0, help="Quantization-aware fine-tuning epochs with the teacher's soft labels."),
     windows: int = typer.Option(1000, help="Golden windows (real, synthetic, adversarial)."),
     student: str = typer.Option("student_kd", help="Which student of the run: student_kd or student."),
@@ -439,7 +444,7 @@ def export_cmd(
 
     m = export_run(run_dir, out, ExportOptions(target=target, weight_bits=weight_bits, layer_weight_bits=_layer_bits(layer_weight_bits),
                                                calibration=calibration,
-                                               weight_formats=weight_formats,
+                                               weight_formats=weight_formats, rounding=rounding,
                                                qat_epochs=qat_epochs, windows=windows, student=student,
                                                count_instructions=count_instructions,
                                                allow_changed_data=allow_changed_data, device_rate_hz=device_rate,

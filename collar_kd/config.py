@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from collar_kd.errors import ConfigError
-from collar_kd.quant.spec import CALIBRATIONS, LAYERS, WEIGHT_BITS, WEIGHT_FORMATS
+from collar_kd.quant.spec import CALIBRATIONS, LAYERS, ROUNDINGS, WEIGHT_BITS, WEIGHT_FORMATS
 from collar_kd.training.augment import Augmentation
 from collar_kd.training.device import DEVICES
 
@@ -207,13 +207,24 @@ class MethodConfig:
     # collars theirs is the 8-bit rounding the integer model loses to (docs/methods.md, "Which
     # layer's 8 bits cost the MCC"); 3.6 KB more flash at hidden 32. Empty: all in weight_bits.
     layer_weight_bits: dict = field(default_factory=dict)
+    # How weights meet their grid: "compensated" (each column's rounding error made up by the columns
+    # and bias rounded after it, on the calibration windows: GPTQ with the bias as a last column) or
+    # "nearest". On the WASP collars compensated rounding took the 8-bit model from 0.020 below its
+    # float model to 0.000 (docs/fixed-point.md, "Rounding that compensates"); the C is the same.
+    rounding: str = "compensated"
     options: dict = field(default_factory=dict)
 
     def precision(self) -> dict:
         """What the student is trained for and exported with by default (recorded in a run's
         models/models.json and reports); the layers' own widths only when some differ."""
         wide = {"layer_weight_bits": self.layer_bits()} if self.layer_bits() else {}
-        return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats, **wide}
+        return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats,
+                "rounding": self.rounding, **wide}
+
+    def quantizer_args(self) -> dict:
+        """quantize_student's keyword arguments for the integer model this method trains for."""
+        return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats,
+                "layer_bits": self.layer_bits(), "rounding": self.rounding}
 
     def layer_bits(self) -> dict[str, int]:
         """The layers whose weights differ from weight_bits (quantize_student's layer_bits)."""
@@ -492,6 +503,8 @@ class TrainConfig:
             raise ConfigError(f"method.calibration: must be one of {', '.join(CALIBRATIONS)}, not '{m.calibration}'")
         if m.weight_formats not in WEIGHT_FORMATS:
             raise ConfigError(f"method.weight_formats: must be one of {', '.join(WEIGHT_FORMATS)}, not '{m.weight_formats}'")
+        if m.rounding not in ROUNDINGS:
+            raise ConfigError(f"method.rounding: must be one of {', '.join(ROUNDINGS)}, not '{m.rounding}'")
 
 
 def merge_settings(obj: Any, values: dict[str, Any], prefix: str) -> None:

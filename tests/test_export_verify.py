@@ -36,6 +36,25 @@ def test_export_writes_headers_runtime_golden_and_manifest(tiny_export):
         assert not re.search(rf"\b{re.escape(banned)}", code), banned
 
 
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="arm-none-eabi-gcc not installed (make toolchain)")
+def test_the_budget_holds_the_streaming_firmware_not_the_model_alone(tiny_run, tiny_export, tmp_path):
+    """Export measures the example firmware (the streaming loop, its ring of one window, the weight
+    check, the model): more flash and RAM than the window API alone. A budget between the two is
+    refused, naming flash."""
+    fp = json.loads((tiny_export / "manifest.json").read_text())["footprint"]
+    window = fp["window_api"]
+    assert fp["flash_bytes"] > window["flash_bytes"] and fp["ram_bytes"] > window["ram_bytes"], fp
+    t = json.loads((tiny_export / "manifest.json").read_text())["window_length"]
+    assert fp["stream_bytes"] >= 6 * t  # the ring: three int16 per sample of a window
+    profile = json.loads((Path(__file__).parents[1] / "data" / "devices" / "eartag.json").read_text())
+    profile.update(name="tight_tag", model_flash_budget_bytes=(window["flash_bytes"] + fp["flash_bytes"]) // 2)
+    path = tmp_path / "tight_tag.json"
+    path.write_text(json.dumps(profile))
+    with pytest.raises(ModelDoesNotFit, match=f"does not fit 'tight_tag'.*flash {fp['flash_bytes']:,} B.*streaming loop"):
+        export_run(tiny_run, tmp_path / "out", ExportOptions(device_rate_hz=10.0, target=str(path), windows=20))
+    assert not (tmp_path / "out").exists()
+
+
 def test_export_refuses_a_model_that_does_not_fit(tiny_run, tmp_path):
     profile = json.loads((Path(__file__).parents[1] / "data" / "devices" / "eartag.json").read_text())
     profile.update(name="tiny_tag", model_flash_budget_bytes=512)
@@ -213,6 +232,25 @@ def test_export_with_a_16_bit_layer_verifies_on_host_and_devices(tiny_run, tiny_
     header.write_text(s[:start] + ",".join(values) + s[s.index("}", start) :])
     v = verify_target(bad, "host", tmp_path / "b-bad")
     assert not v.passed and v.mismatch["tensor"] == "gi"
+
+
+def test_export_rounds_as_the_run_did_unless_asked(tiny_run, tiny_export, tmp_path):
+    """The run trained with the default compensated rounding and export follows it; --rounding
+    nearest is honoured, said, recorded, gives another model and still verifies bit-exactly; a bad
+    value exits 2 naming the option and writes nothing."""
+    default = json.loads((tiny_export / "manifest.json").read_text())
+    assert default["rounding"] == "compensated" and default["trained_by"]["rounding"] == "compensated"
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "near"), "--windows", "30",
+                            "--rounding", "nearest"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "near" / "manifest.json").read_text())
+    assert m["rounding"] == "nearest" and m["model_id"] != default["model_id"]
+    assert any("exporting with 'nearest' rounding as asked" in n for n in m["precision_notes"])
+    v = verify_target(tmp_path / "near", "host", tmp_path / "b-near")
+    assert v.passed, v.detail
+    r = runner.invoke(app, ["export", "--device-rate", "10", str(tiny_run), "--out", str(tmp_path / "bad"), "--rounding", "up"])
+    assert r.exit_code == 2 and "--rounding: must be one of nearest, compensated, not 'up'" in r.output, r.output
+    assert not (tmp_path / "bad").exists()
 
 
 @pytest.mark.parametrize("value, message", [("ih=12", "8 and 16-bit weights only"), ("ih=4", "8 and 16-bit weights only"),

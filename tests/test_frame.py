@@ -183,6 +183,12 @@ def test_a_framed_run_exports_a_device_that_turns_its_windows(framed_run, tiny_e
     assert "#define CKD_FRAME 1" in (tmp_path / "export" / "ckd_model_params.h").read_text()
     sensor = QuantizedStudent.load(tiny_export / "quantized_student.npz")
     assert sensor.frame == "sensor" and dataclasses.replace(sensor, frame="animal").model_id() != sensor.model_id()
+    if shutil.which("arm-none-eabi-gcc"):  # the frame's code is in what export checks against the budget
+        framed = json.loads((tmp_path / "export" / "manifest.json").read_text())["footprint"]
+        plain = json.loads((tiny_export / "manifest.json").read_text())["footprint"]
+        assert "with the animal frame" in framed["how"] and "animal frame" not in plain["how"]
+        assert framed["text_bytes"] >= plain["text_bytes"] + 400, (framed, plain)  # ckd_frame.c: about 520 B
+        assert framed["stream_bytes"] >= plain["stream_bytes"] + 32  # ckd_frame_t
 
 
 def test_a_framed_model_classifies_a_collar_worn_at_another_heading_the_same(framed_run, tmp_path):

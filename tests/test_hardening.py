@@ -121,6 +121,14 @@ def test_a_finished_run_is_taken_up_only_with_the_settings_it_was_trained_with(t
     assert finished_run(load_config(None, same), tiny_run) == json.loads((tiny_run / "metrics.json").read_text())
     assert finished_run(load_config(None, {**same, "seed": 1}), tiny_run) is None
     assert finished_run(load_config(None, {**same, "data.frame": "animal"}), tiny_run) is None
+    # How the finished student is rounded to integers is not part of what the run trained.
+    assert finished_run(load_config(None, {**same, "method.rounding": "nearest"}), tiny_run) is not None
+    older = tmp_path / "older"  # a run recorded before method.rounding existed
+    shutil.copytree(tiny_run, older)
+    cfg = json.loads((older / "config.json").read_text())
+    del cfg["method"]["rounding"]
+    (older / "config.json").write_text(json.dumps(cfg))
+    assert finished_run(load_config(None, same), older) is not None
     partial = tmp_path / "partial"
     shutil.copytree(tiny_run, partial)
     (partial / "metrics.json").unlink()

@@ -95,6 +95,7 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("kd", "method.layer_weight_bits", {"ih": 12}, "method.layer_weight_bits.ih: must be one of"),
     ("kd", "method.layer_weight_bits", {"lstm": 16}, "method.layer_weight_bits: 'lstm' is not a layer"),
     ("kd", "method.layer_weight_bits", 16, "method.layer_weight_bits: must be a section"),
+    ("kd", "method.rounding", "stochastic", "method.rounding: must be one of nearest, compensated, not 'stochastic'"),
     ("feed", "method.mode", "diagonal", "method.mode"),
     ("ensemble", "method.teachers", ["resnet:x"], "method.teachers: 'resnet:x'"),
     ("ensemble", "method.teachers", ["forest:0", "tree"], "method.teachers: 'tree'"),
@@ -306,8 +307,9 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
     assert set(load_file(str(tmp_path / "run" / "models" / "student_kd.safetensors"))) == plain_keys
     manifest = export_run(tmp_path / "run", tmp_path / "export", ExportOptions(device_rate_hz=10.0, target="eartag", windows=40))
     assert manifest["multiplications_per_window"] == student.mults_per_window(manifest["window_length"])
-    assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range", "weight_formats": "row"}
-    assert manifest["weight_formats"] == "row"
+    assert manifest["trained_by"] == {"name": method, "weight_bits": 8, "calibration": "range", "weight_formats": "row",
+                                      "rounding": "compensated"}
+    assert manifest["weight_formats"] == "row" and manifest["rounding"] == "compensated"
     v = verify_target(tmp_path / "export", "host", tmp_path / "build")
     assert v.passed, v.detail
 
@@ -317,13 +319,14 @@ def test_cli_method_options_reach_the_run(tmp_path, tiny_synthetic):
     cfg_path.write_text(json.dumps({**_nested(tiny_config_overrides(tiny_synthetic)), "cv": "none",
                                     "method": {"epochs": 1}}))
     r = runner.invoke(app, ["train", "--config", str(cfg_path), "--out", str(tmp_path / "r"), "--quiet",
-                            "--method", "qat-kd", "--alpha-schedule", "linear", "--weight-bits", "4"])
+                            "--method", "qat-kd", "--alpha-schedule", "linear", "--weight-bits", "4", "--rounding", "nearest"])
     assert r.exit_code == 0, r.output
     record = json.loads((tmp_path / "r" / "method.json").read_text())
     assert record["final"]["weight_bits"] == 4 and record["final"]["alpha_schedule"] == "linear"
     assert record["final"]["alpha_end"] == 0.0 and record["final"]["alpha_start"] == 0.7
     models = json.loads((tmp_path / "r" / "models" / "models.json").read_text())
-    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range", "weight_formats": "row"}
+    assert models["student_kd_method"] == {"name": "qat-kd", "weight_bits": 4, "calibration": "range", "weight_formats": "row",
+                                           "rounding": "nearest"}
     # The C export keeps 8 and 16 bits and says so for anything else ...
     r = runner.invoke(app, ["export", "--device-rate", "10", str(tmp_path / "r"), "--out", str(tmp_path / "e"), "--weight-bits", "4"])
     assert r.exit_code == 2 and "8 and 16-bit weights only" in r.output
@@ -645,6 +648,17 @@ def test_train_layer_weight_bits_bad_values_exit_2(tmp_path, value, message):
     r = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--quiet", "--layer-weight-bits", value])
     assert r.exit_code == 2 and message in r.output, r.output
     assert not (tmp_path / "r").exists()
+
+
+def test_train_rounding_bad_value_exits_2_and_good_values_reach_the_config(tmp_path):
+    from collar_kd.config import load_config
+
+    r = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--quiet", "--rounding", "floor"])
+    assert r.exit_code == 2 and "method.rounding: must be one of nearest, compensated, not 'floor'" in r.output, r.output
+    assert not (tmp_path / "r").exists()
+    assert load_config(None, {}).method.quantizer_args()["rounding"] == "compensated"  # the default
+    cfg = load_config(None, {"method.rounding": "nearest"})
+    assert cfg.method.quantizer_args()["rounding"] == "nearest" and cfg.method.precision()["rounding"] == "nearest"
 
 
 def test_train_layer_weight_bits_reach_the_config():

@@ -307,3 +307,60 @@ def test_rejects_unknown_layers_and_widths(model_and_windows):
         quantize_student(m, x, ARCH, layer_bits={"lstm": 16})
     with pytest.raises(ConfigError, match="weight_bits"):
         quantize_student(m, x, ARCH, layer_bits={"hh": 12})
+
+
+def test_compensated_rounding_by_hand():
+    """Two inputs that are always equal, weights 0.4 and 0.4 on a grid of 0.25: nearest rounding
+    gives 0.5 + 0.5 (the output 0.2 u too high); compensated rounding gives the second weight the
+    first one's error (0.4 - 0.1 -> 0.25, the sum now 0.05 u too low) and the bias what is left on
+    average (+0.05 E[u])."""
+    from collar_kd.quant.quantizer import compensated_rounding
+
+    u = np.random.default_rng(0).uniform(0.5, 1.5, 2000)
+    x = np.stack([u, u], 1)
+    w, b, rows = np.array([[0.4, 0.4]]), np.array([0.0]), np.array([2])
+    wq, bq = compensated_rounding(w, b, rows, 8, 8, x)
+    assert wq.tolist() == [[0.5, 0.25]]
+    assert abs(bq[0] - 0.05 * u.mean()) < 2**-9  # the bias's own grid: 2^-(2 + 8)
+    assert bq[0] * 2**10 == round(bq[0] * 2**10)  # on that grid
+    out = lambda ww, bb: x @ ww.T + bb  # noqa: E731
+    nearest = np.sqrt(np.mean((out(np.array([[0.5, 0.5]]), 0.0) - out(w, b)) ** 2))
+    compensated = np.sqrt(np.mean((out(wq, bq) - out(w, b)) ** 2))
+    assert compensated < nearest / 10, (compensated, nearest)
+
+
+def test_compensated_rounding_keeps_every_limit_and_brings_the_model_closer(model_and_windows, tmp_path):
+    """Every layer's integers stay inside their word length and bias limit, the formats are those of
+    nearest rounding (rounding changes which grid point, never the grid), every layer's outputs on
+    the calibration windows are closer to the float layer's, and so are the logits."""
+    from collar_kd.quant.quantizer import calibration_tensors, float_layers, layer_inputs
+    from collar_kd.quant.spec import BIAS_LIMIT
+
+    m, x = model_and_windows
+    near = quantize_student(m, x, ARCH, rounding="nearest")
+    comp = quantize_student(m, x, ARCH, rounding="compensated")
+    assert comp.frac == near.frac and comp.row_frac == near.row_frac and comp.rounding == "compensated"
+    inputs = layer_inputs(calibration_tensors(m, x))
+    for name, (w, b) in float_layers(m).items():
+        assert np.abs(comp.weights[name]).max() <= 127 and np.abs(comp.biases[name]).max() <= BIAS_LIMIT[8]
+        assert not (np.array_equal(comp.weights[name], near.weights[name]) and np.array_equal(comp.biases[name], near.biases[name]))
+        ref = inputs[name] @ w.detach().numpy().T.astype(np.float64) + b.detach().numpy()
+        err = {}
+        for k, q in (("near", near), ("comp", comp)):
+            step = 2.0 ** -q.weight_frac(name).astype(np.float64)
+            wq = q.weights[name] * step[:, None]
+            bq = q.biases[name] * step * 2.0 ** -q.input_frac[name]
+            err[k] = np.mean((inputs[name] @ wq.T + bq - ref) ** 2)
+        assert err["comp"] < err["near"], (name, err)
+    ref = predict_logits(m, x)
+    logit_err = {k: np.mean((FixedPointSimulator(q).run(q.quantize_input(x)).logits * 2.0**-q.logit_frac - ref) ** 2)
+                 for k, q in (("near", near), ("comp", comp))}
+    assert logit_err["comp"] < logit_err["near"], logit_err
+    comp.save(tmp_path / "c.npz")
+    assert QuantizedStudent.load(tmp_path / "c.npz").rounding == "compensated"
+
+
+def test_rejects_unknown_rounding(model_and_windows):
+    m, x = model_and_windows
+    with pytest.raises(ConfigError, match="rounding: must be one of nearest, compensated, not 'stochastic'"):
+        quantize_student(m, x, ARCH, rounding="stochastic")

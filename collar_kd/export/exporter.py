@@ -21,7 +21,7 @@ from collar_kd.export.golden import adversarial_windows, sample_windows, synthet
 from collar_kd.export.header import params_header, weights_header
 from collar_kd.paths import FIRMWARE_DIR, WASP_DATASET
 from collar_kd.quant.quantizer import QuantizedStudent
-from collar_kd.quant.spec import (CALIBRATIONS, EXPORT_WEIGHT_BITS, LAYERS, MAX_FAN_IN, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS,
+from collar_kd.quant.spec import (CALIBRATIONS, EXPORT_WEIGHT_BITS, LAYERS, MAX_FAN_IN, ROUNDINGS, SHIFT_MAX, SHIFT_MIN, WEIGHT_FORMATS,
                                   spec_header)
 from collar_kd.runs import read_json
 from collar_kd.sim import FixedPointSimulator
@@ -34,6 +34,7 @@ class ExportOptions:
     layer_weight_bits: dict[str, int] | None = None  # layers of their own width; None: what the run trained them for
     calibration: str | None = None  # None: the run's method.calibration
     weight_formats: str | None = None  # None: the run's method.weight_formats
+    rounding: str | None = None  # None: the run's method.rounding ("nearest" for runs from before it was recorded)
     qat_epochs: int = 0
     windows: int = 1000
     student: str = "student_kd"
@@ -63,6 +64,11 @@ class Precision:
     weight_formats: str
     notes: list[str]  # what differs from what the run trained for, said to the user
     layer_bits: dict[str, int] = field(default_factory=dict)  # layers in another word length (quantize_student)
+    rounding: str = "nearest"
+
+    def quantizer_args(self) -> dict:
+        return {"weight_bits": self.weight_bits, "calibration": self.calibration, "weight_formats": self.weight_formats,
+                "layer_bits": self.layer_bits, "rounding": self.rounding}
 
 
 class ModelDoesNotFit(CollarKDError):
@@ -81,6 +87,9 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
     formats = trained_formats if opts.weight_formats is None else opts.weight_formats
     bits = trained_bits if opts.weight_bits is None else opts.weight_bits
     cal = trained_cal if opts.calibration is None else opts.calibration
+    # Runs from before method.rounding were judged (8-bit row, report) with the nearest grid point.
+    trained_rounding = trained.get("rounding", "nearest")
+    rounding = trained_rounding if opts.rounding is None else opts.rounding
     if bits not in EXPORT_WEIGHT_BITS:
         why = (f"the run trained {opts.student} for {bits}-bit weights (method '{trained.get('name')}')"
                if opts.weight_bits is None else f"--weight-bits {bits}")
@@ -100,6 +109,8 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
         raise ConfigError(f"--calibration: must be one of {', '.join(CALIBRATIONS)}, not '{cal}'")
     if formats not in WEIGHT_FORMATS:
         raise ConfigError(f"--weight-formats: must be one of {', '.join(WEIGHT_FORMATS)}, not '{formats}'")
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"--rounding: must be one of {', '.join(ROUNDINGS)}, not '{rounding}'")
     notes = []
     if opts.student == "student_kd" and bits != trained_bits:
         notes.append(f"the run trained {opts.student} for {trained_bits}-bit weights; exporting {bits}-bit as asked")
@@ -108,12 +119,14 @@ def choose_precision(opts: ExportOptions, arch: dict) -> Precision:
     if opts.student == "student_kd" and formats != trained_formats:
         notes.append(f"the run's student was trained and judged with '{trained_formats}' weight formats; exporting "
                      f"'{formats}' as asked")
+    if opts.student == "student_kd" and rounding != trained_rounding:
+        notes.append(f"the run rounded the student's weights '{trained_rounding}'; exporting with '{rounding}' rounding as asked")
     layer_bits = {k: v for k, v in layers.items() if v != bits}
     if opts.student == "student_kd" and layer_bits != {k: v for k, v in trained_layers.items() if v != trained_bits}:
         trained_widths = ", ".join(f"{k} {trained_layers.get(k, trained_bits)}-bit" for k in LAYERS)
         notes.append(f"the run trained {opts.student}'s layers as {trained_widths}; exporting "
                      + ", ".join(f"{k} {layer_bits.get(k, bits)}-bit" for k in LAYERS) + " as asked")
-    return Precision(bits, cal, formats, notes, layer_bits)
+    return Precision(bits, cal, formats, notes, layer_bits, rounding)
 
 
 def run_config(run_dir: Path) -> TrainConfig:
@@ -206,7 +219,7 @@ def check_fits(q: QuantizedStudent, profile: DeviceProfile, footprint: dict) -> 
     if footprint["flash_bytes"] > profile.model_flash_budget_bytes:
         problems.append(f"flash {footprint['flash_bytes']:,} B > {profile.model_flash_budget_bytes:,} B budget of '{profile.name}'")
     if footprint["ram_bytes"] > profile.model_ram_budget_bytes:
-        problems.append(f"RAM {footprint['ram_bytes']:,} B (state + stack) > {profile.model_ram_budget_bytes:,} B budget of '{profile.name}'")
+        problems.append(f"RAM {footprint['ram_bytes']:,} B (state, stream and stack) > {profile.model_ram_budget_bytes:,} B budget of '{profile.name}'")
     if problems:
         raise ModelDoesNotFit(
             f"the {describe_bits(q)} student (hidden {q.hidden}, head {q.head}) does not fit '{profile.name}': "

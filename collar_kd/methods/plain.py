@@ -67,8 +67,7 @@ def quantization_aware_finish(job: StudentJob, student) -> tuple[object, dict]:
     cfg = job.cfg
     if not cfg.kd.qat_epochs:
         return student, {}
-    q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
-                         cfg.method.weight_formats, cfg.method.layer_bits())
+    q = quantize_student(student, job.x, job.arch, **cfg.method.quantizer_args())
     own = cached_targets(predict_logits(student, job.x))
     with job.task("quantization-aware finish", cfg.kd.qat_epochs) as advance:
         _, tuned, report = qat_finetune(student, q, job.x, job.y, own, make_loss(cfg.kd), cfg.kd.qat_epochs, cfg.seed,

@@ -47,8 +47,7 @@ def train_qat_kd(job: StudentJob) -> MethodResult:
         qat_hist, frac = [], None
         if e_qat > 0:
             # Formats from the float model's calibration stay fixed while the weights adapt.
-            q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
-                         cfg.method.weight_formats, cfg.method.layer_bits())
+            q = quantize_student(student, job.x, job.arch, **cfg.method.quantizer_args())
             frac = q.frac
             qat_hist = fit(FakeQuantStudent(student, q), job.x, job.y, loss, e_qat, cfg.student.batch_size, s.lr,
                            cfg.seed + 1, on_epoch=tick,

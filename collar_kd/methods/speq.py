@@ -66,8 +66,7 @@ def train_speq(job: StudentJob) -> MethodResult:
     if job.no_kd_student is None:
         raise ValueError("speq needs the no-KD student to start from")
     student = copy_student(job.no_kd_student)
-    q = quantize_student(student, job.x, job.arch, cfg.method.weight_bits, cfg.method.calibration,
-                         cfg.method.weight_formats, cfg.method.layer_bits())
+    q = quantize_student(student, job.x, job.arch, **cfg.method.quantizer_args())
     fq = FakeQuantStudent(student, q)
     teacher = SelfTeacher(fq, m.bits, cfg.seed + 7)
     loss = ScheduledLoss(cfg.kd, cosine_term)

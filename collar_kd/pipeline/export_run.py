@@ -34,8 +34,7 @@ def export_run(run_dir: Path, out: Path, opts: ExportOptions, force: bool = Fals
     precision = choose_precision(opts, arch)
     precision.notes += rate_notes
     x, y, source = run_windows(run_dir, arch, opts.allow_changed_data)
-    q = quantize_student(model, x, arch, precision.weight_bits, precision.calibration, precision.weight_formats,
-                         precision.layer_bits)
+    q = quantize_student(model, x, arch, **precision.quantizer_args())
     qat_report = None
     if opts.qat_epochs > 0:
         q, qat_report = fine_tune_quantized(run_dir, model, q, x, y, opts)
@@ -101,6 +100,7 @@ def export_manifest(run_dir: Path, opts: ExportOptions, arch: dict, profile: Dev
         "layer_bits": {name: q.bits(name) for name in LAYERS},  # every layer's word length (its kernel)
         "calibration": q.calibration,
         "weight_formats": q.weight_formats,
+        "rounding": q.rounding,
         "frac": q.frac,
         "shifts": {k: v.tolist() for k, v in q.shifts.items()} | {"gate": q.gate_shift},  # per output row
         "row_frac": q.row_frac,

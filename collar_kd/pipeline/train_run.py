@@ -94,9 +94,21 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
     wanted = copy.deepcopy(cfg)
     resolve_method(wanted)
     record_data_paths_absolutely(wanted)
-    if json.loads((out / "config.json").read_text()) != json.loads(json.dumps(wanted.to_dict())):
+    if trained_part(json.loads((out / "config.json").read_text())) != trained_part(json.loads(json.dumps(wanted.to_dict()))):
         return None
     return json.loads((out / "metrics.json").read_text())
+
+
+# Settings that only decide how a finished student is quantized afterwards, never what a run trains
+# (the quantization-aware finish and qat-kd take the formats, not the rounded weights): runs that
+# differ in them, or were trained before they existed, are the same run.
+AFTER_TRAINING = {"method": ("rounding",)}
+
+
+def trained_part(config: dict) -> dict:
+    """A run's recorded config less AFTER_TRAINING."""
+    return {section: {k: v for k, v in value.items() if k not in AFTER_TRAINING.get(section, ())}
+            if isinstance(value, dict) else value for section, value in config.items()}
 
 
 def run_inputs(cfg: TrainConfig) -> dict:

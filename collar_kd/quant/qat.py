@@ -100,7 +100,7 @@ def qat_finetune(student: GRUStudent, q: QuantizedStudent, x: np.ndarray, y: np.
                   targets=targets, weights=weights, augment=augment, on_epoch=on_epoch)
     tuned.eval()
     arch = {"classes": q.classes, "sample_rate_hz": q.sample_rate_hz, "window_length": q.window_length}
-    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats, q.layer_bits)
+    q_new = quantize_student(tuned, x, arch, q.weight_bits, q.calibration, q.weight_formats, q.layer_bits, q.rounding)
     return q_new, tuned, {"epochs": epochs, "lr": lr, "batch_size": batch_size,
                           "loss_per_epoch": [round(v, 5) for v in history], "class_weights": weights is not None,
                           "augment": None if augment is None else vars(augment),

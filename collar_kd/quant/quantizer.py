@@ -22,7 +22,7 @@ import torch
 from collar_kd.errors import ConfigError, reading
 from collar_kd.models import GRUStudent
 from collar_kd.quant.formats import frac_for_range, frac_min_error, quantize
-from collar_kd.quant.spec import (ACT_MAX, BIAS_LIMIT, CALIBRATIONS, FOLD_SHIFT_MAX, HIDDEN_FRAC, LAYERS, MAX_FAN_IN, ROW_FORMAT_LAYERS,
+from collar_kd.quant.spec import (ACT_MAX, BIAS_LIMIT, CALIBRATIONS, ROUNDINGS, FOLD_SHIFT_MAX, HIDDEN_FRAC, LAYERS, MAX_FAN_IN, ROW_FORMAT_LAYERS,
                                   SHIFT_MAX, WEIGHT_BITS, WEIGHT_FORMATS, gate_shift, weight_max)
 from collar_kd.quant.tables import sigmoid_table, tanh_table
 
@@ -60,6 +60,7 @@ class QuantizedStudent:
     # Layers whose weights have another word length than weight_bits, e.g. {"ih": 16}: the GRU's
     # input matrix in 16 bits, the rest in 8 (method.layer_weight_bits, docs/fixed-point.md).
     layer_bits: dict[str, int] = field(default_factory=dict)
+    rounding: str = "nearest"  # spec.ROUNDINGS: how the weights met their grid (files written before: nearest)
 
     def bits(self, layer: str) -> int:
         """The word length of `layer`'s weights."""
@@ -135,6 +136,8 @@ class QuantizedStudent:
         if set(q.layer_bits) - set(LAYERS) or any(v not in WEIGHT_BITS for v in q.layer_bits.values()):
             raise ConfigError(f"{path}: the quantized model's layer word lengths {q.layer_bits} are not layers of "
                               f"{', '.join(LAYERS)} with one of {', '.join(map(str, WEIGHT_BITS))} bits")
+        if q.rounding not in ROUNDINGS:
+            raise ConfigError(f"{path}: the quantized model's rounding '{q.rounding}' is not one of {', '.join(ROUNDINGS)}")
         return q
 
 
@@ -151,7 +154,14 @@ def calibration_tensors(model: GRUStudent, x: np.ndarray, max_windows: int = 200
     gi = a @ model.gru.weight_ih_l0.T + model.gru.bias_ih_l0
     gh = h_prev @ model.gru.weight_hh_l0.T + model.gru.bias_hh_l0
     y = torch.relu(model.fc1(seq[:, -1]))
-    return {"x": xt.numpy(), "a": a.numpy(), "gi": gi.numpy(), "gh": gh.numpy(), "y": y.numpy()}
+    return {"x": xt.numpy(), "a": a.numpy(), "gi": gi.numpy(), "gh": gh.numpy(), "y": y.numpy(),
+            "h_prev": h_prev.numpy(), "h_last": seq[:, -1].numpy()}
+
+
+def layer_inputs(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """What every layer's weights multiply, one row per vector (time steps flattened)."""
+    flat = lambda v: v.reshape(-1, v.shape[-1]).astype(np.float64)  # noqa: E731
+    return {"inp": flat(t["x"]), "ih": flat(t["a"]), "hh": flat(t["h_prev"]), "fc1": flat(t["h_last"]), "fc2": flat(t["y"])}
 
 
 def float_layers(model: GRUStudent) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -173,6 +183,7 @@ def quantize_student(
     calibration: str = "range",
     weight_formats: str = "row",
     layer_bits: dict[str, int] | None = None,
+    rounding: str = "nearest",
 ) -> QuantizedStudent:
     """The integer model of `model`: formats calibrated on `calib_x`, `weight_bits` weights (a
     layer named in `layer_bits` gets its own word length there)."""
@@ -182,6 +193,8 @@ def quantize_student(
             raise ConfigError(f"weight_bits: the fixed-point back end supports {WEIGHT_BITS}, not {bits}")
     if set(layer_bits) - set(LAYERS):
         raise ConfigError(f"layer_bits: {sorted(set(layer_bits) - set(LAYERS))} are not layers of the student ({', '.join(LAYERS)})")
+    if rounding not in ROUNDINGS:
+        raise ConfigError(f"rounding: must be one of {', '.join(ROUNDINGS)}, not '{rounding}'")
     if calibration not in CALIBRATIONS:
         raise ConfigError(f"calibration: must be one of {', '.join(CALIBRATIONS)}, not '{calibration}'")
     if weight_formats not in WEIGHT_FORMATS:
@@ -193,6 +206,7 @@ def quantize_student(
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
     in_frac, out_frac = layer_input_frac(frac), layer_output_frac(frac)
+    inputs = layer_inputs(t) if rounding == "compensated" else {}
     weights, biases, clamped, row_frac = {}, {}, {}, {}
     for name, (w, b) in float_layers(model).items():
         bits = layer_bits.get(name, weight_bits)
@@ -208,12 +222,15 @@ def quantize_student(
             rows = np.array([row_format(wr, br, base, top, in_frac[name], wmax, limit, pick) for wr, br in zip(w, b)])
             row_frac[name] = [int(v) for v in rows]
         frac[f"w_{name}"] = int(rows.min())
+        if rounding == "compensated":
+            w, b = compensated_rounding(w, b, rows, in_frac[name], bits, inputs[name])
         weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], bits)
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
         frac=frac, weights=weights, biases=biases, bias_clamped={k: v for k, v in clamped.items() if v}, calibration=calibration,
         weight_formats=weight_formats, row_frac=row_frac, frame=str(arch.get("frame", "sensor")), layer_bits=layer_bits,
+        rounding=rounding,
     )
 
 
@@ -226,6 +243,30 @@ def integer_layer(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int,
     raw = np.floor(b * 2.0 ** (rows + f_in) + 0.5)
     return (quantize(w * 2.0 ** rows[:, None], 0, weight_max(weight_bits)), np.clip(raw, -limit, limit).astype(np.int64),
             int((np.abs(raw) > limit).sum()))
+
+
+def compensated_rounding(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int, bits: int,
+                         x: np.ndarray, damp: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """Weights and bias moved onto their grids one column at a time, each column's rounding error
+    pushed onto the columns not yet rounded in the way that least changes the layer's outputs on
+    the calibration inputs `x` (GPTQ, Frantar et al. 2023, with the bias as a last column of
+    constant input 1: it takes up the mean of what is left, on its far finer grid).
+
+    Returns float weights and bias that lie on the grids (integer_layer then rounds them exactly)."""
+    cols = w.shape[1]
+    aug = np.hstack([x, np.ones((len(x), 1))])
+    h = aug.T @ aug / len(aug)
+    h += damp * float(np.mean(np.diag(h))) * np.eye(cols + 1)
+    u = np.linalg.cholesky(np.linalg.inv(h)).T  # upper: u.T @ u = inverse of h
+    step = np.hstack([np.repeat(2.0 ** -rows[:, None], cols, 1), 2.0 ** -(rows[:, None] + f_in)])
+    limit = np.hstack([np.full(cols, weight_max(bits)), [BIAS_LIMIT[bits]]]).astype(np.float64)
+    wb = np.hstack([w, b[:, None]]).astype(np.float64)
+    for j in range(cols + 1):
+        q = np.clip(np.floor(wb[:, j] / step[:, j] + 0.5), -limit[j], limit[j]) * step[:, j]
+        err = (wb[:, j] - q) / u[j, j]
+        wb[:, j:] -= np.outer(err, u[j, j:])
+        wb[:, j] = q
+    return wb[:, :cols], wb[:, cols]
 
 
 def row_format(w: np.ndarray, b: float, base: int, top: int, f_in: int, wmax: int, limit: int, pick) -> int:

@@ -43,6 +43,9 @@ CALIBRATIONS = ("range", "mse")
 # own re-quantization shift; CMSIS-NN's per-channel scales, in powers of two), "tensor" one per
 # layer. The logits layer is always one format: its rows are compared by argmax.
 WEIGHT_FORMATS = ("row", "tensor")
+# How weights meet their grid: each to its nearest point, or GPTQ-style with the error of every
+# column compensated in the ones after it and in the bias (quantizer.compensated_rounding).
+ROUNDINGS = ("nearest", "compensated")
 ROW_FORMAT_LAYERS = ("inp", "ih", "hh", "fc1")
 # The student's weight layers, in order: input layer, the GRU's input and recurrent matrices, the MLP
 # head. Each may have its own word length (method.layer_weight_bits); its kernel follows it (ckd_model.c).

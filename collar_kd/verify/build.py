@@ -107,6 +107,8 @@ def arm_flags(profile: DeviceProfile, dsp: bool) -> list[str]:
 HARNESSES = {
     "verify": [FIRMWARE_DIR / "verify" / "verify_main.c"],
     "shim": [FIRMWARE_DIR / "verify" / "shim_main.c", FIRMWARE_DIR / "host" / "ckd_host_shim.c"],
+    # The example firmware's streaming loop: what a device links (export's flash and RAM check).
+    "firmware": [FIRMWARE_DIR / "integration" / "examples" / "main_loop.c", FIRMWARE_DIR / "verify" / "firmware_main.c"],
 }
 
 
@@ -148,9 +150,10 @@ _NAME_ONLY = re.compile(r"^ (\.\S+)$")
 _ADDR_SIZE = re.compile(r"^\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$")
 
 
-def model_footprint(image: ArmImage) -> dict[str, int]:
-    """Bytes the model and runtime (ckd_*.o) occupy in the linked image, by section kind, read
-    from the linker map after --gc-sections (unused functions are not counted)."""
+def model_footprint(image: ArmImage, prefixes: tuple[str, ...] = ("ckd_",)) -> dict[str, int]:
+    """Bytes the model and runtime (ckd_*.o, or the objects named by `prefixes`) occupy in the linked
+    image, by section kind, read from the linker map after --gc-sections (unused functions are not
+    counted)."""
     sizes = {"text": 0, "rodata": 0, "data": 0, "bss": 0}
     body = image.map_file.read_text().split("Linker script and memory map", 1)[-1]
     pending = None
@@ -166,7 +169,7 @@ def model_footprint(image: ArmImage) -> dict[str, int]:
             pending = None
             continue
         pending = None
-        if Path(obj).name.startswith("ckd_"):
+        if Path(obj).name.startswith(prefixes):
             for kind in sizes:
                 if name == f".{kind}" or name.startswith(f".{kind}."):
                     sizes[kind] += size
