@@ -40,7 +40,9 @@ from collar_kd.sim.kernels import act_lookup  # noqa: E402
 from collar_kd.training.loop import class_weights, predict_logits, seed_everything  # noqa: E402
 
 QAT_EPOCHS = 2
-VARIANTS = ("float_kd", "fxp8", "fxp8_mse", "fxp16", "fxp8_qat", "fxp16_qat", "torch_dynamic_int8")
+# fxp8 / fxp16: every weight to its nearest grid point (the rule up to 2026-12-06, kept so the figures
+# compare with the committed ones); fxp8_compensated: the default since (method.rounding).
+VARIANTS = ("float_kd", "fxp8", "fxp8_compensated", "fxp8_mse", "fxp16", "fxp8_qat", "fxp16_qat", "torch_dynamic_int8")
 
 
 def load_fold(run: Path, key: str, arch: dict) -> tuple[GRUStudent, ResNetTeacher]:
@@ -109,6 +111,8 @@ def main() -> None:
             q = quantize_student(student, train.x, arch, bits, "range")
             fold_pred[f"fxp{bits}"] = FixedPointSimulator(q).run(q.quantize_input(xt)).classes
             if bits == 8:
+                qc = quantize_student(student, train.x, arch, 8, "range", rounding="compensated")
+                fold_pred["fxp8_compensated"] = FixedPointSimulator(qc).run(qc.quantize_input(xt)).classes
                 qm = quantize_student(student, train.x, arch, 8, "mse")
                 fold_pred["fxp8_mse"] = FixedPointSimulator(qm).run(qm.quantize_input(xt)).classes
                 formats.append({"animal": fold["animal"], "range": q.frac, "mse": qm.frac})
@@ -140,6 +144,8 @@ def main() -> None:
         "throughput": throughput(student, q_all, win.x[:4000]),
         "targets": {
             "fxp8_within_0.005_of_float": {"measured": round(mcc["fxp8"] - mcc["float_kd"], 4), "met": mcc["fxp8"] >= mcc["float_kd"] - 0.005},
+            "fxp8_compensated_within_0.005_of_float": {"measured": round(mcc["fxp8_compensated"] - mcc["float_kd"], 4),
+                                                       "met": mcc["fxp8_compensated"] >= mcc["float_kd"] - 0.005},
             "fxp8_qat_within_0.005_of_float": {"measured": round(mcc["fxp8_qat"] - mcc["float_kd"], 4), "met": mcc["fxp8_qat"] >= mcc["float_kd"] - 0.005},
             "fxp8_above_torch_dynamic_int8": {"measured": round(mcc["fxp8"] - mcc["torch_dynamic_int8"], 4), "met": mcc["fxp8"] > mcc["torch_dynamic_int8"]},
         },

@@ -136,7 +136,8 @@ def test_fc_s16_matches_simulator_on_edge_values(run_batch):
         for cols in (1, 3, 4, 7, 32, 36, 256):
             for w, x in fc_cases(rng, rows, cols, wmax=32767):
                 bias = rng.integers(-(2**31 - 1), 2**31 - 1, size=rows)
-                for shift in (-3, 0, 1, 9, 22, rng.integers(-3, 23, size=rows)):
+                # 1..31 take the kernel's 32-bit rounding (31: the high word alone), the rest the 64-bit rule
+                for shift in (-3, 0, 1, 9, 22, 31, 32, 40, rng.integers(-3, 23, size=rows), rng.integers(-15, 48, size=rows)):
                     for relu in (False, True):
                         offsets = [(0, 0)] + ([(2, 0), (0, 2)] if np.ndim(shift) == 0 and shift == 9 and not relu else [])
                         for w_off, x_off in offsets:

@@ -89,6 +89,26 @@ static uint32_t ckd_next_rows_s16(const ckd_fc_s16_params_t *p, const int16_t *i
     return 1u;
 }
 
+/* sat16(rq(v, s)), the one rule, for a 64-bit accumulator. For 1 <= s <= 31 (every shift a 16-bit layer
+ * of the collar students takes) in 32-bit operations: v + 2^(s-1) as one 64-bit add (|v| < 2^39, so it
+ * cannot overflow), then the shifted value's high word (hi >> s) and low word; when the high word is
+ * not the low word's sign, the value lies outside int32 and saturates like any value outside int16.
+ * Other shifts take the general 64-bit rule. Both give the same integer (the kernel tests cover both). */
+static inline int16_t ckd_rq_sat16_s64(int64_t v, int shift)
+{
+    if (shift >= 1 && shift <= 31) {
+        const uint64_t u = (uint64_t)v + (uint32_t)(1u << (shift - 1)); /* a 32-bit constant: ADDS, ADC #0 */
+        const uint32_t lo = (uint32_t)u, hi = (uint32_t)(u >> 32);
+        const int32_t top = (int32_t)hi >> shift;
+        const int32_t low = (int32_t)((lo >> shift) | (hi << (32 - shift)));
+        if (top != (low >> 31)) {
+            return (int16_t)(top < 0 ? -CKD_ACT_MAX : CKD_ACT_MAX);
+        }
+        return ckd_sat16_32(low);
+    }
+    return ckd_sat16(ckd_rq(v, shift));
+}
+
 void ckd_fc_s16(const ckd_fc_s16_params_t *p, const int16_t *in, int16_t *out)
 {
     const int pairs = CKD_S16_PAIRS_OK(p, in);
@@ -96,7 +116,7 @@ void ckd_fc_s16(const ckd_fc_s16_params_t *p, const int16_t *in, int16_t *out)
     for (uint32_t i = 0, n; i < p->rows; i += n) {
         n = ckd_next_rows_s16(p, in, i, pairs, a);
         for (uint32_t k = 0; k < n; ++k) {
-            const int16_t v = ckd_sat16(ckd_rq(a[k], p->shift[i + k]));
+            const int16_t v = ckd_rq_sat16_s64(a[k], p->shift[i + k]);
             out[i + k] = (p->relu && v < 0) ? (int16_t)0 : v;
         }
     }
