@@ -123,12 +123,16 @@ def test_a_finished_run_is_taken_up_only_with_the_settings_it_was_trained_with(t
     assert finished_run(load_config(None, {**same, "data.frame": "animal"}), tiny_run) is None
     # How the finished student is rounded to integers is not part of what the run trained.
     assert finished_run(load_config(None, {**same, "method.rounding": "nearest"}), tiny_run) is not None
-    older = tmp_path / "older"  # a run recorded before method.rounding existed
+    older = tmp_path / "older"  # a run recorded before method.rounding and method.layer_weight_bits existed
     shutil.copytree(tiny_run, older)
     cfg = json.loads((older / "config.json").read_text())
-    del cfg["method"]["rounding"]
+    del cfg["method"]["rounding"], cfg["method"]["layer_weight_bits"]
     (older / "config.json").write_text(json.dumps(cfg))
     assert finished_run(load_config(None, same), older) is not None
+    assert finished_run(load_config(None, {**same, "method.layer_weight_bits": {"ih": 16}}), older) is None
+    cfg["student"]["no_such_setting"] = 1  # a record this version cannot read is not the same run
+    (older / "config.json").write_text(json.dumps(cfg))
+    assert finished_run(load_config(None, same), older) is None
     partial = tmp_path / "partial"
     shutil.copytree(tiny_run, partial)
     (partial / "metrics.json").unlink()

@@ -15,14 +15,14 @@ import numpy as np
 import torch
 
 import collar_kd
-from collar_kd.config import KDConfig, TrainConfig
+from collar_kd.config import KDConfig, TrainConfig, config_from_dict
 from collar_kd.data import load_recordings, windows_for
 from collar_kd.data.recordings import Recordings
 from collar_kd.data.windows import Windows
 from collar_kd.distill.losses import check_loss, make_loss
 from collar_kd.distill.teachers import TURNED_FOREST, TeacherPool, TeacherSpec, parse_teacher_spec
 from collar_kd.distill.transfer import transfer_specs
-from collar_kd.errors import ConfigError, DataError
+from collar_kd.errors import CollarKDError, ConfigError, DataError
 from collar_kd.export.devices import device_names, load_device
 from collar_kd.evaluation.metrics import classification_metrics
 from collar_kd.evaluation.predict import STUDENT_AND_FOREST, predict_classes, student_and_forest
@@ -94,7 +94,13 @@ def finished_run(cfg: TrainConfig, out: Path) -> dict | None:
     wanted = copy.deepcopy(cfg)
     resolve_method(wanted)
     record_data_paths_absolutely(wanted)
-    if trained_part(json.loads((out / "config.json").read_text())) != trained_part(json.loads(json.dumps(wanted.to_dict()))):
+    # A setting added since the run was recorded takes its default: each such default is what runs did
+    # before the setting existed (AFTER_TRAINING's are not compared at all).
+    try:
+        recorded = config_from_dict(json.loads((out / "config.json").read_text())).to_dict()
+    except (CollarKDError, ValueError, TypeError):
+        return None
+    if trained_part(json.loads(json.dumps(recorded))) != trained_part(json.loads(json.dumps(wanted.to_dict()))):
         return None
     return json.loads((out / "metrics.json").read_text())
 
