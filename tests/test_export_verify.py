@@ -253,6 +253,19 @@ def test_export_rounds_as_the_run_did_unless_asked(tiny_run, tiny_export, tmp_pa
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_run_that_recorded_no_rounding_is_exported_as_it_was_judged():
+    """Runs from before method.rounding were judged (8-bit row, report) with nearest rounding, and
+    are exported so unless asked otherwise."""
+    from collar_kd.export.exporter import choose_precision
+
+    older = {"student_kd_method": {"name": "kd", "weight_bits": 8, "calibration": "range", "weight_formats": "row"}}
+    assert choose_precision(ExportOptions(), older).rounding == "nearest"
+    asked = choose_precision(ExportOptions(rounding="compensated"), older)
+    assert asked.rounding == "compensated" and any("'nearest'" in n for n in asked.notes)
+    newer = {"student_kd_method": {**older["student_kd_method"], "rounding": "compensated"}}
+    assert choose_precision(ExportOptions(), newer).rounding == "compensated" and not choose_precision(ExportOptions(), newer).notes
+
+
 @pytest.mark.parametrize("value, message", [("ih=12", "8 and 16-bit weights only"), ("ih=4", "8 and 16-bit weights only"),
                                             ("lstm=16", "not a layer of the student"), ("ih", "expected LAYER=BITS"),
                                             ("ih=wide", "expected LAYER=BITS")])
