@@ -314,12 +314,12 @@ def test_compensated_rounding_by_hand():
     gives 0.5 + 0.5 (the output 0.2 u too high); compensated rounding gives the second weight the
     first one's error (0.4 - 0.1 -> 0.25, the sum now 0.05 u too low) and the bias what is left on
     average (+0.05 E[u])."""
-    from collar_kd.quant.quantizer import compensated_rounding
+    from collar_kd.quant.quantizer import compensated_rounding, second_moment
 
     u = np.random.default_rng(0).uniform(0.5, 1.5, 2000)
     x = np.stack([u, u], 1)
     w, b, rows = np.array([[0.4, 0.4]]), np.array([0.0]), np.array([2])
-    wq, bq = compensated_rounding(w, b, rows, 8, 8, x)
+    wq, bq = compensated_rounding(w, b, rows, 8, 8, second_moment(x))
     assert wq.tolist() == [[0.5, 0.25]]
     assert abs(bq[0] - 0.05 * u.mean()) < 2**-9  # the bias's own grid: 2^-(2 + 8)
     assert bq[0] * 2**10 == round(bq[0] * 2**10)  # on that grid
@@ -333,24 +333,29 @@ def test_compensated_rounding_keeps_every_limit_and_brings_the_model_closer(mode
     """Every layer's integers stay inside their word length and bias limit, the formats are those of
     nearest rounding (rounding changes which grid point, never the grid), every layer's outputs on
     the calibration windows are closer to the float layer's, and so are the logits."""
-    from collar_kd.quant.quantizer import calibration_tensors, float_layers, layer_inputs
+    from collar_kd.quant.quantizer import calibration_tensors, float_layers, layer_second_moments
     from collar_kd.quant.spec import BIAS_LIMIT
 
     m, x = model_and_windows
     near = quantize_student(m, x, ARCH, rounding="nearest")
     comp = quantize_student(m, x, ARCH, rounding="compensated")
     assert comp.frac == near.frac and comp.row_frac == near.row_frac and comp.rounding == "compensated"
-    inputs = layer_inputs(calibration_tensors(m, x))
+    t = calibration_tensors(m, x)
+    moments = layer_second_moments(t)
+    h_prev = np.concatenate([np.zeros_like(t["h"][:, :1]), t["h"][:, :-1]], axis=1).reshape(-1, t["h"].shape[-1])
+    v = np.hstack([h_prev.astype(np.float64), np.ones((len(h_prev), 1))])
+    assert np.allclose(moments["hh"], v.T @ v / len(v))  # the recurrent matrix's inputs: the state before each step
     for name, (w, b) in float_layers(m).items():
         assert np.abs(comp.weights[name]).max() <= 127 and np.abs(comp.biases[name]).max() <= BIAS_LIMIT[8]
         assert not (np.array_equal(comp.weights[name], near.weights[name]) and np.array_equal(comp.biases[name], near.biases[name]))
-        ref = inputs[name] @ w.detach().numpy().T.astype(np.float64) + b.detach().numpy()
         err = {}
         for k, q in (("near", near), ("comp", comp)):
             step = 2.0 ** -q.weight_frac(name).astype(np.float64)
-            wq = q.weights[name] * step[:, None]
-            bq = q.biases[name] * step * 2.0 ** -q.input_frac[name]
-            err[k] = np.mean((inputs[name] @ wq.T + bq - ref) ** 2)
+            # the integer layer minus the float one, weights and bias: its mean squared output error
+            # on the calibration inputs is d^T E[v v^T] d per row, v the input with its constant 1
+            d = np.hstack([q.weights[name] * step[:, None] - w.detach().numpy(),
+                           (q.biases[name] * step * 2.0 ** -q.input_frac[name] - b.detach().numpy())[:, None]])
+            err[k] = float(np.einsum("ri,ij,rj->", d, moments[name], d)) / len(d)
         assert err["comp"] < err["near"], (name, err)
     ref = predict_logits(m, x)
     logit_err = {k: np.mean((FixedPointSimulator(q).run(q.quantize_input(x)).logits * 2.0**-q.logit_frac - ref) ** 2)

@@ -46,11 +46,11 @@ def quantized(rounding: str, layer_bits: dict | None = None):
 def bias_corrected(student, x, arch, cfg):
     """Nearest weights; every bias less the mean change rounding made to its output (then rounded)."""
     from collar_kd.quant.formats import round_half_up
-    from collar_kd.quant.quantizer import calibration_tensors, float_layers, layer_inputs
+    from collar_kd.quant.quantizer import calibration_tensors, float_layers, layer_second_moments
     from collar_kd.quant.spec import BIAS_LIMIT
 
     q = quantized("nearest")(student, x, arch, cfg)
-    mean_in = {k: v.mean(axis=0) for k, v in layer_inputs(calibration_tensors(student, x)).items()}
+    mean_in = {k: m[-1, :-1] for k, m in layer_second_moments(calibration_tensors(student, x)).items()}  # E[input]
     for name, (w, b) in float_layers(student).items():
         step = 2.0 ** -q.weight_frac(name).astype(np.float64)
         shift = (q.weights[name] * step[:, None] - w.detach().numpy()) @ mean_in[name]

@@ -154,14 +154,31 @@ def calibration_tensors(model: GRUStudent, x: np.ndarray, max_windows: int = 200
     gi = a @ model.gru.weight_ih_l0.T + model.gru.bias_ih_l0
     gh = h_prev @ model.gru.weight_hh_l0.T + model.gru.bias_hh_l0
     y = torch.relu(model.fc1(seq[:, -1]))
-    return {"x": xt.numpy(), "a": a.numpy(), "gi": gi.numpy(), "gh": gh.numpy(), "y": y.numpy(),
-            "h_prev": h_prev.numpy(), "h_last": seq[:, -1].numpy()}
+    return {"x": xt.numpy(), "a": a.numpy(), "gi": gi.numpy(), "gh": gh.numpy(), "y": y.numpy(), "h": seq.numpy()}
 
 
-def layer_inputs(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """What every layer's weights multiply, one row per vector (time steps flattened)."""
-    flat = lambda v: v.reshape(-1, v.shape[-1]).astype(np.float64)  # noqa: E731
-    return {"inp": flat(t["x"]), "ih": flat(t["a"]), "hh": flat(t["h_prev"]), "fc1": flat(t["h_last"]), "fc2": flat(t["y"])}
+def second_moment(x: np.ndarray, zero_rows: int = 0, chunk: int = 256) -> np.ndarray:
+    """E[v v^T] of v = (x_row, 1) over every row of x (its last axis is the vector; `zero_rows` more
+    rows of zeros), in float64, summed `chunk` entries of the first axis at a time (no float64
+    copy of a large calibration tensor)."""
+    d = x.shape[-1]
+    h = np.zeros((d + 1, d + 1))
+    n = 0
+    for i in range(0, len(x), chunk):
+        c = x[i : i + chunk].reshape(-1, d).astype(np.float64)
+        h[:d, :d] += c.T @ c
+        h[:d, d] += c.sum(axis=0)
+        n += len(c)
+    h[d, :d] = h[:d, d]
+    h[d, d] = n + zero_rows
+    return h / max(n + zero_rows, 1)
+
+
+def layer_second_moments(t: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """second_moment of what every layer's weights multiply (time steps flattened): x, a, the previous
+    state (zero before the first step), the last state, y."""
+    return {"inp": second_moment(t["x"]), "ih": second_moment(t["a"]), "hh": second_moment(t["h"][:, :-1], zero_rows=len(t["h"])),
+            "fc1": second_moment(t["h"][:, -1]), "fc2": second_moment(t["y"])}
 
 
 def float_layers(model: GRUStudent) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -206,7 +223,7 @@ def quantize_student(
     frac = {"x": pick(t["x"], ACT_MAX), "a": pick(t["a"], ACT_MAX), "h": HIDDEN_FRAC, "y": pick(t["y"], ACT_MAX)}
     frac["g"] = min(pick(t["gi"], ACT_MAX), pick(t["gh"], ACT_MAX))  # one format so they add directly
     in_frac, out_frac = layer_input_frac(frac), layer_output_frac(frac)
-    inputs = layer_inputs(t) if rounding == "compensated" else {}
+    moments = layer_second_moments(t) if rounding == "compensated" else {}
     weights, biases, clamped, row_frac = {}, {}, {}, {}
     for name, (w, b) in float_layers(model).items():
         bits = layer_bits.get(name, weight_bits)
@@ -223,7 +240,7 @@ def quantize_student(
             row_frac[name] = [int(v) for v in rows]
         frac[f"w_{name}"] = int(rows.min())
         if rounding == "compensated":
-            w, b = compensated_rounding(w, b, rows, in_frac[name], bits, inputs[name])
+            w, b = compensated_rounding(w, b, rows, in_frac[name], bits, moments[name])
         weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], bits)
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
@@ -246,17 +263,16 @@ def integer_layer(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int,
 
 
 def compensated_rounding(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int, bits: int,
-                         x: np.ndarray, damp: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                         moment: np.ndarray, damp: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
     """Weights and bias moved onto their grids one column at a time, each column's rounding error
     pushed onto the columns not yet rounded in the way that least changes the layer's outputs on
-    the calibration inputs `x` (GPTQ, Frantar et al. 2023, with the bias as a last column of
-    constant input 1: it takes up the mean of what is left, on its far finer grid).
+    the calibration inputs (GPTQ, Frantar et al. 2023, with the bias as a last column of constant
+    input 1: it takes up the mean of what is left, on its far finer grid). `moment`: the inputs'
+    second_moment (with the constant 1); 1 % of its mean diagonal is added for a stable inverse.
 
     Returns float weights and bias that lie on the grids (integer_layer then rounds them exactly)."""
     cols = w.shape[1]
-    aug = np.hstack([x, np.ones((len(x), 1))])
-    h = aug.T @ aug / len(aug)
-    h += damp * float(np.mean(np.diag(h))) * np.eye(cols + 1)
+    h = moment + damp * float(np.mean(np.diag(moment))) * np.eye(cols + 1)
     u = np.linalg.cholesky(np.linalg.inv(h)).T  # upper: u.T @ u = inverse of h
     step = np.hstack([np.repeat(2.0 ** -rows[:, None], cols, 1), 2.0 ** -(rows[:, None] + f_in)])
     limit = np.hstack([np.full(cols, weight_max(bits)), [BIAS_LIMIT[bits]]]).astype(np.float64)
