@@ -319,7 +319,8 @@ def test_compensated_rounding_by_hand():
     u = np.random.default_rng(0).uniform(0.5, 1.5, 2000)
     x = np.stack([u, u], 1)
     w, b, rows = np.array([[0.4, 0.4]]), np.array([0.0]), np.array([2])
-    wq, bq = compensated_rounding(w, b, rows, 8, 8, second_moment(x))
+    wq, bq, clamped = compensated_rounding(w, b, rows, 8, 8, second_moment(x))
+    assert clamped == 0
     assert wq.tolist() == [[0.5, 0.25]]
     assert abs(bq[0] - 0.05 * u.mean()) < 2**-9  # the bias's own grid: 2^-(2 + 8)
     assert bq[0] * 2**10 == round(bq[0] * 2**10)  # on that grid

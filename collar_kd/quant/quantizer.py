@@ -203,7 +203,9 @@ def quantize_student(
     rounding: str = "nearest",
 ) -> QuantizedStudent:
     """The integer model of `model`: formats calibrated on `calib_x`, `weight_bits` weights (a
-    layer named in `layer_bits` gets its own word length there)."""
+    layer named in `layer_bits` gets its own word length there), each weight rounded to its nearest
+    grid point or `rounding="compensated"` (compensated_rounding). The default here is nearest, so
+    that the pilots' committed figures reproduce; a run's default, method.rounding, is compensated."""
     layer_bits = {k: v for k, v in (layer_bits or {}).items() if v != weight_bits}
     for bits in (weight_bits, *layer_bits.values()):
         if bits not in WEIGHT_BITS:
@@ -239,9 +241,11 @@ def quantize_student(
             rows = np.array([row_format(wr, br, base, top, in_frac[name], wmax, limit, pick) for wr, br in zip(w, b)])
             row_frac[name] = [int(v) for v in rows]
         frac[f"w_{name}"] = int(rows.min())
+        moved = 0
         if rounding == "compensated":
-            w, b = compensated_rounding(w, b, rows, in_frac[name], bits, moments[name])
+            w, b, moved = compensated_rounding(w, b, rows, in_frac[name], bits, moments[name])
         weights[name], biases[name], clamped[name] = integer_layer(w, b, rows, in_frac[name], bits)
+        clamped[name] += moved
     return QuantizedStudent(
         weight_bits=weight_bits, hidden=model.hidden, head=model.head, classes=list(arch["classes"]),
         sample_rate_hz=float(arch["sample_rate_hz"]), window_length=int(arch["window_length"]),
@@ -263,26 +267,30 @@ def integer_layer(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int,
 
 
 def compensated_rounding(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: int, bits: int,
-                         moment: np.ndarray, damp: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+                         moment: np.ndarray, damp: float = 0.01) -> tuple[np.ndarray, np.ndarray, int]:
     """Weights and bias moved onto their grids one column at a time, each column's rounding error
     pushed onto the columns not yet rounded in the way that least changes the layer's outputs on
     the calibration inputs (GPTQ, Frantar et al. 2023, with the bias as a last column of constant
     input 1: it takes up the mean of what is left, on its far finer grid). `moment`: the inputs'
     second_moment (with the constant 1); 1 % of its mean diagonal is added for a stable inverse.
 
-    Returns float weights and bias that lie on the grids (integer_layer then rounds them exactly)."""
+    Returns float weights and bias that lie on the grids (integer_layer then rounds them exactly),
+    and how many biases the accumulator's limit clamped."""
     cols = w.shape[1]
     h = moment + damp * float(np.mean(np.diag(moment))) * np.eye(cols + 1)
     u = np.linalg.cholesky(np.linalg.inv(h)).T  # upper: u.T @ u = inverse of h
     step = np.hstack([np.repeat(2.0 ** -rows[:, None], cols, 1), 2.0 ** -(rows[:, None] + f_in)])
     limit = np.hstack([np.full(cols, weight_max(bits)), [BIAS_LIMIT[bits]]]).astype(np.float64)
     wb = np.hstack([w, b[:, None]]).astype(np.float64)
+    clamped = 0
     for j in range(cols + 1):
-        q = np.clip(np.floor(wb[:, j] / step[:, j] + 0.5), -limit[j], limit[j]) * step[:, j]
+        raw = np.floor(wb[:, j] / step[:, j] + 0.5)
+        clamped = int((np.abs(raw) > limit[j]).sum()) if j == cols else clamped
+        q = np.clip(raw, -limit[j], limit[j]) * step[:, j]
         err = (wb[:, j] - q) / u[j, j]
         wb[:, j:] -= np.outer(err, u[j, j:])
         wb[:, j] = q
-    return wb[:, :cols], wb[:, cols]
+    return wb[:, :cols], wb[:, cols], clamped
 
 
 def row_format(w: np.ndarray, b: float, base: int, top: int, f_in: int, wmax: int, limit: int, pick) -> int:
