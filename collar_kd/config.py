@@ -209,9 +209,9 @@ class MethodConfig:
     layer_weight_bits: dict = field(default_factory=dict)
     # How weights meet their grid: "compensated" (each column's rounding error made up by the columns
     # and bias rounded after it, on the calibration windows: GPTQ with the bias as a last column) or
-    # "nearest". On the WASP collars (bench-accuracy's students, seeds 3, 4, 6, 7) compensated rounding
-    # took the 8-bit model from 0.013 below its float model to 0.002 above it (docs/fixed-point.md,
-    # "Rounding that compensates"; docs/methods.md); the formats and the C are the same.
+    # "nearest". On the WASP collars (bench-accuracy, five seeds) compensated rounding took the 8-bit
+    # model from 0.008 below its float model to 0.001 above it (docs/fixed-point.md, "Rounding that
+    # compensates"; docs/methods.md); the formats and the C are the same.
     rounding: str = "compensated"
     options: dict = field(default_factory=dict)
 
