@@ -285,7 +285,8 @@ def compensated_rounding(w: np.ndarray, b: np.ndarray, rows: np.ndarray, f_in: i
     clamped = 0
     for j in range(cols + 1):
         raw = np.floor(wb[:, j] / step[:, j] + 0.5)
-        clamped = int((np.abs(raw) > limit[j]).sum()) if j == cols else clamped
+        if j == cols:  # bias_clamped counts biases only; a weight pushed past its range is clipped like them
+            clamped = int((np.abs(raw) > limit[j]).sum())
         q = np.clip(raw, -limit[j], limit[j]) * step[:, j]
         err = (wb[:, j] - q) / u[j, j]
         wb[:, j:] -= np.outer(err, u[j, j:])
