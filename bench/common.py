@@ -175,13 +175,28 @@ def fold_windows(cfg, animal: str):
     of `animal` and its fold key (as collar_kd.pipeline.train_run.cross_validate names it)."""
     import numpy as np
 
-    from collar_kd.data import load_recordings, windows_for
     from collar_kd.pipeline.train_run import fold_key
 
-    rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
-    win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
+    win = all_windows(cfg)
     animals = sorted(np.unique(win.animal).tolist())
     return win, win.animal == animal, fold_key(animals.index(animal), animal)
+
+
+_LAST_WINDOWS: dict = {}  # the windows of the last data set asked for, by what they are cut from
+
+
+def all_windows(cfg):
+    """Every window of cfg's data, cut once per process and data set: a pilot or benchmark asks for
+    the same recordings for every fold it runs (reading and windowing the WASP collars is about a
+    second each time). The windows are shared: callers take subsets and never write into them."""
+    from collar_kd.data import load_recordings, windows_for
+
+    key = json.dumps({"data": cfg.to_dict()["data"], "seed": cfg.seed}, sort_keys=True, default=str)
+    if key not in _LAST_WINDOWS:
+        rec, cmap = load_recordings(cfg.data, seed=cfg.seed)
+        _LAST_WINDOWS.clear()
+        _LAST_WINDOWS[key] = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, cfg.data.frame)
+    return _LAST_WINDOWS[key]
 
 
 @dataclass

@@ -75,6 +75,14 @@ EXTRA_VARIANTS = {
         **DAFL_PLUS, "method.adversarial_steps": 10, "method.teaching": "consistent"},
     "dafl + class-conditional + batch-norm statistics + physics priors + adversarial": {
         **DAFL_PLUS, "method.adversarial_steps": 30},
+    # Pilots of 2026-12-07 (bench/pilots/data_free_teachers.py, seed 3 of accuracy-rfgqat.json;
+    # docs/methods.md, "More teachers for the data-free student"): a second labeller of the generated
+    # windows, the fold's GRU trained without KD, -0.020 per cow over ten cows; the forest with
+    # turned copies -0.153 over eight; fresh windows every epoch +0.004 over four.
+    "default + the GRU without KD as a second teacher": {
+        **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "gru"]},
+    "default + the turned forest as a second teacher": {
+        **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "turned_forest"]},
 }
 REFERENCE = RESULTS / "accuracy.json"
 TEACHERS = FOLD_TEACHERS  # the fold teachers trained here, reloaded by the next run (and by pilots)
@@ -109,7 +117,7 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
     an earlier run did not keep (each variant seeds itself: its student does not depend on which
     variants ran before it)."""
     from collar_kd.config import load_config
-    from collar_kd.distill.teachers import TeacherPool
+    from collar_kd.distill.teachers import TeacherPool, is_forest, parse_teacher_spec
     from collar_kd.methods import StudentJob, resolve_settings, train_student
     from collar_kd.progress import Quiet
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
@@ -137,9 +145,17 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
             continue
         started = time.time()
         cfg = load_config(None, {**overrides, "seed": seed, "method.name": "data-free", **variant})
-        # Only the teacher is handed over; the real training windows stay out of the job.
+        # Only the teachers are handed over (trained on the real windows by the fold's own pool, kept
+        # in TEACHERS); the real training windows stay out of the job.
         empty = TeacherPool(cfg, np.zeros((0, win.length, 3), np.float32), np.zeros(0, np.int64), n, None, key)
-        empty.put(empty.main_spec, teacher)
+        for spec in (parse_teacher_spec(t, seed) for t in resolve_settings(cfg).teachers):
+            if is_forest(spec):
+                empty.models[spec] = model = pool.forest(spec)
+            else:
+                empty.put(spec, model := pool.get(spec).eval())
+            if spec != pool.main_spec and f"teacher {spec.arch}" not in out["preds"]:  # another teacher's own row
+                out["preds"][f"teacher {spec.arch}"] = (model.predict(xt) if is_forest(spec)
+                                                        else predict_logits(model, xt).argmax(1))
         job = StudentJob(cfg, resolve_settings(cfg), empty.x, empty.y, n, win.length, arch, empty, None, key, Quiet())
         result = train_student(job)
         out["preds"][name] = predict_logits(result.student, xt).argmax(1)
@@ -185,7 +201,9 @@ def main() -> None:
             done[s, a] = r = fut.result()
             print(f"seed {s} fold {a}: " + ", ".join(f"{k} {matthews_corrcoef(r['y'], p):.3f}" for k, p in r["preds"].items())
                   + (f" (taken up from {KEPT}: {'; '.join(r['taken_up'])})" if r["taken_up"] else ""), flush=True)
-    rows = ["teacher", *variants]
+    extra = [k for k in done[seeds[0], animals[0]]["preds"] if k.startswith("teacher ")
+             and all(k in r["preds"] for r in done.values())]  # the variants' other teachers, e.g. "teacher gru"
+    rows = ["teacher", *extra, *variants]
     col = {s: ref["seeds"].index(s) for s in seeds}
     ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
     y = {s: np.concatenate([done[s, a]["y"] for a in animals]) for s in seeds}
@@ -196,6 +214,10 @@ def main() -> None:
     kd_pooled = [ref["pooled_mcc"]["student_kd"]["per_seed"][col[s]] for s in seeds] if not args.animals else None
     identical = {a: all(abs(per_animal["teacher"][a][i] - ref_mcc[a]["teacher"][col[s]]) < 1e-9 for i, s in enumerate(seeds))
                  for a in animals}
+    # A "gru" teacher is trained as bench-accuracy trains its student without KD (TeacherPool.
+    # adopt_no_kd_student): the same network, so the same MCC as the reference's `student` row.
+    gru_identical = ({a: all(abs(per_animal["teacher gru"][a][i] - ref_mcc[a]["student"][col[s]]) < 1e-9
+                             for i, s in enumerate(seeds)) for a in animals} if "teacher gru" in rows else None)
     best = max(variants, key=lambda v: np.mean(pooled[v]))
     d = np.array([np.mean([per_animal[best][a][i] - ref_mcc[a]["student_kd"][col[s]] for i, s in enumerate(seeds)])
                   for a in animals])
@@ -206,6 +228,7 @@ def main() -> None:
         "teachers": "each fold's ResNet, trained here exactly as bench-accuracy's fold job trains it",
         "teachers_identical_to_reference": all(identical.values()),
         "teachers_identical_per_animal": identical,
+        **({"gru_teacher_identical_to_reference_student": all(gru_identical.values())} if gru_identical else {}),
         "variants": variants,
         "pooled_mcc": {**{m: {"mean": float(np.mean(v)), "per_seed": v} for m, v in pooled.items()},
                        **({"student_kd (real data, the reference's row)": {"mean": float(np.mean(kd_pooled)), "per_seed": kd_pooled}}

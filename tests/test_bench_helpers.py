@@ -176,3 +176,33 @@ def test_a_failing_job_stops_the_benchmark_instead_of_running_every_other_job_fi
     assert out.returncode != 0 and "ValueError: bad fold" in out.stderr
     time.sleep(4)  # longer than any job: a job left running would have written its mark by now
     assert sorted(p.name for p in marks.iterdir()) == []  # the standard executor ran all three first
+
+
+def test_fold_windows_are_cut_once_per_data_set(tiny_synthetic, monkeypatch):
+    """Every fold of a pilot asks for the same recordings: they are read and windowed once, and
+    another data set (or seed) is read afresh, never served the last one's windows."""
+    import numpy as np
+
+    import collar_kd.data as data
+    from collar_kd.config import load_config
+    from conftest import tiny_config_overrides
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import common
+    finally:
+        sys.path.remove(str(BENCH))
+    reads = []
+    real = data.load_recordings
+    monkeypatch.setattr(data, "load_recordings", lambda *a, **k: reads.append(1) or real(*a, **k))
+    common._LAST_WINDOWS.clear()
+    base = tiny_config_overrides(tiny_synthetic)
+    cfg = load_config(None, base)
+    animals = sorted(np.unique(common.all_windows(cfg).animal).tolist())
+    win, _, key = common.fold_windows(cfg, animals[0])
+    win2, test, key2 = common.fold_windows(cfg, animals[1])
+    assert win2 is win and len(reads) == 1 and key != key2 and test.any() and not test.all()
+    other = common.fold_windows(load_config(None, {**base, "data.stride": "5"}), animals[0])[0]
+    assert len(reads) == 2 and len(other.x) > len(win.x)
+    reseeded = common.fold_windows(load_config(None, {**base, "seed": 3}), animals[0])[0]
+    assert len(reads) == 3 and not np.array_equal(reseeded.x[:1], win.x[:1])

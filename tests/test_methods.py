@@ -109,6 +109,11 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.adversarial_weight", 0.0, "method.adversarial_weight"),
     ("data-free", "method.fresh_windows", "yes", "method.fresh_windows: must be true or false"),
     ("data-free", "method.teaching", "crossfit", "method.teaching: must be one of consistent, cached"),
+    ("data-free", "method.teachers", [], "method.teachers: needs at least one teacher"),
+    ("data-free", "method.teachers", ["forest", "resnet"], "method.teachers: the first teacher trains the generator"),
+    ("data-free", "method.teachers", ["gru", "resnet"], "method.teachers: the first teacher trains the generator"),
+    ("data-free", "method.teachers", ["resnet", "lstm:1"], "method.teachers: 'lstm:1'"),
+    ("data-free", "method.generator_teachers", "all", "method.generator_teachers: must be one of first, networks"),
     # Sizes that would exhaust memory mid-fold are refused before anything trains.
     ("data-free", "method.generated_windows", 10**9, "method.generated_windows: must be at most 1,000,000"),
     ("data-free", "method.generator_batch", 10**6, "method.generator_batch: must be at most 65,536"),
@@ -578,6 +583,44 @@ def test_adversarial_generator_steps_drive_teacher_and_student_apart_and_train_n
                    for g, p in zip(grads[k], net.parameters())), f"the {k} got gradients"
 
 
+def test_generator_teachers_networks_pull_the_generator_towards_every_network(fold):
+    """generator_teachers = "networks": the other network teachers' one-hot terms join DAFL's, so
+    steps raise what the second network gives the class each window is generated for (a wrong sign
+    or a dropped term would not), and neither teacher changes."""
+    from collar_kd.methods.data_free import GeneratorTraining, dealt_classes
+
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.generator_teachers": "networks",
+                                       "method.generator_lr": 1e-2, "method.generator_batch": 32})
+    m = resolve_settings(cfg)
+    n = len(fold["win"].classes)
+    teacher = fold["pool"].get(fold["pool"].main_spec)
+    torch.manual_seed(2)
+    gru = GRUStudent(n, cfg.student.hidden, cfg.student.head).eval()
+    with torch.no_grad():  # an untrained GRU answers nearly the same for every window: make it opinionated
+        for p in gru.parameters():
+            p.mul_(4.0)
+    before = {k: v.clone() for k, v in gru.state_dict().items()}
+    z = torch.randn(64, m.generator_latent, generator=torch.Generator().manual_seed(9))
+    classes = dealt_classes(64, n)
+
+    def gru_agrees(training) -> float:
+        with torch.no_grad():
+            return float(torch.log_softmax(gru(training.gen.train()(z, classes)), dim=1)[torch.arange(64), classes].mean())
+
+    with_gru = GeneratorTraining(teacher, m, fold["win"].length, seed=3, n_classes=n, others=(gru,))
+    alone = GeneratorTraining(teacher, m, fold["win"].length, seed=3, n_classes=n)
+    start = gru_agrees(with_gru)
+    assert start == gru_agrees(alone)  # the same generator to begin with
+    for _ in range(20):
+        with_gru.step()
+        alone.step()
+    with_gru.done()
+    alone.done()
+    assert gru_agrees(with_gru) > start + 0.1 and gru_agrees(with_gru) > gru_agrees(alone) + 0.1
+    assert all("one_hot_1" in h for h in with_gru.history) and not any("one_hot_1" in h for h in alone.history)
+    assert all(torch.equal(before[k], v) for k, v in gru.state_dict().items()) and all(p.requires_grad for p in gru.parameters())
+
+
 @pytest.mark.parametrize("extra,fresh", [({"method.fresh_windows": True, "method.adversarial_steps": 0}, True),
                                          ({"method.adversarial_steps": 2}, True), ({"method.adversarial_steps": 0}, False)])
 def test_fresh_windows_give_the_student_new_windows_every_epoch(fold, monkeypatch, extra, fresh):
@@ -607,9 +650,65 @@ def test_fresh_windows_give_the_student_new_windows_every_epoch(fold, monkeypatc
     assert result.report["fresh_windows"] is fresh
 
 
+@pytest.mark.parametrize("teaching", ["consistent", "cached"])
+@pytest.mark.parametrize("others,fresh", [(["gru"], False), (["gru", "forest"], False), (["gru", "forest"], True)])
+def test_data_free_student_learns_the_mean_of_its_teachers(fold, monkeypatch, teaching, others, fresh):
+    """method.teachers = [resnet, gru(, forest)]: the ResNet trains the generator, and the
+    student's soft labels on the generated windows, batch by batch (consistent) or once (cached),
+    are the teachers' averaged probabilities at the KD temperature; a forest's come from its
+    labels of each window as generated. Still no real window is read."""
+    import collar_kd.methods.data_free as data_free
+    from collar_kd.distill.teachers import FOREST_PROBABILITY_FLOOR, TeacherSpec
+    from collar_kd.training.loop import predict_logits
+
+    seen = {}
+    real_fit = data_free.fit
+
+    def recording_fit(model, x, *args, targets=None, **kw):
+        out = real_fit(model, x, *args, targets=targets, **kw)
+        seen["x"], seen["targets"] = x.clone(), targets  # with fresh windows: the last set, relabelled
+        return out
+
+    monkeypatch.setattr(data_free, "fit", recording_fit)
+    cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.teachers": ["resnet", *others],
+                                        "method.teaching": teaching, "augment_rotation_deg": 30.0,
+                                        "method.fresh_windows": fresh, "student.epochs": 3})
+    x, y = Untouchable("windows"), Untouchable("labels")
+    n = len(fold["win"].classes)
+    pool = TeacherPool(cfg, x, y, n, None, "t")
+    resnet = fold["pool"].get(fold["pool"].main_spec)
+    torch.manual_seed(5)
+    gru = GRUStudent(n, cfg.student.hidden, cfg.student.head).eval()  # stands in for the GRU trained on real data
+    pool.put(pool.main_spec, resnet)
+    pool.put(TeacherSpec("gru", cfg.seed), gru)
+    forest_spec = TeacherSpec("forest", cfg.seed)
+    forest = fold["pool"].forest(forest_spec)  # fitted on the real windows beforehand, as the networks were trained
+    pool.models[forest_spec] = forest
+    result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
+    assert result.report["teachers"] == [f"resnet:{cfg.seed}"] + [f"{o}:{cfg.seed}" for o in others]
+    assert result.report["teaching"] == teaching and result.report["fresh_windows"] is fresh
+    xb = seen["x"][:8]
+    t = cfg.kd.temperature
+    probs = [torch.softmax(torch.from_numpy(predict_logits(m, xb.numpy())) / t, dim=1) for m in (resnet, gru)]
+    if "forest" in others:
+        p = np.maximum(forest.predict_proba(xb.numpy()), FOREST_PROBABILITY_FLOOR)
+        probs.append(torch.softmax(torch.from_numpy(np.log(p)).float() / t, dim=1))
+    expected = torch.stack(probs).mean(dim=0)
+    rotated = xb @ torch.linalg.matrix_exp(torch.tensor([[0.0, -0.3, 0.0], [0.3, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+    got = torch.softmax(seen["targets"](xb, torch.arange(8)).cpu().float() / t, dim=1)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert not torch.allclose(got, probs[0], atol=1e-3)  # the other teachers' votes count, not the ResNet's alone
+    if teaching == "consistent" and "forest" in others:
+        # The networks label the window as handed over (turned), the forest as generated.
+        turned = [torch.softmax(torch.from_numpy(predict_logits(m, rotated.numpy())) / t, dim=1) for m in (resnet, gru)]
+        want = torch.stack([*turned, probs[2]]).mean(dim=0)
+        assert torch.allclose(torch.softmax(seen["targets"](rotated, torch.arange(8)).cpu().float() / t, dim=1), want, atol=1e-5)
+
+
 @pytest.mark.parametrize("line,field", [("adversarial_steps = -3", "method.adversarial_steps"),
                                         ("adversarial_weight = -1.0", "method.adversarial_weight"),
-                                        ('fresh_windows = "often"', "method.fresh_windows")])
+                                        ('fresh_windows = "often"', "method.fresh_windows"),
+                                        ('teachers = ["forest", "resnet"]', "method.teachers")])
 def test_cli_refuses_bad_adversarial_settings_naming_them(tmp_path, line, field):
     config = tmp_path / "c.toml"
     config.write_text(f'[method]\nname = "data-free"\n{line}\n')

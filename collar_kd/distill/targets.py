@@ -40,7 +40,10 @@ def cached_targets(logits: np.ndarray | torch.Tensor) -> Targets:
     return lambda xb, idx: table[idx]
 
 
-def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets:
+def consistent_targets(teachers: list[nn.Module], temperature: float, cached: tuple[torch.Tensor, ...] = ()) -> Targets:
+    """`cached`: tables of logits per training window (teachers that cannot label a batch on the
+    fly cheaply, such as a forest), looked up by index and averaged with the networks' answers on
+    the batch, each table counting as one teacher."""
     for t in teachers:
         t.eval()
 
@@ -48,9 +51,10 @@ def consistent_targets(teachers: list[nn.Module], temperature: float) -> Targets
     def targets(xb: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
         for t in teachers:  # onto the batch's device (a no-op after the first batch); fit moves them back
             t.to(xb.device)
-        if len(teachers) == 1:
+        if len(teachers) == 1 and not cached:
             return teachers[0](xb)
-        p = torch.stack([torch.softmax(t(xb) / temperature, dim=1) for t in teachers]).mean(dim=0)
+        logits = [t(xb) for t in teachers] + [table[idx].to(xb.device) for table in cached]
+        p = torch.stack([torch.softmax(z / temperature, dim=1) for z in logits]).mean(dim=0)
         return temperature * torch.log(p.clamp_min(1e-30))
 
     targets.modules = teachers  # type: ignore[attr-defined]

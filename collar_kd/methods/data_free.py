@@ -9,12 +9,13 @@ et al. 2019), in which the generator keeps training during distillation against 
 seeking windows where student and teacher disagree, and the student learns on fresh windows every
 epoch.
 
-Nothing here reads job.x or job.y: the teacher is the only link to real data."""
+Nothing here reads job.x or job.y: the teachers (method.teachers, trained beforehand) are the only
+link to real data."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from torch import nn
 from collar_kd.config import KDConfig
 from collar_kd.errors import ConfigError
 from collar_kd.distill.losses import kl_term, make_loss
-from collar_kd.distill.targets import cached_targets, consistent_targets
+from collar_kd.distill.targets import cached_targets, consistent_targets, ensemble_logits
+from collar_kd.distill.teachers import GRU, forest_logits, is_forest, parse_teacher_spec
 from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, register
 from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import fit, predict_logits
@@ -76,6 +78,20 @@ class DataFreeSettings:
     # 0.679, higher on all ten cows (seed 0, docs/methods.md): labelling a generated window costs
     # nothing, and a rotated window's label is what the student needs on a new cow's posture.
     teaching: str = "consistent"
+    # Not in DAFL: the teachers whose averaged soft labels (softened probabilities at the KD
+    # temperature) the student learns on the generated windows, "arch:seed" or "arch" (the run's
+    # seed). The first is the generator's: DAFL's terms read its feature maps and batch norm, so it
+    # is a convolutional network (resnet or fcn). A "gru" teacher is the student's own network
+    # trained without KD. A forest ("forest", "turned_forest") labels each generated window once, as
+    # generated (a forest is too slow to label every batch on the fly); with consistent teaching the
+    # networks still label the batch as the student sees it. Every teacher was trained on real
+    # data beforehand; the student is not.
+    teachers: list[str] = field(default_factory=lambda: ["resnet"])
+    # Not in DAFL: which of those train the generator. "first": the first alone (DAFL's terms).
+    # "networks": every network teacher also adds its one-hot term (cross-entropy towards the
+    # class the window is generated for, or its own arg-max), so a window must look like its class
+    # to a convolutional and a recurrent network alike.
+    generator_teachers: str = "first"
 
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
@@ -92,9 +108,19 @@ class DataFreeSettings:
             raise ConfigError(f"method.generator_form: must be one of {', '.join(GENERATOR_FORMS)}, not {self.generator_form!r}")
         check_positive(self, "activation_weight", "entropy_weight", "bn_statistics_weight", "gravity_weight", "jerk_weight",
                        strict=False)
+        if not isinstance(self.teachers, list) or not self.teachers:
+            raise ConfigError(f"method.teachers: needs at least one teacher ('arch:seed' or 'arch'), not {self.teachers!r}")
+        specs = [parse_teacher_spec(t, run_seed=0) for t in self.teachers]  # the form only
+        if self.generator_teachers not in GENERATOR_TEACHERS:
+            raise ConfigError(f"method.generator_teachers: must be one of {', '.join(GENERATOR_TEACHERS)}, "
+                              f"not {self.generator_teachers!r}")
+        if specs[0].arch == GRU or is_forest(specs[0]):
+            raise ConfigError(f"method.teachers: the first teacher trains the generator and must be a convolutional "
+                              f"network (resnet or fcn), not '{self.teachers[0]}'")
 
 
 GENERATOR_FORMS = ("free", "gravity")
+GENERATOR_TEACHERS = ("first", "networks")
 DATA_FREE_TEACHING = ("consistent", "cached")
 
 
@@ -190,9 +216,10 @@ class GeneratorTraining:
     one DAFL step (plus the switched-on additions); step(student, temperature) adds DFAD's
     adversarial term: minus the teacher-student KL, so the generator seeks their disagreement."""
 
-    def __init__(self, teacher: nn.Module, m, length: int, seed: int, n_classes: int = 0):
+    def __init__(self, teacher: nn.Module, m, length: int, seed: int, n_classes: int = 0, others: tuple = ()):
         torch.manual_seed(seed)
         self.teacher, self.m = teacher, m
+        self.others = tuple(others)  # more networks whose one-hot terms pull the generator (generator_teachers)
         self.gen = WindowGenerator(m.generator_latent, length, range_g=m.generator_range_g, n_classes=n_classes,
                                    form=m.generator_form, motion_range_g=m.motion_range_g)
         self.classes = dealt_classes(m.generator_batch, n_classes) if n_classes else None
@@ -203,14 +230,16 @@ class GeneratorTraining:
 
     def step(self, student: nn.Module | None = None, temperature: float = 1.0) -> None:
         m, teacher, gen = self.m, self.teacher, self.gen
-        frozen = [(p, p.requires_grad) for net in (teacher, student) if net is not None for p in net.parameters()]
+        nets = (teacher, *self.others)
+        frozen = [(p, p.requires_grad) for net in (*nets, student) if net is not None for p in net.parameters()]
         for p, _ in frozen:
             p.requires_grad_(False)
-        teacher.eval()
+        for net in nets:
+            net.eval()
         bn = BatchNormStatistics(teacher) if m.bn_statistics_weight > 0 else None
         try:
             device = compute_device()
-            for net in (gen, teacher, student):
+            for net in (gen, *nets, student):
                 if net is not None:
                     net.to(device)
             gen.train()
@@ -219,6 +248,10 @@ class GeneratorTraining:
             xg = gen(z, classes)
             parts = dafl_losses(teacher, xg, bn, classes)
             loss = parts["one_hot"] + m.activation_weight * parts["activation"] + m.entropy_weight * parts["info_entropy"]
+            for i, net in enumerate(self.others, start=1):
+                z = net(xg)
+                parts[f"one_hot_{i}"] = F.cross_entropy(z, z.argmax(dim=1) if classes is None else classes)
+                loss = loss + parts[f"one_hot_{i}"]
             if m.gravity_weight > 0 or m.jerk_weight > 0:
                 parts.update(physics_losses(xg, m.max_step_g))
                 loss = loss + m.gravity_weight * parts["gravity"] + m.jerk_weight * parts["jerk"]
@@ -243,8 +276,8 @@ class GeneratorTraining:
 
     def done(self) -> None:
         """Models live on the CPU between computations (training/device.py)."""
-        self.gen.to("cpu")
-        self.teacher.to("cpu")
+        for net in (self.gen, self.teacher, *self.others):
+            net.to("cpu")
 
 
 @torch.no_grad()
@@ -257,12 +290,23 @@ def generate(gen: WindowGenerator, n: int, latent: int, batch: int, seed: int) -
     return torch.cat(out)[:n].numpy().astype(np.float32)
 
 
+def labels_of(teachers: list[nn.Module], forest_tables: list[torch.Tensor], x: np.ndarray, temperature: float) -> np.ndarray:
+    """The teachers' soft labels on x as logits (one teacher: its own; several: their averaged
+    probabilities at `temperature`, as consistent_targets combines them batch by batch); the
+    forests' are their tables of x's logits."""
+    return ensemble_logits([predict_logits(t, x) for t in teachers] + [t.cpu().numpy() for t in forest_tables], temperature)
+
+
 @register("data-free", "data-free distillation on generated windows (DAFL, with collar priors)", DataFreeSettings)
 def train_data_free(job: StudentJob) -> MethodResult:
     cfg, m = job.cfg, job.settings
-    teacher = job.teachers.get(job.teachers.main_spec)
+    specs = [parse_teacher_spec(t, cfg.seed) for t in m.teachers]
+    teachers = [job.teachers.get(s) for s in specs if not is_forest(s)]
+    forests = [job.teachers.forest(s) for s in specs if is_forest(s)]  # trained beforehand, as the networks
+    teacher = teachers[0]  # the generator's
     n_classes = job.n_classes if m.class_conditional else 0
-    training = GeneratorTraining(teacher, m, job.window_length, cfg.seed + 11, n_classes)
+    others = teachers[1:] if m.generator_teachers == "networks" else ()
+    training = GeneratorTraining(teacher, m, job.window_length, cfg.seed + 11, n_classes, others)
     with job.task("data-free generator", m.generator_steps) as advance:
         try:
             for _ in range(m.generator_steps):
@@ -272,7 +316,8 @@ def train_data_free(job: StudentJob) -> MethodResult:
             training.done()
     gen = training.gen
     xg = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 12)
-    soft = predict_logits(teacher, xg)
+    forest_tables = [to_compute(torch.from_numpy(forest_logits(f, xg))) for f in forests]  # rewritten with fresh windows
+    soft = labels_of(teachers, forest_tables, xg, cfg.kd.temperature)
     pseudo = soft.argmax(axis=1)  # only for the loss signature: alpha = 1 ignores it
     student = job.new_student()
     loss = make_loss(KDConfig(loss="kd", alpha=1.0, temperature=cfg.kd.temperature))
@@ -280,7 +325,8 @@ def train_data_free(job: StudentJob) -> MethodResult:
     mode = "consistent" if m.teaching == "consistent" and cfg.augmentation().active else "cached"
     # fit trains on these tensors; with fresh windows both are rewritten in place between epochs.
     windows, table = torch.from_numpy(xg), to_compute(torch.from_numpy(soft.copy()))
-    targets = consistent_targets([teacher], cfg.kd.temperature) if mode == "consistent" else cached_targets(table)
+    targets = (consistent_targets(teachers, cfg.kd.temperature, tuple(forest_tables)) if mode == "consistent"
+               else cached_targets(table))
     shares = [np.bincount(pseudo, minlength=job.n_classes)]
 
     def next_epoch(epoch: int, _loss: float) -> None:
@@ -295,7 +341,10 @@ def train_data_free(job: StudentJob) -> MethodResult:
                 training.done()
         fresh = generate(gen, m.generated_windows, m.generator_latent, m.generator_batch, cfg.seed + 13 + epoch)
         windows.copy_(torch.from_numpy(fresh))
-        logits = predict_logits(teacher, fresh) if mode != "consistent" or epoch % 10 == 9 else None
+        for forest_table, forest in zip(forest_tables, forests):
+            forest_table.copy_(to_compute(torch.from_numpy(forest_logits(forest, fresh))))
+        relabel = mode != "consistent" or epoch % 10 == 9
+        logits = labels_of(teachers, forest_tables, fresh, cfg.kd.temperature) if relabel else None
         if mode != "consistent":
             table.copy_(to_compute(torch.from_numpy(logits)))
         if epoch % 10 == 9:  # what the teacher calls the windows, now and then (the report)
@@ -306,7 +355,8 @@ def train_data_free(job: StudentJob) -> MethodResult:
                       targets=targets, on_epoch=next_epoch, augment=cfg.augmentation())
     share = np.sum(shares, axis=0) / (len(shares) * len(pseudo))
     return MethodResult(student, report={
-        "teacher": str(job.teachers.main_spec), "generated_windows": m.generated_windows,
+        "teacher": str(specs[0]), "teachers": [str(s) for s in specs], "generator_teachers": m.generator_teachers,
+        "generated_windows": m.generated_windows,
         "generator_steps": m.generator_steps, "generator_batch": m.generator_batch, "generator_lr": m.generator_lr,
         "loss_weights": {"one_hot": 1.0, "activation": m.activation_weight, "info_entropy": m.entropy_weight,
                          "bn_statistics": m.bn_statistics_weight, "gravity": m.gravity_weight, "jerk": m.jerk_weight,
