@@ -11,7 +11,7 @@ reference's row of it; the student still sees no real window and no label.
 
     python bench/pilots/data_free_teachers.py NAME SEED [SEED ...] [--animals A,B] [--jobs 2]
                                               [--teachers resnet,gru] [--set method.KEY=JSON ...]
-                                              [--default RESULT.json ...]
+                                              [--default RESULT.json ...] [--combine RESULT.json ...]
 
 Reports per seed the pooled MCC of the variant, of its teachers and of the reference's distilled
 student; the gap to it (bench-data-free's target: within 0.15) with a 95% bootstrap interval of
@@ -85,6 +85,8 @@ def mcc(c) -> float:
 
 
 def main() -> None:
+    from collar_kd.evaluation.statistics import paired_difference
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("name", help="the bench-accuracy variant whose kept runs hold the fold teachers")
     ap.add_argument("seeds", type=int, nargs="+")
@@ -95,6 +97,9 @@ def main() -> None:
                     help="another setting of the data-free method, e.g. method.fresh_windows=true (repeatable)")
     ap.add_argument("--default", nargs="*", type=Path, default=[],
                     help="bench/data_free.py results of these seeds (the ResNet-only default), for the paired difference")
+    ap.add_argument("--combine", nargs="*", type=Path, default=[],
+                    help="train nothing: combine these results of this pilot (disjoint seeds or animals, one variant) "
+                         "into one, as if run together (every fold job seeds itself)")
     args = ap.parse_args()
     root = require_wasp()
     ref = json.loads((RESULTS / f"accuracy-{args.name}.json").read_text())
@@ -103,13 +108,26 @@ def main() -> None:
     teachers = args.teachers.split(",")
     extra = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.set)}
     started = time.time()
-    with worker_pool(args.jobs) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, s, a, args.name, teachers, extra) for s in args.seeds for a in animals}
-        done = {}
-        for (s, a), fut in futures.items():
-            done[s, a] = r = fut.result()
-            print(f"seed {s} {a}: " + ", ".join(f"{k} {mcc(c):.3f}" for k, c in r["confusion"].items())
-                  + f" ({r['seconds']} s)", flush=True)
+    if args.combine:
+        parts = [json.loads(p.read_text()) for p in args.combine]
+        variant = {**VARIANTS[DEFAULT], "method.teachers": teachers, **extra}
+        if any(d["variant"] != variant or d["reference"] != f"accuracy-{args.name}.json" for d in parts):
+            sys.exit("bench: --combine takes results of this variant (--teachers, --set) and reference only")
+        done = {(int(k.split("/")[0]), k.split("/")[1]): f for d in parts for k, f in d["folds"].items()}
+        if any(s not in args.seeds for s, _ in done) or len(done) != sum(len(d["folds"]) for d in parts):
+            sys.exit("bench: --combine: the results overlap, or hold seeds not asked for")
+        if any((s, a) not in done for s in args.seeds for a in animals):
+            sys.exit("bench: --combine: the results do not cover every asked seed and animal")
+        wall = sum(d["wall_time_s"] for d in parts)
+    else:
+        with worker_pool(args.jobs) as ex:
+            futures = {(s, a): ex.submit(fold_job, overrides, s, a, args.name, teachers, extra) for s in args.seeds for a in animals}
+            done = {}
+            for (s, a), fut in futures.items():
+                done[s, a] = r = fut.result()
+                print(f"seed {s} {a}: " + ", ".join(f"{k} {mcc(c):.3f}" for k, c in r["confusion"].items())
+                      + f" ({r['seconds']} s)", flush=True)
+        wall = round(time.time() - started, 1)
     col = {s: ref["seeds"].index(s) for s in args.seeds}
     by_animal = {f["animal"]: f for f in ref["per_fold"]}
     identical = {f"{s}/{a}": {"teacher": done[s, a]["confusion"]["teacher"] == by_animal[a]["confusion_by_seed"]["teacher"][col[s]],
@@ -127,6 +145,9 @@ def main() -> None:
     per_animal = {a: {"data_free": [mcc(done[s, a]["confusion"]["data_free"]) for s in args.seeds],
                       "student_kd": [by_animal[a]["mcc_by_seed"]["student_kd"][col[s]] for s in args.seeds]} for a in animals}
     d_kd = np.array([np.mean(np.subtract(v["data_free"], v["student_kd"])) for v in per_animal.values()])
+    conf = np.array([[done[s, a]["confusion"]["data_free"] for a in animals] for s in args.seeds])
+    conf_kd = np.array([[by_animal[a]["confusion_by_seed"]["student_kd"][col[s]] for a in animals] for s in args.seeds])
+    paired = paired_difference(conf, conf_kd)
     doc = {"reference": f"accuracy-{args.name}.json", "seeds": args.seeds, "animals": animals, "teachers": teachers,
            "variant": {**VARIANTS[DEFAULT], "method.teachers": teachers, **extra},
            "teachers_from": f"bench/work/accuracy-{args.name}-seed-S/folds/KEY/teacher.safetensors (resnet) and student.safetensors (gru)",
@@ -135,6 +156,9 @@ def main() -> None:
            "gap_to_kd": float(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"])),
            "per_animal_gap_to_kd": {"mean": float(d_kd.mean()), "ci95_of_mean": list(bootstrap_mean(d_kd)),
                                     "animals_better": int((d_kd > 0).sum())},
+           "paired_gap_to_kd": {k: paired[k] for k in ("difference", "ci_low", "ci_high", "animals_better", "animals_worse")},
+           "target_within_0.15_of_kd": {"measured": round(float(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"])), 4),
+                                        "met": bool(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"]) >= -0.15)},
            "per_animal_mcc": per_animal}
     if args.default:
         base = {}
@@ -154,9 +178,11 @@ def main() -> None:
                 "per_animal_difference": {"mean": float(diff.mean()), "ci95_of_mean": list(bootstrap_mean(diff)),
                                           "animals_better": int((diff > 0).sum()), "animals_worse": int((diff < 0).sum())}}
     doc.update({"folds": {f"{s}/{a}": done[s, a] for s in args.seeds for a in animals}, "identical": identical,
-                "wall_time_s": round(time.time() - started, 1), "jobs": args.jobs, "machine": machine()})
+                "wall_time_s": wall, "jobs": args.jobs, "machine": machine(),
+                **({"combined_from": [str(p) for p in args.combine]} if args.combine else {})})
     suffix = "-".join(map(str, args.seeds)) + f"-{'+'.join(teachers)}" + "".join(
-        f"-{k.removeprefix('method.')}-{v}" for k, v in extra.items()) + (f"-{len(animals)}cows" if args.animals else "")
+        f"-{k.removeprefix('method.')}-{v}" for k, v in extra.items()) + (f"-{len(animals)}cows" if args.animals else "") + (
+        "-combined" if args.combine else "")
     path = write_result(f"pilots/data-free-teachers-{args.name}-s{suffix}.json", doc)
     print(f"wrote {path}")
     for r, v in doc["pooled_mcc"].items():
