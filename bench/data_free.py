@@ -150,10 +150,7 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
         # in TEACHERS); the real training windows stay out of the job.
         empty = TeacherPool(cfg, np.zeros((0, win.length, 3), np.float32), np.zeros(0, np.int64), n, None, key)
         for spec in (parse_teacher_spec(t, seed) for t in resolve_settings(cfg).teachers):
-            if is_forest(spec):
-                empty.models[spec] = model = pool.forest(spec)
-            else:
-                empty.put(spec, model := pool.get(spec).eval())
+            empty.put(spec, model := pool.forest(spec) if is_forest(spec) else pool.get(spec))
             if spec != pool.main_spec and f"teacher {spec.arch}" not in out["preds"]:  # another teacher's own row
                 out["preds"][f"teacher {spec.arch}"] = (model.predict(xt) if is_forest(spec)
                                                         else predict_logits(model, xt).argmax(1))

@@ -683,7 +683,7 @@ def test_data_free_student_learns_the_mean_of_its_teachers(fold, monkeypatch, te
     pool.put(TeacherSpec("gru", cfg.seed), gru)
     forest_spec = TeacherSpec("forest", cfg.seed)
     forest = fold["pool"].forest(forest_spec)  # fitted on the real windows beforehand, as the networks were trained
-    pool.models[forest_spec] = forest
+    pool.put(forest_spec, forest)
     result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
     assert result.report["teachers"] == [f"resnet:{cfg.seed}"] + [f"{o}:{cfg.seed}" for o in others]
     assert result.report["teaching"] == teaching and result.report["fresh_windows"] is fresh

@@ -61,7 +61,7 @@ def fold_job(overrides: dict, seed: int, animal: str, run: str, teachers: list[s
         if is_forest(spec):  # fitted on the fold's real training windows, as bench-accuracy's forests are
             train = win.subset(~test)
             real = TeacherPool(cfg, train.x, train.y, n, None, key, animals=train.animal)
-            pool.models[spec] = forest = real.forest(spec)
+            pool.put(spec, forest := real.forest(spec))
             conf[f"teacher {spec.arch}"] = confusion_matrix(yt, forest.predict(xt), labels=labels).tolist()
     for spec, file, row in ((TeacherSpec("resnet", seed), "teacher", "teacher"), (TeacherSpec("gru", seed), "student", "gru_teacher")):
         model = build_teacher(spec, n, cfg)
@@ -161,16 +161,14 @@ def main() -> None:
                                         "met": bool(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"]) >= -0.15)},
            "per_animal_mcc": per_animal}
     if args.default:
-        base = {}
-        for p in args.default:
-            d = json.loads(p.read_text())
+        base, pooled_default = {}, {}
+        for d in (json.loads(p.read_text()) for p in args.default):
             for i, s in enumerate(d["seeds"]):
+                pooled_default[s] = d["pooled_mcc"][DEFAULT]["per_seed"][i]
                 for a in animals:
                     base[s, a] = d["per_animal_mcc"][DEFAULT][a][i]
         if all((s, a) in base for s in args.seeds for a in animals):
             diff = np.array([np.mean([per_animal[a]["data_free"][i] - base[s, a] for i, s in enumerate(args.seeds)]) for a in animals])
-            pooled_default = {s: v for p in args.default for s, v in zip(json.loads(p.read_text())["seeds"],
-                                                                          json.loads(p.read_text())["pooled_mcc"][DEFAULT]["per_seed"])}
             doc["against_resnet_only"] = {
                 "default_results": [str(p) for p in args.default],
                 "pooled_mcc_default": [pooled_default[s] for s in args.seeds],

@@ -181,8 +181,10 @@ class TeacherPool:
         """The run's own teacher: the [teacher] ResNet with the run's seed."""
         return TeacherSpec("resnet", self.cfg.seed)
 
-    def put(self, spec: TeacherSpec, model: nn.Module) -> None:
-        model.eval()
+    def put(self, spec: TeacherSpec, model: nn.Module | ForestBaseline) -> None:
+        """A teacher trained elsewhere (a network, or a forest for a forest spec), as if trained here."""
+        if isinstance(model, nn.Module):
+            model.eval()
         self.models[spec] = model
 
     def adopt_no_kd_student(self, student: nn.Module) -> bool:
