@@ -25,7 +25,7 @@ FOLD_TEACHERS = WORK / "fold-teachers"
 # method's defaults switch most of them on since 2026-12-05; docs/methods.md, "data-free: DAFL").
 DAFL_AS_PUBLISHED = {"method.name": "data-free", "method.bn_statistics_weight": 0.0, "method.gravity_weight": 0.0,
                      "method.jerk_weight": 0.0, "method.class_conditional": False, "method.adversarial_steps": 0,
-                     "method.teaching": "cached"}
+                     "method.teaching": "cached", "method.teachers": ["resnet"]}  # one teacher, as DAFL has
 # Settings of a bench-accuracy result that say nothing about its fold teachers' data or training:
 # the distilled student's method and the run's bookkeeping.
 NOT_THE_TEACHERS = ("method", "unlabelled", "extra_seeds", "transductive", "transductive_epochs", "transductive_lr_scale",

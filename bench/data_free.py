@@ -1,16 +1,17 @@
 """make bench-data-free: the data-free student against the distilled student of bench-accuracy, on
 the same folds, seeds and fold teachers.
 
-The student never sees a real window or label; the fold's ResNet teacher (trained on the fold's
-real training windows) is its only link. The teachers are trained here, exactly as bench-accuracy's
-fold job trains them (same settings, seed and order), so the benchmark needs no saved run; that
-they are the very same networks is checked, fold by fold, against the teacher MCC the reference
-result recorded (`teachers_identical_to_reference`). Trained teachers are kept in bench/work
+The student never sees a real window or label; the fold's teachers (trained on the fold's real
+training windows: the ResNet, which also trains the generator, and the GRU without KD) are its
+only link. The teachers are trained here, exactly as bench-accuracy's fold job trains them (same
+settings, seed and order), so the benchmark needs no saved run; that they are the very same
+networks is checked, fold by fold, against the teacher and student MCC the reference result
+recorded (`teachers_identical_to_reference`, `gru_teacher_identical_to_reference_student`). Trained teachers are kept in bench/work
 (git-ignored) and reloaded by the next run. The distilled student on real data is the reference's
 own row (its pooled and per-animal MCC of the same seeds): it is not trained again.
 
 By default DAFL with its additions that are not DAFL's (a class-conditional generator, the
-teacher's batch-norm statistics, the collar-physics priors), each a switch of the data-free method
+teacher's batch-norm statistics, the collar-physics priors, a second teacher), each a switch of the data-free method
 (docs/methods.md, "data-free: DAFL"); `--variants` runs the ablations of EXTRA_VARIANTS too.
 
     python bench/data_free.py [--seeds 0,1,2] [--jobs 2] [--reference bench/results/accuracy.json]
@@ -47,8 +48,10 @@ from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, WORK, bootstrap_m
 # Until 2026-12-05 the teacher labelled each window once, before rotation (DAFL_PLUS, cached).
 DAFL_PLUS = {**DAFL_AS_PUBLISHED, "method.class_conditional": True, "method.bn_statistics_weight": 0.1,
              "method.gravity_weight": 1.0, "method.jerk_weight": 1.0}
-VARIANTS = {"dafl + class-conditional + batch-norm statistics + physics priors, consistent teaching": {
-    **DAFL_PLUS, "method.teaching": "consistent"}}
+# Since 2026-12-07 the generated windows are labelled by the fold's GRU without KD too (the
+# method's default teachers, ResNet + GRU): until then the ResNet alone.
+VARIANTS = {"dafl + class-conditional + batch-norm statistics + physics priors, consistent teaching, ResNet + GRU teachers": {
+    **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "gru"]}}
 # Ablations, run with --variants (each costs a data-free student per fold, about 200 s). DAFL as
 # published and with the physics priors alone collapsed onto one class on every fold of the
 # sensor-frame teachers (pooled MCC 0.000 both, 2026-12-02). The windows built as a collar
@@ -80,9 +83,10 @@ EXTRA_VARIANTS = {
     # windows, the fold's GRU trained without KD, +0.044 pooled over seeds 3-5 (-0.117 from the
     # distilled student; per cow +0.043, -0.026 to +0.118); the forest with turned copies -0.153
     # per cow over eight cows of seed 3; fresh windows every epoch +0.004 over four.
-    "default + the GRU without KD as a second teacher": {
-        **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "gru"]},
-    "default + the turned forest as a second teacher": {
+    # The GRU variant became the default; the ResNet alone, the default until then, stays an ablation.
+    "dafl + class-conditional + batch-norm statistics + physics priors, consistent teaching, ResNet alone": {
+        **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet"]},
+    "dafl + class-conditional + batch-norm statistics + physics priors, consistent teaching, ResNet + turned forest teachers": {
         **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "turned_forest"]},
 }
 REFERENCE = RESULTS / "accuracy.json"
@@ -223,7 +227,8 @@ def main() -> None:
     doc = {
         "dataset": str(root), "reference": args.reference.name,
         "seeds": seeds, "animals": animals,
-        "teachers": "each fold's ResNet, trained here exactly as bench-accuracy's fold job trains it",
+        "teachers": "each fold's ResNet (and the other teachers a variant names: a GRU is the student without KD), "
+                    "trained here exactly as bench-accuracy's fold job trains them",
         "teachers_identical_to_reference": all(identical.values()),
         "teachers_identical_per_animal": identical,
         **({"gru_teacher_identical_to_reference_student": all(gru_identical.values())} if gru_identical else {}),

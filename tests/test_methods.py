@@ -18,7 +18,7 @@ from collar_kd.cli import app
 from collar_kd.config import KDConfig, load_config
 from collar_kd.data import load_recordings, windows_for
 from collar_kd.distill.losses import ScheduledLoss, kl_term, scheduled_alpha
-from collar_kd.distill.teachers import TeacherPool, TeacherSpec, parse_teacher_spec
+from collar_kd.distill.teachers import TeacherPool, TeacherSpec, is_forest, parse_teacher_spec
 from collar_kd.errors import ConfigError
 from collar_kd.distill.targets import ensemble_logits
 from collar_kd.methods import METHODS, StudentJob, resolve_settings, train_student
@@ -276,12 +276,20 @@ class Untouchable:
         raise AssertionError(f"the data-free path converted the real training {self.what}")
 
 
+def data_free_pool(fold, cfg) -> TeacherPool:
+    """A teacher pool for the data-free method whose windows and labels fail on any use, holding
+    every teacher the method names, trained on the fold's real windows beforehand."""
+    pool = TeacherPool(cfg, Untouchable("windows"), Untouchable("labels"), len(fold["win"].classes), None, "t")
+    for spec in (parse_teacher_spec(t, cfg.seed) for t in resolve_settings(cfg).teachers):
+        pool.put(spec, fold["pool"].forest(spec) if is_forest(spec) else fold["pool"].get(spec))
+    return pool
+
+
 def test_data_free_student_never_reads_real_training_windows(fold):
     cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free"})
-    teacher = fold["pool"].get(fold["pool"].main_spec)  # the teacher is trained on real data, beforehand
-    x, y = Untouchable("windows"), Untouchable("labels")
-    pool = TeacherPool(cfg, x, y, len(fold["win"].classes), None, "t")
-    pool.put(pool.main_spec, teacher)
+    pool = data_free_pool(fold, cfg)  # the teachers are trained on real data, beforehand
+    assert [s.arch for s in pool.models] == ["resnet", "gru"]  # the default: the ResNet and the GRU without KD
+    x, y = pool.x, pool.y
     job = job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None)
     before = {k: v.clone() for k, v in job.new_student().state_dict().items()}
     result = train_student(job)
@@ -306,6 +314,10 @@ def test_every_method_trains_exports_and_verifies(method, tmp_path, tiny_synthet
     record = json.loads((tmp_path / "run" / "method.json").read_text())
     assert record["name"] == method and record["final"]["method"] == method
     assert record["settings"]["method"]["name"] == method
+    if method == "data-free":  # its default second teacher is the run's student without KD, not trained again
+        assert record["final"]["teachers"] == [f"resnet:{cfg.seed}", f"gru:{cfg.seed}"]
+        timings = json.loads((tmp_path / "run" / "manifest.json").read_text())["method_timings_s"]["final"]
+        assert timings["teacher_seconds"][f"gru:{cfg.seed}"] == 0.0
     # The saved student has exactly the plain student's tensors: nothing a method trained with leaks in.
     student, _ = load_model(tmp_path / "run", "student_kd")
     plain_keys = set(GRUStudent(4, 8, 8).state_dict())
@@ -499,10 +511,8 @@ def test_class_conditional_generator_aims_the_one_hot_term_at_dealt_classes(fold
     assert float(dafl_losses(teacher, xg, classes=classes)["one_hot"].detach()) == pytest.approx(
         float(torch.nn.functional.cross_entropy(logits, classes).detach()), rel=1e-5)
     cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.class_conditional": True})
-    x, y = Untouchable("windows"), Untouchable("labels")
-    pool = TeacherPool(cfg, x, y, k, None, "t")
-    pool.put(pool.main_spec, teacher)
-    result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
+    pool = data_free_pool(fold, cfg)
+    result = train_student(job_for(fold, cfg, x=pool.x, y=pool.y, teachers=pool, weights=None, no_kd_student=None))
     assert result.report["class_conditional"] is True
     with pytest.raises(ConfigError, match="method.class_conditional"):
         tiny_cfg(fold["settings"], **{"method.name": "data-free", "method.class_conditional": "yes"})
@@ -641,10 +651,8 @@ def test_fresh_windows_give_the_student_new_windows_every_epoch(fold, monkeypatc
 
     monkeypatch.setattr(data_free, "fit", recording_fit)
     cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "student.epochs": 3, **extra})
-    x, y = Untouchable("windows"), Untouchable("labels")
-    pool = TeacherPool(cfg, x, y, len(fold["win"].classes), None, "t")
-    pool.put(pool.main_spec, fold["pool"].get(fold["pool"].main_spec))
-    result = train_student(job_for(fold, cfg, x=x, y=y, teachers=pool, weights=None, no_kd_student=None))
+    pool = data_free_pool(fold, cfg)
+    result = train_student(job_for(fold, cfg, x=pool.x, y=pool.y, teachers=pool, weights=None, no_kd_student=None))
     changed = [not torch.equal(a, b) for a, b in zip(seen[:2], seen[1:3])]  # after epochs 1 and 2 (not after the last)
     assert changed == [fresh, fresh]
     assert result.report["fresh_windows"] is fresh

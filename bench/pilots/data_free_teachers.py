@@ -1,6 +1,7 @@
 """Pilot: does the data-free student gain from more teachers than the fold's ResNet?
 
-The data-free student learns from the fold's ResNet alone (bench-data-free). `method.teachers`
+The data-free student learned from the fold's ResNet alone (bench-data-free until 2026-12-07; this
+pilot made the ResNet + GRU pair the method's default teachers). `method.teachers`
 adds teachers whose averaged soft labels it learns on the generated windows (the ResNet still
 trains the generator): the fold's GRU trained without KD (bench-accuracy's `student` row: a
 teacher of the student's own kind) or the forest with turned copies (bench-accuracy's baseline
