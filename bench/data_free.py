@@ -16,9 +16,11 @@ teacher's batch-norm statistics, the collar-physics priors, a second teacher), e
 
     python bench/data_free.py [--seeds 0,1,2] [--jobs 2] [--reference bench/results/accuracy.json]
                               [--variants A;B] [--animals X,Y --name NAME]
+    python bench/data_free.py --reference REF --combine RESULT RESULT ... --name NAME
 
 Writes bench/results/data_free.json; a subset of animals, variants or seeds, or another reference,
-writes bench/results/pilots/data-free-NAME.json instead. Each finished student is kept in
+writes bench/results/pilots/data-free-NAME.json instead; so does --combine, which joins results of
+disjoint seeds (every figure is per seed) and takes the verdict again, training nothing. Each finished student is kept in
 bench/work/data-free-folds: a stopped run, started again, trains only what it had not finished
 (wall_time_s is then this run's; students_taken_up lists the rest, whose own times are in
 generated).
@@ -90,6 +92,7 @@ EXTRA_VARIANTS = {
         **DAFL_PLUS, "method.teaching": "consistent", "method.teachers": ["resnet", "turned_forest"]},
 }
 REFERENCE = RESULTS / "accuracy.json"
+KD_ROW = "student_kd (real data, the reference's row)"
 TEACHERS = FOLD_TEACHERS  # the fold teachers trained here, reloaded by the next run (and by pilots)
 # Every data-free student's predictions, kept the moment its fold finishes: a run that is stopped
 # (a fold costs 500-850 s, a seed an hour on 2 cores) is taken up by the same command again, fold
@@ -168,6 +171,69 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
     return out
 
 
+def judged(ref: dict, seeds: list[int], animals: list[str], variants: list[str], pooled: dict, per_animal: dict,
+           every_animal: bool) -> dict:
+    """What a result says, from every row's pooled MCC per seed (`pooled`) and MCC per animal and
+    seed (`per_animal`), beside the reference's rows of the same seeds: the teachers checked
+    identical, the best variant against the distilled student per animal and, over every animal,
+    the target."""
+    col = {s: ref["seeds"].index(s) for s in seeds}
+    ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
+    identical = {a: all(abs(per_animal["teacher"][a][i] - ref_mcc[a]["teacher"][col[s]]) < 1e-9 for i, s in enumerate(seeds))
+                 for a in animals}
+    # A "gru" teacher is trained as bench-accuracy trains its student without KD (TeacherPool.
+    # adopt_no_kd_student): the same network, so the same MCC as the reference's `student` row.
+    gru_identical = ({a: all(abs(per_animal["teacher gru"][a][i] - ref_mcc[a]["student"][col[s]]) < 1e-9
+                             for i, s in enumerate(seeds)) for a in animals} if "teacher gru" in per_animal else None)
+    kd_pooled = [ref["pooled_mcc"]["student_kd"]["per_seed"][col[s]] for s in seeds] if every_animal else None
+    best = max(variants, key=lambda v: np.mean(pooled[v]))
+    d = np.array([np.mean([per_animal[best][a][i] - ref_mcc[a]["student_kd"][col[s]] for i, s in enumerate(seeds)])
+                  for a in animals])
+    lo, hi = bootstrap_mean(d)
+    out = {
+        "teachers_identical_to_reference": all(identical.values()),
+        "teachers_identical_per_animal": identical,
+        **({"gru_teacher_identical_to_reference_student": all(gru_identical.values())} if gru_identical else {}),
+        "pooled_mcc": {**{m: {"mean": float(np.mean(v)), "per_seed": v} for m, v in pooled.items()},
+                       **({KD_ROW: {"mean": float(np.mean(kd_pooled)), "per_seed": kd_pooled}} if kd_pooled else {})},
+        "per_animal_mcc": per_animal,
+        "best_variant": best,
+        "best_minus_kd_per_animal": {"mean": round(float(d.mean()), 4), "ci95_of_mean": [round(lo, 4), round(hi, 4)],
+                                     "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum()),
+                                     "how": "per animal, mean over seeds of (data-free MCC - the reference's student_kd MCC); "
+                                            "percentile bootstrap over animals, 10,000 draws"},
+    }
+    if kd_pooled:
+        gap = float(np.mean(pooled[best]) - np.mean(kd_pooled))
+        out["targets"] = {"data_free_within_0.15_of_kd": {"target": ">= KD (real data) - 0.15 (pooled MCC, mean over seeds)",
+                                                          "variant": best, "measured": round(gap, 4), "met": gap >= -0.15}}
+    return out
+
+
+def combine(paths: list[Path], reference: Path) -> dict:
+    """Results of disjoint seeds of one reference, with the same animals and variants, as one:
+    every figure is per seed, so the seeds are joined and the verdict taken again."""
+    docs = [json.loads(p.read_text()) for p in paths]
+    first = docs[0]
+    for p, doc in zip(paths[1:], docs[1:]):
+        for key in ("reference", "animals", "variants"):
+            if doc[key] != first[key]:
+                sys.exit(f"bench: --combine: {p} has other {key} than {paths[0]}")
+    if first["reference"] != reference.name:
+        sys.exit(f"bench: --combine: the results are against {first['reference']}, not {reference.name} (--reference)")
+    seeds = [s for doc in docs for s in doc["seeds"]]
+    if len(set(seeds)) != len(seeds):
+        sys.exit(f"bench: --combine: the results share seeds ({seeds})")
+    rows = [m for m in first["per_animal_mcc"] if all(m in doc["per_animal_mcc"] for doc in docs)]
+    pooled = {m: [v for doc in docs for v in doc["pooled_mcc"][m]["per_seed"]] for m in rows}
+    per_animal = {m: {a: [v for doc in docs for v in doc["per_animal_mcc"][m][a]] for a in first["animals"]} for m in rows}
+    ref = json.loads(reference.read_text())
+    every_animal = first["animals"] == [f["animal"] for f in ref["per_fold"]]
+    return {"dataset": first["dataset"], "reference": first["reference"], "seeds": seeds, "animals": first["animals"],
+            "combined_from": [p.name for p in paths], "variants": first["variants"],
+            **judged(ref, seeds, first["animals"], list(first["variants"]), pooled, per_animal, every_animal)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", default="", help="comma-separated seeds of the reference (default: all of its seeds)")
@@ -176,7 +242,17 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="';'-separated subset of: " + "; ".join({**VARIANTS, **EXTRA_VARIANTS}))
     ap.add_argument("--animals", default="", help="comma-separated held-out animals (default: every fold)")
     ap.add_argument("--name", default="", help="names the pilot result when a subset or another reference is run")
+    ap.add_argument("--combine", nargs="+", type=Path, default=[], metavar="RESULT",
+                    help="join results of disjoint seeds (same --reference, animals and variants) into pilots/data-free-NAME.json; "
+                         "nothing is trained")
     args = ap.parse_args()
+    if args.combine:
+        if not args.name:
+            sys.exit("bench: --combine writes a pilot result: give it --name")
+        if missing := [str(p) for p in [*args.combine, args.reference] if not p.is_file()]:
+            sys.exit(f"bench: --combine: {', '.join(missing)} not found")
+        show(write_result(f"pilots/data-free-{args.name}.json", doc := combine(args.combine, args.reference)), doc)
+        return
     known = {**VARIANTS, **EXTRA_VARIANTS}
     asked = [v for v in args.variants.split(";") if v]
     if any(v not in known for v in asked):
@@ -206,55 +282,33 @@ def main() -> None:
     extra = [k for k in done[seeds[0], animals[0]]["preds"] if k.startswith("teacher ")
              and all(k in r["preds"] for r in done.values())]  # the variants' other teachers, e.g. "teacher gru"
     rows = ["teacher", *extra, *variants]
-    col = {s: ref["seeds"].index(s) for s in seeds}
-    ref_mcc = {f["animal"]: f["mcc_by_seed"] for f in ref["per_fold"]}
     y = {s: np.concatenate([done[s, a]["y"] for a in animals]) for s in seeds}
     pooled = {m: [float(matthews_corrcoef(y[s], np.concatenate([done[s, a]["preds"][m] for a in animals]))) for s in seeds]
               for m in rows}
     per_animal = {m: {a: [float(matthews_corrcoef(done[s, a]["y"], done[s, a]["preds"][m])) for s in seeds] for a in animals}
                   for m in rows}
-    kd_pooled = [ref["pooled_mcc"]["student_kd"]["per_seed"][col[s]] for s in seeds] if not args.animals else None
-    identical = {a: all(abs(per_animal["teacher"][a][i] - ref_mcc[a]["teacher"][col[s]]) < 1e-9 for i, s in enumerate(seeds))
-                 for a in animals}
-    # A "gru" teacher is trained as bench-accuracy trains its student without KD (TeacherPool.
-    # adopt_no_kd_student): the same network, so the same MCC as the reference's `student` row.
-    gru_identical = ({a: all(abs(per_animal["teacher gru"][a][i] - ref_mcc[a]["student"][col[s]]) < 1e-9
-                             for i, s in enumerate(seeds)) for a in animals} if "teacher gru" in rows else None)
-    best = max(variants, key=lambda v: np.mean(pooled[v]))
-    d = np.array([np.mean([per_animal[best][a][i] - ref_mcc[a]["student_kd"][col[s]] for i, s in enumerate(seeds)])
-                  for a in animals])
-    lo, hi = bootstrap_mean(d)
     doc = {
         "dataset": str(root), "reference": args.reference.name,
         "seeds": seeds, "animals": animals,
         "teachers": "each fold's ResNet (and the other teachers a variant names: a GRU is the student without KD), "
                     "trained here exactly as bench-accuracy's fold job trains them",
-        "teachers_identical_to_reference": all(identical.values()),
-        "teachers_identical_per_animal": identical,
-        **({"gru_teacher_identical_to_reference_student": all(gru_identical.values())} if gru_identical else {}),
         "variants": variants,
-        "pooled_mcc": {**{m: {"mean": float(np.mean(v)), "per_seed": v} for m, v in pooled.items()},
-                       **({"student_kd (real data, the reference's row)": {"mean": float(np.mean(kd_pooled)), "per_seed": kd_pooled}}
-                          if kd_pooled else {})},
-        "per_animal_mcc": {m: {a: v for a, v in per_animal[m].items()} for m in rows},
-        "best_variant": best,
-        "best_minus_kd_per_animal": {"mean": round(float(d.mean()), 4), "ci95_of_mean": [round(lo, 4), round(hi, 4)],
-                                     "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum()),
-                                     "how": "per animal, mean over seeds of (data-free MCC - the reference's student_kd MCC); "
-                                            "percentile bootstrap over animals, 10,000 draws"},
+        **judged(ref, seeds, animals, list(variants), pooled, per_animal, every_animal=not args.animals),
         "generated": {m: {f"{s}/{a}": done[s, a]["reports"][m] for s in seeds for a in animals} for m in variants},
         "wall_time_s": round(time.time() - started, 1), "jobs": args.jobs, "machine": machine(),
         "students_taken_up": {f"{s}/{a}": done[s, a]["taken_up"] for s in seeds for a in animals if done[s, a]["taken_up"]},
     }
-    if kd_pooled:
-        gap = float(np.mean(pooled[best]) - np.mean(kd_pooled))
-        doc["targets"] = {"data_free_within_0.15_of_kd": {"target": ">= KD (real data) - 0.15 (pooled MCC, mean over seeds)",
-                                                          "variant": best, "measured": round(gap, 4), "met": gap >= -0.15}}
-    path = write_result(f"pilots/data-free-{args.name}.json" if pilot else "data_free.json", doc)
+    show(write_result(f"pilots/data-free-{args.name}.json" if pilot else "data_free.json", doc), doc)
+
+
+def show(path: Path, doc: dict) -> None:
     print(f"wrote {path}")
     for m, v in doc["pooled_mcc"].items():
         print(f"  {m:70s} pooled MCC {v['mean']:.4f} {[round(x, 4) for x in v['per_seed']]}")
     print("  teachers identical to the reference's:", doc["teachers_identical_to_reference"])
+    if "targets" in doc:
+        t = doc["targets"]["data_free_within_0.15_of_kd"]
+        print(f"  data-free minus distilled student: {t['measured']:+.4f} (target -0.15: {'met' if t['met'] else 'missed'})")
 
 
 if __name__ == "__main__":

@@ -206,3 +206,48 @@ def test_fold_windows_are_cut_once_per_data_set(tiny_synthetic, monkeypatch):
     assert len(reads) == 2 and len(other.x) > len(win.x)
     reseeded = common.fold_windows(load_config(None, {**base, "seed": 3}), animals[0])[0]
     assert len(reads) == 3 and not np.array_equal(reseeded.x[:1], win.x[:1])
+
+
+def test_data_free_results_of_disjoint_seeds_combine_into_one_verdict(tmp_path):
+    """bench/data_free.py --combine: seeds 3 and 4, each run on its own, judged as one result of
+    both; worked by hand: two cows, one variant."""
+    sys.path.insert(0, str(BENCH))
+    try:
+        import data_free
+    finally:
+        sys.path.remove(str(BENCH))
+    v = "variant"
+    ref = {"seeds": [3, 4, 5], "pooled_mcc": {"student_kd": {"per_seed": [0.80, 0.70, 0.10]}},
+           "per_fold": [{"animal": "a", "mcc_by_seed": {"teacher": [0.5, 0.6, 0.0], "student_kd": [0.9, 0.7, 0.0]}},
+                        {"animal": "b", "mcc_by_seed": {"teacher": [0.4, 0.3, 0.0], "student_kd": [0.6, 0.8, 0.0]}}]}
+    (reference := tmp_path / "accuracy-x.json").write_text(json.dumps(ref))
+
+    def result(name, seed, teacher, mine, pooled):
+        doc = {"dataset": "d", "reference": "accuracy-x.json", "seeds": [seed], "animals": ["a", "b"], "variants": {v: {}},
+               "pooled_mcc": {"teacher": {"per_seed": [0.0]}, v: {"per_seed": [pooled]}},
+               "per_animal_mcc": {"teacher": {"a": [teacher[0]], "b": [teacher[1]]}, v: {"a": [mine[0]], "b": [mine[1]]}}}
+        (path := tmp_path / name).write_text(json.dumps(doc))
+        return path
+
+    three = result("s3.json", 3, (0.5, 0.4), (0.7, 0.5), 0.66)
+    four = result("s4.json", 4, (0.6, 0.3), (0.6, 0.5), 0.56)
+    doc = data_free.combine([three, four], reference)
+    assert doc["seeds"] == [3, 4] and doc["combined_from"] == ["s3.json", "s4.json"]
+    assert doc["pooled_mcc"][v] == {"mean": pytest.approx(0.61), "per_seed": [0.66, 0.56]}
+    # the reference's distilled student of the same seeds (not seed 5)
+    assert doc["pooled_mcc"][data_free.KD_ROW]["per_seed"] == [0.80, 0.70]
+    assert doc["targets"]["data_free_within_0.15_of_kd"]["measured"] == pytest.approx(0.61 - 0.75)
+    assert doc["targets"]["data_free_within_0.15_of_kd"]["met"] is True
+    # per cow, mean over seeds: a (0.7-0.9 + 0.6-0.7)/2 = -0.15, b (0.5-0.6 + 0.5-0.8)/2 = -0.2
+    assert doc["best_minus_kd_per_animal"]["mean"] == pytest.approx(-0.175)
+    assert doc["best_minus_kd_per_animal"]["animals_worse"] == 2
+    assert doc["teachers_identical_to_reference"] is True
+    # A teacher that is not the reference's is said; shared seeds or other animals are refused.
+    other = result("s4b.json", 4, (0.6, 0.31), (0.6, 0.5), 0.56)
+    assert data_free.combine([three, other], reference)["teachers_identical_per_animal"] == {"a": True, "b": False}
+    with pytest.raises(SystemExit, match="share seeds"):
+        data_free.combine([three, three], reference)
+    odd = json.loads(four.read_text()) | {"animals": ["a"]}
+    (odd_path := tmp_path / "odd.json").write_text(json.dumps(odd))
+    with pytest.raises(SystemExit, match="other animals"):
+        data_free.combine([three, odd_path], reference)
