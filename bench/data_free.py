@@ -6,13 +6,15 @@ training windows: the ResNet, which also trains the generator, and the GRU witho
 only link. The teachers are trained here, exactly as bench-accuracy's fold job trains them (same
 settings, seed and order), so the benchmark needs no saved run; that they are the very same
 networks is checked, fold by fold, against the teacher and student MCC the reference result
-recorded (`teachers_identical_to_reference`, `gru_teacher_identical_to_reference_student`). Trained teachers are kept in bench/work
-(git-ignored) and reloaded by the next run. The distilled student on real data is the reference's
-own row (its pooled and per-animal MCC of the same seeds): it is not trained again.
+recorded (`teachers_identical_to_reference`, `gru_teacher_identical_to_reference_student`).
+Trained teachers are kept in bench/work (git-ignored) and reloaded by the next run. The distilled
+student on real data is the reference's own row (its pooled and per-animal MCC of the same
+seeds): it is not trained again.
 
 By default DAFL with its additions that are not DAFL's (a class-conditional generator, the
-teacher's batch-norm statistics, the collar-physics priors, a second teacher), each a switch of the data-free method
-(docs/methods.md, "data-free: DAFL"); `--variants` runs the ablations of EXTRA_VARIANTS too.
+teacher's batch-norm statistics, the collar-physics priors, a second teacher), each a switch of
+the data-free method (docs/methods.md, "data-free: DAFL"); `--variants` runs the ablations of
+EXTRA_VARIANTS too.
 
     python bench/data_free.py [--seeds 0,1,2] [--jobs 2] [--reference bench/results/accuracy.json]
                               [--variants A;B] [--animals X,Y --name NAME]
@@ -20,10 +22,10 @@ teacher's batch-norm statistics, the collar-physics priors, a second teacher), e
 
 Writes bench/results/data_free.json; a subset of animals, variants or seeds, or another reference,
 writes bench/results/pilots/data-free-NAME.json instead; so does --combine, which joins results of
-disjoint seeds (every figure is per seed) and takes the verdict again, training nothing. Each finished student is kept in
-bench/work/data-free-folds: a stopped run, started again, trains only what it had not finished
-(wall_time_s is then this run's; students_taken_up lists the rest, whose own times are in
-generated).
+disjoint seeds (every figure is per seed) and takes the verdict again, training nothing. Each
+finished student is kept in bench/work/data-free-folds: a stopped run, started again, trains only
+what it had not finished (wall_time_s is then this run's; students_taken_up lists the rest, whose
+own times are in generated).
 """
 
 from __future__ import annotations
