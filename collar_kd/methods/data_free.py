@@ -5,10 +5,9 @@ entropy (the batch's mean prediction should spread over all classes). The studen
 distilled from the teacher's soft labels on generated windows only. Beyond DAFL (each a setting,
 on by default since it paid on the WASP collars): a class-conditional generator, the teacher's
 batch-norm statistics, collar-physics priors, a second teacher of the generated windows (the GRU
-trained without KD); and, off by default, DFAD's adversarial stage (Fang
-et al. 2019), in which the generator keeps training during distillation against the student too,
-seeking windows where student and teacher disagree, and the student learns on fresh windows every
-epoch.
+trained without KD); and, off by default, DFAD's adversarial stage (Fang et al. 2019), in which the
+generator keeps training during distillation against the student too, seeking windows where
+student and teacher disagree, and the student learns on fresh windows every epoch.
 
 Nothing here reads job.x or job.y: the teachers (method.teachers, trained beforehand) are the only
 link to real data."""
@@ -88,7 +87,7 @@ class DataFreeSettings:
     # networks still label the batch as the student sees it. Every teacher was trained on real
     # data beforehand; the student is not. The default adds the GRU to the ResNet (until 2026-12-07
     # the ResNet alone): pooled MCC 0.618 against 0.574 over seeds 3-5 of bench-accuracy's recipe
-    # (docs/methods.md, "More teachers for the data-free student"). In a train run the GRU is the
+    # (docs/methods.md, "The GRU becomes the data-free default"). In a train run the GRU is the
     # fold's student without KD, trained already (TeacherPool.adopt_no_kd_student).
     teachers: list[str] = field(default_factory=lambda: ["resnet", "gru"])
     # Not in DAFL: which of those train the generator. "first": the first alone (DAFL's terms).
