@@ -79,6 +79,15 @@ def fold_job(overrides: dict, seed: int, animal: str, run: str, teachers: list[s
             "teachers": result.report["teachers"]}
 
 
+def resnet_alone(doc: dict, path: Path) -> str:
+    """The row of a bench/data_free.py result that is the ResNet-only method: the default until
+    2026-12-07 (no teachers named) or the "ResNet alone" ablation since."""
+    rows = [name for name, v in doc["variants"].items() if v.get("method.teachers", ["resnet"]) == ["resnet"]]
+    if len(rows) != 1:
+        sys.exit(f"bench: --default {path}: needs exactly one ResNet-only variant, found {len(rows)}")
+    return rows[0]
+
+
 def mcc(c) -> float:
     from collar_kd.evaluation.statistics import mcc_from_confusion
 
@@ -108,10 +117,10 @@ def main() -> None:
     animals = [f["animal"] for f in ref["per_fold"] if not args.animals or f["animal"] in args.animals.split(",")]
     teachers = args.teachers.split(",")
     extra = {k: json.loads(v) for k, _, v in (a.partition("=") for a in args.set)}
+    variant = {**VARIANTS[DEFAULT], "method.teachers": teachers, **extra}
     started = time.time()
     if args.combine:
         parts = [json.loads(p.read_text()) for p in args.combine]
-        variant = {**VARIANTS[DEFAULT], "method.teachers": teachers, **extra}
         if any(d["variant"] != variant or d["reference"] != f"accuracy-{args.name}.json" for d in parts):
             sys.exit("bench: --combine takes results of this variant (--teachers, --set) and reference only")
         done = {(int(k.split("/")[0]), k.split("/")[1]): f for d in parts for k, f in d["folds"].items()}
@@ -149,25 +158,27 @@ def main() -> None:
     conf = np.array([[done[s, a]["confusion"]["data_free"] for a in animals] for s in args.seeds])
     conf_kd = np.array([[by_animal[a]["confusion_by_seed"]["student_kd"][col[s]] for a in animals] for s in args.seeds])
     paired = paired_difference(conf, conf_kd)
+    gap = float(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"]))
     doc = {"reference": f"accuracy-{args.name}.json", "seeds": args.seeds, "animals": animals, "teachers": teachers,
-           "variant": {**VARIANTS[DEFAULT], "method.teachers": teachers, **extra},
+           "variant": variant,
            "teachers_from": f"bench/work/accuracy-{args.name}-seed-S/folds/KEY/teacher.safetensors (resnet) and student.safetensors (gru)",
            "teachers_identical_to_reference": all(all(v.values()) for v in identical.values()),
            "pooled_mcc": {r: {"mean": float(np.mean(v)), "per_seed": v} for r, v in pooled.items()},
-           "gap_to_kd": float(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"])),
+           "gap_to_kd": gap,
            "per_animal_gap_to_kd": {"mean": float(d_kd.mean()), "ci95_of_mean": list(bootstrap_mean(d_kd)),
                                     "animals_better": int((d_kd > 0).sum())},
            "paired_gap_to_kd": {k: paired[k] for k in ("difference", "ci_low", "ci_high", "animals_better", "animals_worse")},
-           "target_within_0.15_of_kd": {"measured": round(float(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"])), 4),
-                                        "met": bool(np.mean(pooled["data_free"]) - np.mean(pooled["student_kd (real data)"]) >= -0.15)},
+           "target_within_0.15_of_kd": {"measured": round(gap, 4), "met": gap >= -0.15},
            "per_animal_mcc": per_animal}
     if args.default:
         base, pooled_default = {}, {}
-        for d in (json.loads(p.read_text()) for p in args.default):
+        for path in args.default:
+            d = json.loads(path.read_text())
+            row = resnet_alone(d, path)
             for i, s in enumerate(d["seeds"]):
-                pooled_default[s] = d["pooled_mcc"][DEFAULT]["per_seed"][i]
+                pooled_default[s] = d["pooled_mcc"][row]["per_seed"][i]
                 for a in animals:
-                    base[s, a] = d["per_animal_mcc"][DEFAULT][a][i]
+                    base[s, a] = d["per_animal_mcc"][row][a][i]
         if all((s, a) in base for s in args.seeds for a in animals):
             diff = np.array([np.mean([per_animal[a]["data_free"][i] - base[s, a] for i, s in enumerate(args.seeds)]) for a in animals])
             doc["against_resnet_only"] = {
