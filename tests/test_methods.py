@@ -114,6 +114,8 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.teachers", ["gru", "resnet"], "method.teachers: the first teacher trains the generator"),
     ("data-free", "method.teachers", ["resnet", "lstm:1"], "method.teachers: 'lstm:1'"),
     ("data-free", "method.generator_teachers", "all", "method.generator_teachers: must be one of first, networks"),
+    ("data-free", "method.average_epochs", -1, "method.average_epochs: must be a whole number of epochs"),
+    ("data-free", "method.average_epochs", True, "method.average_epochs"),
     # Sizes that would exhaust memory mid-fold are refused before anything trains.
     ("data-free", "method.generated_windows", 10**9, "method.generated_windows: must be at most 1,000,000"),
     ("data-free", "method.generator_batch", 10**6, "method.generator_batch: must be at most 65,536"),
@@ -658,6 +660,40 @@ def test_fresh_windows_give_the_student_new_windows_every_epoch(fold, monkeypatc
     assert result.report["fresh_windows"] is fresh
 
 
+def test_data_free_student_averaged_over_its_last_epochs(fold, monkeypatch):
+    """method.average_epochs = K hands over the mean of the student's weights at the end of its
+    last K epochs, of the very trajectory the student without averaging follows (the last epoch's
+    weights are that student's); 0, the default, hands over the last epoch's weights."""
+    import collar_kd.methods.data_free as data_free
+    from collar_kd.training.averaging import averaged_state
+
+    real_fit = data_free.fit
+
+    def run(**extra):
+        states = []
+
+        def recording_fit(model, *args, on_epoch=None, **kw):
+            def wrapped(epoch, loss):
+                states.append({k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
+                on_epoch(epoch, loss)
+            return real_fit(model, *args, on_epoch=wrapped, **kw)
+
+        monkeypatch.setattr(data_free, "fit", recording_fit)
+        cfg = tiny_cfg(fold["settings"], **{"method.name": "data-free", "student.epochs": 4, **extra})
+        pool = data_free_pool(fold, cfg)
+        result = train_student(job_for(fold, cfg, x=pool.x, y=pool.y, teachers=pool, weights=None, no_kd_student=None))
+        return result, states
+
+    last, states = run()
+    averaged, states_again = run(**{"method.average_epochs": 3})
+    assert len(states) == 4 and all(torch.equal(a[k], b[k]) for a, b in zip(states, states_again) for k in a)  # one trajectory
+    assert all(torch.equal(v, states[-1][k]) for k, v in last.student.state_dict().items())
+    want = averaged_state(states[-3:])
+    assert all(torch.equal(v, want[k]) for k, v in averaged.student.state_dict().items())
+    assert any(not torch.equal(v, states[-1][k]) for k, v in averaged.student.state_dict().items())
+    assert (last.report["averaged_epochs"], averaged.report["averaged_epochs"]) == (0, 3)
+
+
 @pytest.mark.parametrize("teaching", ["consistent", "cached"])
 @pytest.mark.parametrize("others,fresh", [(["gru"], False), (["gru", "forest"], False), (["gru", "forest"], True)])
 def test_data_free_student_learns_the_mean_of_its_teachers(fold, monkeypatch, teaching, others, fresh):
@@ -716,7 +752,8 @@ def test_data_free_student_learns_the_mean_of_its_teachers(fold, monkeypatch, te
 @pytest.mark.parametrize("line,field", [("adversarial_steps = -3", "method.adversarial_steps"),
                                         ("adversarial_weight = -1.0", "method.adversarial_weight"),
                                         ('fresh_windows = "often"', "method.fresh_windows"),
-                                        ('teachers = ["forest", "resnet"]', "method.teachers")])
+                                        ('teachers = ["forest", "resnet"]', "method.teachers"),
+                                        ("average_epochs = -2", "method.average_epochs")])
 def test_cli_refuses_bad_adversarial_settings_naming_them(tmp_path, line, field):
     config = tmp_path / "c.toml"
     config.write_text(f'[method]\nname = "data-free"\n{line}\n')

@@ -135,3 +135,38 @@ def test_rotation_limits_per_axis_on_the_command_line(tmp_path):
     r = CliRunner().invoke(app, ["train", "--data", "synthetic", "--out", str(tmp_path / "r"), "--augment-rotation-axes", "15,15"])
     assert r.exit_code == 2 and "augment_rotation_axes_deg: three angles" in r.output
     assert not (tmp_path / "r").exists()
+
+
+def test_averaged_state_is_the_element_wise_mean_worked_by_hand():
+    from collar_kd.training.averaging import averaged_state
+
+    states = [{"w": torch.tensor([1.0, 2.0]), "b": torch.tensor([0.5])},
+              {"w": torch.tensor([3.0, -2.0]), "b": torch.tensor([0.25])},
+              {"w": torch.tensor([2.0, 3.0]), "b": torch.tensor([-0.75])}]
+    got = averaged_state(states)
+    assert torch.equal(got["w"], torch.tensor([2.0, 1.0])) and torch.equal(got["b"], torch.tensor([0.0]))
+    assert got["w"].dtype == torch.float32
+    with pytest.raises(ValueError):
+        averaged_state([])
+
+
+def test_last_epochs_average_keeps_only_the_last_epochs_and_chains_the_hook():
+    from torch import nn
+
+    from collar_kd.training.averaging import LastEpochsAverage
+
+    net = nn.Linear(1, 1, bias=False)
+    called = []
+    hook = LastEpochsAverage(net, 2, 4, then=lambda e, loss: called.append(e))
+    for epoch, w in enumerate([10.0, 20.0, 30.0, 50.0]):
+        with torch.no_grad():
+            net.weight.fill_(w)
+        hook(epoch, 0.0)
+    assert called == [0, 1, 2, 3] and len(hook.states) == 2
+    hook.apply()
+    assert float(net.weight.detach()) == 40.0  # (30 + 50) / 2: epochs 0 and 1 are not kept
+    off = LastEpochsAverage(net, 0, 4)
+    for epoch in range(4):
+        off(epoch, 0.0)
+    off.apply()
+    assert off.states == [] and float(net.weight.detach()) == 40.0  # 0 keeps nothing and changes nothing

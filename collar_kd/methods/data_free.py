@@ -28,6 +28,7 @@ from collar_kd.distill.losses import kl_term, make_loss
 from collar_kd.distill.targets import cached_targets, consistent_targets, ensemble_logits
 from collar_kd.distill.teachers import GRU, forest_logits, is_forest, parse_teacher_spec
 from collar_kd.methods.base import MethodResult, StudentJob, check_at_most, check_positive, register
+from collar_kd.training.averaging import LastEpochsAverage
 from collar_kd.training.device import compute_device, to_compute
 from collar_kd.training.loop import fit, predict_logits
 
@@ -95,6 +96,12 @@ class DataFreeSettings:
     # class the window is generated for, or its own arg-max), so a window must look like its class
     # to a convolutional and a recurrent network alike.
     generator_teachers: str = "first"
+    # Not in DAFL: the student handed over is the mean of its weights at the end of its last
+    # average_epochs epochs (collar_kd/training/averaging.py) instead of the last epoch's; 0 = off.
+    # It learns on generated windows and is judged on a real cow's, a shift that averaged weights
+    # tend to bear better (SWAD). Training itself is unchanged: the last epoch's student is the
+    # same with or without it.
+    average_epochs: int = 0
 
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
@@ -103,6 +110,8 @@ class DataFreeSettings:
         check_at_most(self, 4096, "generator_latent")  # as student.hidden
         check_at_most(self, 65_536, "generator_batch")
         check_at_most(self, 1_000_000, "generator_steps", "adversarial_steps", "generated_windows")
+        if isinstance(self.average_epochs, bool) or not isinstance(self.average_epochs, int) or self.average_epochs < 0:
+            raise ConfigError(f"method.average_epochs: must be a whole number of epochs, 0 or more, not {self.average_epochs!r}")
         if self.teaching not in DATA_FREE_TEACHING:
             raise ConfigError(f"method.teaching: must be one of {', '.join(DATA_FREE_TEACHING)}, not {self.teaching!r}")
         if not isinstance(self.fresh_windows, bool):
@@ -353,9 +362,11 @@ def train_data_free(job: StudentJob) -> MethodResult:
         if epoch % 10 == 9:  # what the teacher calls the windows, now and then (the report)
             shares.append(np.bincount(logits.argmax(axis=1), minlength=job.n_classes))
 
+    average = LastEpochsAverage(student, m.average_epochs, cfg.student.epochs, then=next_epoch)
     with job.task("data-free student", cfg.student.epochs) as advance:
         history = fit(student, windows, pseudo, loss, cfg.student.epochs, cfg.student.batch_size, cfg.student.lr, cfg.seed,
-                      targets=targets, on_epoch=next_epoch, augment=cfg.augmentation())
+                      targets=targets, on_epoch=average, augment=cfg.augmentation())
+    average.apply()
     share = np.sum(shares, axis=0) / (len(shares) * len(pseudo))
     return MethodResult(student, report={
         "teacher": str(specs[0]), "teachers": [str(s) for s in specs], "generator_teachers": m.generator_teachers,
@@ -370,5 +381,6 @@ def train_data_free(job: StudentJob) -> MethodResult:
         "teacher_class_share_on_generated": [round(float(v), 4) for v in share],
         "generated_range_g": [round(float(xg.min()), 3), round(float(xg.max()), 3)],
         "student_loss": "KL to the teacher's soft labels only (alpha = 1): no real windows, no labels",
+        "averaged_epochs": len(average.states),
         "temperature": cfg.kd.temperature, "teaching": mode, "loss_per_epoch": [round(v, 5) for v in history],
     })
