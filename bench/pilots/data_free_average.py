@@ -58,7 +58,8 @@ def fold_job(overrides: dict, seed: int, animal: str, run: str, averages: list[i
 
     data_free.fit = recording_fit
     try:
-        out = teachers_fold_job(overrides, seed, animal, run, ["resnet", "gru"], {})
+        # averaging off in the method: the arms are taken here, from the one trajectory
+        out = teachers_fold_job(overrides, seed, animal, run, ["resnet", "gru"], {"method.average_epochs": 0})
     finally:
         data_free.fit = fit
     cfg = load_config(None, {**overrides, "seed": seed})
@@ -122,13 +123,7 @@ def main() -> None:
     pooled = {r: [mcc(np.sum([done[s, a]["confusion"][r] for a in animals], axis=0)) for s in args.seeds] for r in arms}
     kd = [mcc(np.sum([by_animal[a]["confusion_by_seed"]["student_kd"][col[s]] for a in animals], axis=0)) for s in args.seeds]
     per_animal = {r: {a: [mcc(done[s, a]["confusion"][r]) for s in args.seeds] for a in animals} for r in arms}
-    against_last = {}
-    for r in arms[1:]:
-        d = np.array([np.mean(np.subtract(per_animal[r][a], per_animal[LAST][a])) for a in animals])
-        against_last[r] = {"pooled_per_seed": [p - q for p, q in zip(pooled[r], pooled[LAST])],
-                           "pooled_mean": float(np.mean(pooled[r]) - np.mean(pooled[LAST])),
-                           "per_animal_mean": float(d.mean()), "ci95_of_mean": list(bootstrap_mean(d)),
-                           "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum())}
+    against_last = {r: arm_difference(pooled, per_animal, r, LAST) for r in arms[1:]}
     doc = {"reference": f"accuracy-{args.name}.json", "default": str(args.default), "seeds": args.seeds, "animals": animals,
            "averages": averages,
            "last_epoch_same_as_default": all(same_as_default.values()) if same_as_default else None,
@@ -146,8 +141,22 @@ def main() -> None:
     for r, v in doc["pooled_mcc"].items():
         print(f"  {r:24s} {v['mean']:.4f} {[round(x, 4) for x in v['per_seed']]}")
     for r, v in against_last.items():
-        print(f"  {r} minus the last epoch: pooled {v['pooled_mean']:+.4f}, per cow {v['per_animal_mean']:+.4f} "
-              f"({v['ci95_of_mean'][0]:+.4f} to {v['ci95_of_mean'][1]:+.4f}), {v['animals_better']} / {v['animals_worse']}")
+        print(f"  {r} minus the last epoch: {said(v)}")
+
+
+def arm_difference(pooled: dict, per_animal: dict, arm: str, other: str) -> dict:
+    """`arm` minus `other` (rows of pooled MCC per seed, and of MCC per animal and seed): pooled, per
+    seed and on the mean, and per animal (mean over seeds) with a 95% bootstrap interval over animals."""
+    d = np.array([np.mean(np.subtract(per_animal[arm][a], per_animal[other][a])) for a in per_animal[arm]])
+    return {"pooled_per_seed": [p - q for p, q in zip(pooled[arm], pooled[other])],
+            "pooled_mean": float(np.mean(pooled[arm]) - np.mean(pooled[other])),
+            "per_animal_mean": float(d.mean()), "ci95_of_mean": list(bootstrap_mean(d)),
+            "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum())}
+
+
+def said(v: dict) -> str:
+    return (f"pooled {v['pooled_mean']:+.4f}, per cow {v['per_animal_mean']:+.4f} "
+            f"({v['ci95_of_mean'][0]:+.4f} to {v['ci95_of_mean'][1]:+.4f}), {v['animals_better']} / {v['animals_worse']}")
 
 
 if __name__ == "__main__":

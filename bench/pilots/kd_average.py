@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, bootstrap_mean, fold_split, machine, require_wasp, result_overrides, worker_pool, write_result  # noqa: E402
+from common import RESULTS, fold_split, machine, require_wasp, result_overrides, worker_pool, write_result  # noqa: E402
+from data_free_average import arm_difference, said  # noqa: E402
 from kd_variants import fold_job as kd_fold_job  # noqa: E402
 
 TRAINED = "student_kd"
@@ -120,13 +121,8 @@ def main() -> None:
                for m in ("student", "baseline_rf")}}
     pooled = {r: [mcc(np.sum([c[s, a] for a in animals], axis=0)) for s in args.seeds] for r, c in rows.items()}
     per_animal = {r: {a: [mcc(c[s, a]) for s in args.seeds] for a in animals} for r, c in rows.items()}
-    paired = {}
-    for r in arms[2:]:
-        for other in (TRAINED if "fxp8" not in r else "student_kd_fxp8", "reference student", "reference baseline_rf"):
-            d = np.array([np.mean(np.subtract(per_animal[r][a], per_animal[other][a])) for a in animals])
-            paired[f"{r} minus {other}"] = {"pooled": float(np.mean(pooled[r]) - np.mean(pooled[other])),
-                                            "per_animal_mean": float(d.mean()), "ci95_of_mean": list(bootstrap_mean(d)),
-                                            "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum())}
+    paired = {f"{r} minus {other}": arm_difference(pooled, per_animal, r, other) for r in arms[2:]
+              for other in (TRAINED if "fxp8" not in r else "student_kd_fxp8", "reference student", "reference baseline_rf")}
     doc = {"reference": args.reference.name, "seeds": args.seeds, "animals": animals, "averages": averages,
            "trained_student_same_as_reference": all(same.values()),
            "pooled_mcc": {r: {"mean": float(np.mean(v)), "per_seed": v} for r, v in pooled.items()},
@@ -139,8 +135,7 @@ def main() -> None:
     for r, v in doc["pooled_mcc"].items():
         print(f"  {r:26s} {v['mean']:.4f} {[round(x, 4) for x in v['per_seed']]}")
     for r, v in paired.items():
-        print(f"  {r}: pooled {v['pooled']:+.4f}, per cow {v['per_animal_mean']:+.4f} "
-              f"({v['ci95_of_mean'][0]:+.4f} to {v['ci95_of_mean'][1]:+.4f}), {v['animals_better']} / {v['animals_worse']}")
+        print(f"  {r}: {said(v)}")
 
 
 if __name__ == "__main__":
