@@ -114,8 +114,8 @@ def test_registry_holds_every_method_and_rejects_unknown_names(tmp_path, tiny_sy
     ("data-free", "method.teachers", ["gru", "resnet"], "method.teachers: the first teacher trains the generator"),
     ("data-free", "method.teachers", ["resnet", "lstm:1"], "method.teachers: 'lstm:1'"),
     ("data-free", "method.generator_teachers", "all", "method.generator_teachers: must be one of first, networks"),
-    ("data-free", "method.average_epochs", -1, "method.average_epochs: must be a whole number of epochs"),
-    ("data-free", "method.average_epochs", True, "method.average_epochs"),
+    ("data-free", "method.average_epochs", -1, "method.average_epochs: must be at least 0"),
+    ("data-free", "method.average_epochs", True, "method.average_epochs: must be a whole number"),
     # Sizes that would exhaust memory mid-fold are refused before anything trains.
     ("data-free", "method.generated_windows", 10**9, "method.generated_windows: must be at most 1,000,000"),
     ("data-free", "method.generator_batch", 10**6, "method.generator_batch: must be at most 65,536"),

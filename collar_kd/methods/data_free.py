@@ -108,12 +108,10 @@ class DataFreeSettings:
     def check(self) -> None:
         check_positive(self, "generator_steps", "generator_batch", "generator_latent", "generated_windows", minimum=1, strict=False)
         check_positive(self, "generator_lr", "generator_range_g", "max_step_g", "motion_range_g", "adversarial_weight")
-        check_positive(self, "adversarial_steps", strict=False)
+        check_positive(self, "adversarial_steps", "average_epochs", strict=False)
         check_at_most(self, 4096, "generator_latent")  # as student.hidden
         check_at_most(self, 65_536, "generator_batch")
         check_at_most(self, 1_000_000, "generator_steps", "adversarial_steps", "generated_windows")
-        if isinstance(self.average_epochs, bool) or not isinstance(self.average_epochs, int) or self.average_epochs < 0:
-            raise ConfigError(f"method.average_epochs: must be a whole number of epochs, 0 or more, not {self.average_epochs!r}")
         if self.teaching not in DATA_FREE_TEACHING:
             raise ConfigError(f"method.teaching: must be one of {', '.join(DATA_FREE_TEACHING)}, not {self.teaching!r}")
         if not isinstance(self.fresh_windows, bool):
