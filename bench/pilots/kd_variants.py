@@ -13,15 +13,17 @@ from bench/work/fold-teachers when bench/data_free.py or an earlier pilot traine
 that they are the reference's very teachers is checked against its recorded teacher MCC; a 'gru'
 teacher is the reference run's student without KD, reloaded from that run and checked against
 its recorded confusion matrix (a fold without it trains one). Then the distilled
-student with the reference's settings plus the overrides, and its 8-bit form (per-row formats
-from the fold's training windows, the bit-exact simulator), as bench-accuracy computes it.
+student with the reference's settings plus the overrides, and its 8-bit form (the method's
+quantizer settings, formats from the fold's training windows, the bit-exact simulator), as
+bench-accuracy computes it.
 `--control` trains the student without the overrides as well, which must reproduce the
 reference's distilled student exactly. `--keep` saves every fold's distilled student (the
 variant's) in bench/work/kd-NAME/seed-S/FOLD/, for bench/pilots/quant_gap.py.
 
 Against the reference's rows of the same seeds and animals: the variant's per-animal MCC minus
-the reference's distilled student and minus its student without KD, with 95% bootstrap intervals
-over animals of the mean; pooled MCC per seed when every fold was run; with two seeds or more,
+the reference's distilled student and minus its student without KD, and the variant's 8-bit
+student minus the reference's (when the reference recorded its 8-bit confusions), with 95%
+bootstrap intervals over animals of the mean; pooled MCC per seed when every fold was run; with two seeds or more,
 how much the variant's MCC on a cow moves from seed to seed, against the reference's distilled
 student and its student without KD (statistics.paired_steadiness). Writes
 bench/results/pilots/kd-NAME.json (with every fold's confusion matrices, so seeds run apart can
@@ -97,8 +99,10 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
             from safetensors.torch import save_file
             (keep / key).mkdir(parents=True, exist_ok=True)
             save_file(student.state_dict(), keep / key / "student_kd.safetensors")
+        # The 8-bit model the run ships: the method's quantizer settings (compensated rounding since
+        # the ninth session), as bench-accuracy's student_kd_fxp8 row computes it.
         q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
-                             8, "range")
+                             **{**cfg.method.quantizer_args(), "weight_bits": 8})
         preds = {"teacher": predict_logits(teacher, xt).argmax(1), "student_kd": predict_logits(student, xt).argmax(1),
                  "student_kd_fxp8": FixedPointSimulator(q).run(q.quantize_input(xt)).classes}
         if job.combined_teacher is not None:
@@ -200,14 +204,19 @@ def summarize(name: str, variant: dict, reference: str, done: dict, wall_time_s:
             f"{s}/{a}": abs(mcc[s, a]["control_student_kd"] - ref_mcc[a]["student_kd"][col[s]]) < 1e-9 for s, a in controls}
     doc["per_animal_mcc"] = {a: {m: [round(mcc[s, a][m], 4) for s in seeds] for m in ROWS if all(m in mcc[s, a] for s in seeds)}
                              for a in animals}
-    for other in ("student_kd", "student"):
-        for m in ("student_kd", "student_kd_fxp8"):
-            d = np.array([np.mean([mcc[s, a][m] - ref_mcc[a][other][col[s]] for s in seeds]) for a in animals])
-            lo, hi = bootstrap_mean(d)
-            doc[f"{m} minus reference {other}, per animal"] = {
-                "mean": round(float(d.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)],
-                "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum()),
-                "per_animal": {a: round(float(v), 4) for a, v in zip(animals, d)}}
+    fxp8 = {f["animal"]: [float(mcc_from_confusion(np.array(c))) for c in f["confusion_by_seed"]["student_kd_fxp8"]]
+            for f in ref["per_fold"] if "student_kd_fxp8" in f.get("confusion_by_seed", {})}
+    if len(fxp8) == len(ref["per_fold"]):  # the reference's 8-bit student: what its collar runs, paired with the variant's
+        ref_mcc = {a: {**v, "student_kd_fxp8": fxp8[a]} for a, v in ref_mcc.items()}
+    pairs = [(m, o) for o in ("student_kd", "student") for m in ("student_kd", "student_kd_fxp8")]
+    pairs += [("student_kd_fxp8", "student_kd_fxp8")] if len(fxp8) == len(ref["per_fold"]) else []
+    for m, other in pairs:
+        d = np.array([np.mean([mcc[s, a][m] - ref_mcc[a][other][col[s]] for s in seeds]) for a in animals])
+        lo, hi = bootstrap_mean(d)
+        doc[f"{m} minus reference {other}, per animal"] = {
+            "mean": round(float(d.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)],
+            "animals_better": int((d > 0).sum()), "animals_worse": int((d < 0).sum()),
+            "per_animal": {a: round(float(v), 4) for a, v in zip(animals, d)}}
     if len(animals) == len(ref["per_fold"]):
         rows = [m for m in ROWS if m in done[seeds[0], animals[0]]]
         doc["pooled_mcc"] = {m: [round(float(mcc_from_confusion(np.sum([done[s, a][m] for a in animals], axis=0))), 4)
