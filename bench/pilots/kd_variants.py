@@ -23,9 +23,9 @@ variant's) in bench/work/kd-NAME/seed-S/FOLD/, for bench/pilots/quant_gap.py.
 Against the reference's rows of the same seeds and animals: the variant's per-animal MCC minus
 the reference's distilled student and minus its student without KD, and the variant's 8-bit
 student minus the reference's (when the reference recorded its 8-bit confusions), with 95%
-bootstrap intervals over animals of the mean; pooled MCC per seed when every fold was run; with two seeds or more,
-how much the variant's MCC on a cow moves from seed to seed, against the reference's distilled
-student and its student without KD (statistics.paired_steadiness). Writes
+bootstrap intervals over animals of the mean; pooled MCC per seed when every fold was run; with
+two seeds or more, how much the variant's MCC on a cow moves from seed to seed, against the
+reference's distilled student and its student without KD (statistics.paired_steadiness). Writes
 bench/results/pilots/kd-NAME.json (with every fold's confusion matrices, so seeds run apart can
 be pooled later).
 """
@@ -206,10 +206,10 @@ def summarize(name: str, variant: dict, reference: str, done: dict, wall_time_s:
                              for a in animals}
     fxp8 = {f["animal"]: [float(mcc_from_confusion(np.array(c))) for c in f["confusion_by_seed"]["student_kd_fxp8"]]
             for f in ref["per_fold"] if "student_kd_fxp8" in f.get("confusion_by_seed", {})}
-    if len(fxp8) == len(ref["per_fold"]):  # the reference's 8-bit student: what its collar runs, paired with the variant's
-        ref_mcc = {a: {**v, "student_kd_fxp8": fxp8[a]} for a, v in ref_mcc.items()}
     pairs = [(m, o) for o in ("student_kd", "student") for m in ("student_kd", "student_kd_fxp8")]
-    pairs += [("student_kd_fxp8", "student_kd_fxp8")] if len(fxp8) == len(ref["per_fold"]) else []
+    if len(fxp8) == len(ref["per_fold"]):  # the reference's 8-bit student, what its collar runs, paired with the variant's
+        ref_mcc = {a: {**v, "student_kd_fxp8": fxp8[a]} for a, v in ref_mcc.items()}
+        pairs.append(("student_kd_fxp8", "student_kd_fxp8"))
     for m, other in pairs:
         d = np.array([np.mean([mcc[s, a][m] - ref_mcc[a][other][col[s]] for s in seeds]) for a in animals])
         lo, hi = bootstrap_mean(d)
