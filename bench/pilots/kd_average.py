@@ -76,7 +76,7 @@ def fold_job(overrides: dict, seed: int, animal: str, reference: Path, averages:
         twin.load_state_dict(averaged_state(states[-k:]))
         tuned, _ = finish(job, twin)
         tuned.eval()
-        q = quantize_student(tuned, fold.train.x, arch, **{**cfg.method.quantizer_args(), "weight_bits": 8})
+        q = quantize_student(tuned, fold.train.x, arch, **cfg.method.quantizer_args())
         for tag, pred in ((f"average {k}", predict_logits(tuned, fold.xt).argmax(1)),
                           (f"average {k} fxp8", FixedPointSimulator(q).run(q.quantize_input(fold.xt)).classes)):
             out["confusion"][tag] = confusion_matrix(fold.yt, pred, labels=fold.labels).tolist()

@@ -102,7 +102,7 @@ def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bo
         # The 8-bit model the run ships: the method's quantizer settings (compensated rounding since
         # the ninth session), as bench-accuracy's student_kd_fxp8 row computes it.
         q = quantize_student(student, train.x, {**arch, "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}},
-                             **{**cfg.method.quantizer_args(), "weight_bits": 8})
+                             **cfg.method.quantizer_args())
         preds = {"teacher": predict_logits(teacher, xt).argmax(1), "student_kd": predict_logits(student, xt).argmax(1),
                  "student_kd_fxp8": FixedPointSimulator(q).run(q.quantize_input(xt)).classes}
         if job.combined_teacher is not None:
