@@ -141,6 +141,12 @@ def run_dir(seed: int) -> Path:
     return WORK_RUN if seed == SEEDS[0] else WORK / f"accuracy-run-seed-{seed}"
 
 
+def reference_run(reference: Path, seed: int) -> Path:
+    """Where this benchmark kept the fold models of result file `reference`'s seed: bench/work/accuracy-run*
+    for accuracy.json, bench/work/accuracy-NAME-seed-S for accuracy-NAME.json (--name NAME)."""
+    return run_dir(seed) if reference.stem == "accuracy" else WORK / f"{reference.stem}-seed-{seed}"
+
+
 REUSED: dict[int, dict] = {}  # --reuse: seed -> manifest of its complete run of the same settings, taken up
 
 

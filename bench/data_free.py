@@ -4,9 +4,11 @@ the same folds, seeds and fold teachers.
 The student never sees a real window or label; the fold's teachers (trained on the fold's real
 training windows: the ResNet, which also trains the generator, and the GRU without KD) are its
 only link. The teachers are trained here, exactly as bench-accuracy's fold job trains them (same
-settings, seed and order), so the benchmark needs no saved run; that they are the very same
-networks is checked, fold by fold, against the teacher and student MCC the reference result
-recorded (`teachers_identical_to_reference`, `gru_teacher_identical_to_reference_student`).
+settings, seed and order), so the benchmark needs no saved run; when the reference's own run kept
+its fold models in bench/work (bench/accuracy.py keeps them), those very networks are taken
+instead, which saves about half a fold's time. Either way, that they are the very same networks is
+checked, fold by fold, against the teacher and student MCC the reference result recorded
+(`teachers_identical_to_reference`, `gru_teacher_identical_to_reference_student`).
 Trained teachers are kept in bench/work (git-ignored) and reloaded by the next run. The distilled
 student on real data is the reference's own row (its pooled and per-animal MCC of the same
 seeds): it is not trained again.
@@ -42,6 +44,7 @@ from sklearn.metrics import matthews_corrcoef
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from accuracy import reference_run  # noqa: E402
 from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, code_fingerprint,  # noqa: E402
                     fold_windows, machine, require_wasp, result_overrides, worker_pool, write_json_atomically,
                     write_result)
@@ -121,15 +124,20 @@ def window_digest(win) -> str:
     return h.hexdigest()
 
 
-def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str) -> dict:
+def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str, saved_run: Path | None = None) -> dict:
     """One fold of one seed, in its own process: the fold's teacher as bench-accuracy's fold job
     trains it (run_fold: seeded, then the teacher first), then every data-free variant from it that
     an earlier run did not keep (each variant seeds itself: its student does not depend on which
-    variants ran before it)."""
+    variants ran before it). When the reference's own run kept this fold's ResNet and student without
+    KD (`saved_run`, bench/work), those are the teachers instead of training them again; either way
+    they are checked against the reference's recorded MCC (judged)."""
+    from safetensors.torch import load_file
+
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool, is_forest, parse_teacher_spec
     from collar_kd.methods import StudentJob, resolve_settings, train_student
     from collar_kd.progress import Quiet
+    from collar_kd.runs import build_model
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
     cfg0 = load_config(None, {**overrides, "seed": seed})
@@ -139,11 +147,23 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str)
     n = len(win.classes)
     pool = TeacherPool(cfg0, train.x, train.y, n, class_weights(train.y, n, cfg0.class_weighting), key, Quiet(),
                        animals=train.animal, directory=TEACHERS / f"seed-{seed}" / key)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+    kept_models = None if saved_run is None else saved_run / "folds" / key
+    teachers_from = "trained here, or reloaded from " + str(TEACHERS)
+    if kept_models is not None and all((kept_models / f"{m}.safetensors").is_file() for m in ("teacher", "student")):
+        sizes = {"teacher": {"filters": cfg0.teacher.filters, "kernels": cfg0.teacher.kernels},
+                 "student": {"hidden": cfg0.student.hidden, "head": cfg0.student.head}}
+        saved = {}
+        for m in ("teacher", "student"):
+            saved[m] = build_model(m, {**arch, **sizes})
+            saved[m].load_state_dict(load_file(str(kept_models / f"{m}.safetensors")))
+        pool.put(pool.main_spec, saved["teacher"])
+        pool.adopt_no_kd_student(saved["student"])  # the 'gru' teacher is the fold's student without KD
+        teachers_from = str(kept_models)
     teacher = pool.get(pool.main_spec).eval()
     xt, yt = win.x[test], win.y[test]
     out = {"animal": animal, "key": key, "y": yt, "preds": {"teacher": predict_logits(teacher, xt).argmax(1)},
-           "reports": {}, "taken_up": []}
-    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length}
+           "reports": {}, "taken_up": [], "teachers_from": teachers_from}
     digest = window_digest(win)
     for name, variant in variants.items():
         kept = kept_student(overrides, seed, key, variant, code, digest)
@@ -275,7 +295,8 @@ def main() -> None:
     started = time.time()
     code = code_fingerprint()
     with worker_pool(args.jobs) as ex:
-        futures = {(s, a): ex.submit(fold_job, overrides, s, a, variants, code) for s in seeds for a in animals}
+        futures = {(s, a): ex.submit(fold_job, overrides, s, a, variants, code, reference_run(args.reference, s))
+                   for s in seeds for a in animals}
         done = {}
         for (s, a), fut in futures.items():
             done[s, a] = r = fut.result()
@@ -293,7 +314,9 @@ def main() -> None:
         "dataset": str(root), "reference": args.reference.name,
         "seeds": seeds, "animals": animals,
         "teachers": "each fold's ResNet (and the other teachers a variant names: a GRU is the student without KD), "
-                    "trained here exactly as bench-accuracy's fold job trains them",
+                    "trained here exactly as bench-accuracy's fold job trains them, or the very ones the reference's "
+                    "run kept in bench/work (teachers_from)",
+        "teachers_from": {f"{s}/{a}": done[s, a]["teachers_from"] for s in seeds for a in animals},
         "variants": variants,
         **judged(ref, seeds, animals, list(variants), pooled, per_animal, every_animal=not args.animals),
         "generated": {m: {f"{s}/{a}": done[s, a]["reports"][m] for s in seeds for a in animals} for m in variants},

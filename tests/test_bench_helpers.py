@@ -251,3 +251,59 @@ def test_data_free_results_of_disjoint_seeds_combine_into_one_verdict(tmp_path):
     (odd_path := tmp_path / "odd.json").write_text(json.dumps(odd))
     with pytest.raises(SystemExit, match="other animals"):
         data_free.combine([three, odd_path], reference)
+
+
+def test_data_free_takes_the_reference_runs_own_fold_models_as_its_teachers(tiny_synthetic, tmp_path, monkeypatch):
+    """bench/data_free.py against a bench-accuracy result whose run kept its fold models: the fold's
+    ResNet and its student without KD (the 'gru' teacher) are those very networks, none is trained
+    again, and the result says where they came from."""
+    import numpy as np
+    import torch
+    from safetensors.torch import save_file
+
+    from collar_kd.config import load_config
+    from collar_kd.distill.teachers import TeacherPool
+    from collar_kd.runs import build_model
+    from collar_kd.training.loop import predict_logits
+    from conftest import tiny_config_overrides
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import accuracy
+        import common
+        import data_free
+    finally:
+        sys.path.remove(str(BENCH))
+    monkeypatch.setattr(data_free, "KEPT", tmp_path / "kept")
+    monkeypatch.setattr(data_free, "TEACHERS", tmp_path / "teachers")
+
+    def never(self, spec):
+        raise AssertionError(f"teacher {spec} trained again")
+
+    monkeypatch.setattr(TeacherPool, "_train", never)
+    overrides = {**tiny_config_overrides(tiny_synthetic), "seed": 5}
+    cfg = load_config(None, overrides)
+    animal = sorted(np.unique(common.all_windows(cfg).animal).tolist())[0]
+    win, test, key = common.fold_windows(cfg, animal)
+    arch = {"classes": list(win.classes), "sample_rate_hz": win.sample_rate, "window_length": win.length,
+            "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
+            "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
+    run = accuracy.reference_run(tmp_path / "accuracy-x.json", 5)
+    assert run == accuracy.WORK / "accuracy-x-seed-5"  # where bench/accuracy.py --name x keeps seed 5
+    run = tmp_path / "accuracy-x-seed-5"
+    (run / "folds" / key).mkdir(parents=True)
+    torch.manual_seed(123)  # weights no pool would train
+    saved = {m: build_model(m, arch).eval() for m in ("teacher", "student")}
+    for m, model in saved.items():
+        save_file(model.state_dict(), str(run / "folds" / key / f"{m}.safetensors"))
+    variant = {"method.name": "data-free", "method.teachers": ["resnet", "gru"], "method.teaching": "consistent",
+               "method.generator_steps": 2, "method.generator_batch": 8, "method.generated_windows": 16, "student.epochs": 1}
+    out = data_free.fold_job(overrides, 5, animal, {"v": variant}, "code", run)
+    assert out["teachers_from"] == str(run / "folds" / key)
+    xt = win.x[test]
+    assert np.array_equal(out["preds"]["teacher"], predict_logits(saved["teacher"], xt).argmax(1))
+    assert np.array_equal(out["preds"]["teacher gru"], predict_logits(saved["student"], xt).argmax(1))
+    assert len(out["preds"]["v"]) == len(xt)
+    # Without a kept run the fold trains its teachers (here: refused, so it is seen trying).
+    with pytest.raises(AssertionError, match="trained again"):
+        data_free.fold_job(overrides, 5, animal, {"v": variant}, "code", tmp_path / "no-run")

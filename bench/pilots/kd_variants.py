@@ -41,18 +41,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from accuracy import run_dir  # noqa: E402
+from accuracy import reference_run  # noqa: E402
 from saved_folds import fold_model  # noqa: E402
 from common import (FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, fold_split, machine, require_wasp,  # noqa: E402
                     result_confusions, result_overrides, worker_pool, write_result)
 
 ROWS = ("teacher", "kd_teacher", "student_kd", "student_kd_fxp8")
-
-
-def reference_run(reference: Path, seed: int) -> Path:
-    """Where bench-accuracy kept the fold models of `reference`'s seed: bench/work/accuracy-run* for
-    accuracy.json, bench/work/accuracy-NAME-seed-S for accuracy-NAME.json (--name NAME)."""
-    return run_dir(seed) if reference.stem == "accuracy" else WORK / f"{reference.stem}-seed-{seed}"
 
 
 def fold_job(overrides: dict, variant: dict, seed: int, animal: str, control: bool, reference: Path,

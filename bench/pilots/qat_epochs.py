@@ -28,7 +28,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from saved_folds import fold_model  # noqa: E402
 from common import RESULTS, fold_split, machine, require_wasp, result_overrides, worker_pool, write_result  # noqa: E402
-from kd_variants import reference_run  # noqa: E402
+from accuracy import reference_run  # noqa: E402
 
 CHOSEN = 2  # the collar recipe's kd.qat_epochs
 

@@ -41,7 +41,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from saved_folds import fold_model  # noqa: E402
 from common import RESULTS, WORK, fold_split, machine, require_wasp, result_overrides, worker_pool, write_result  # noqa: E402
-from kd_variants import reference_run  # noqa: E402
+from accuracy import reference_run  # noqa: E402
 
 ROWS = ("float", "fxp8", "fxp8_mse", "fxp16", "fxp8_qat_self", "float_qat_self", "fxp8_qat_teacher", "float_ft_self",
         "fxp8_ft_self")
