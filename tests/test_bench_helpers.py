@@ -307,3 +307,23 @@ def test_data_free_takes_the_reference_runs_own_fold_models_as_its_teachers(tiny
     # Without a kept run the fold trains its teachers (here: refused, so it is seen trying).
     with pytest.raises(AssertionError, match="trained again"):
         data_free.fold_job(overrides, 5, animal, {"v": variant}, "code", tmp_path / "no-run")
+
+
+def test_fresh_seeds_against_selection_seeds_worked_by_hand():
+    """bench/pilots/fresh_seeds.py: fresh minus selection, and Welch's interval over seeds from its
+    formula (unequal variances, Welch-Satterthwaite degrees of freedom)."""
+    from scipy import stats
+
+    sys.path.insert(0, str(BENCH / "pilots"))
+    try:
+        import fresh_seeds
+    finally:
+        sys.path.remove(str(BENCH / "pilots"))
+    d = fresh_seeds.fresh_minus_selection([0.70, 0.72, 0.74], [0.66, 0.68])
+    assert d["selection_mean"] == pytest.approx(0.72) and d["fresh_mean"] == pytest.approx(0.67)
+    assert d["difference"] == pytest.approx(-0.05)
+    va, vb = 0.0004 / 3, 0.0002 / 2  # sample variances over the number of seeds
+    dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)
+    half = stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
+    assert d["ci_low"] == pytest.approx(-0.05 - half, abs=1e-4) and d["ci_high"] == pytest.approx(-0.05 + half, abs=1e-4)
+    assert "ci_low" not in fresh_seeds.fresh_minus_selection([0.7, 0.72], [0.66])  # one fresh seed: no interval
