@@ -297,7 +297,8 @@ def test_data_free_takes_the_reference_runs_own_fold_models_as_its_teachers(tiny
     for m, model in saved.items():
         save_file(model.state_dict(), str(run / "folds" / key / f"{m}.safetensors"))
     variant = {"method.name": "data-free", "method.teachers": ["resnet", "gru"], "method.teaching": "consistent",
-               "method.generator_steps": 2, "method.generator_batch": 8, "method.generated_windows": 16, "student.epochs": 1}
+               "method.generator_steps": 2, "method.generator_batch": 8, "method.generated_windows": 16,
+               "student.epochs": 1}
     out = data_free.fold_job(overrides, 5, animal, {"v": variant}, "code", run)
     assert out["teachers_from"] == str(run / "folds" / key)
     xt = win.x[test]
@@ -325,5 +326,6 @@ def test_fresh_seeds_against_selection_seeds_worked_by_hand():
     va, vb = 0.0004 / 3, 0.0002 / 2  # sample variances over the number of seeds
     dof = (va + vb) ** 2 / (va ** 2 / 2 + vb ** 2 / 1)
     half = stats.t.ppf(0.975, dof) * (va + vb) ** 0.5
-    assert d["ci_low"] == pytest.approx(-0.05 - half, abs=1e-4) and d["ci_high"] == pytest.approx(-0.05 + half, abs=1e-4)
+    assert d["ci_low"] == pytest.approx(-0.05 - half, abs=1e-4)
+    assert d["ci_high"] == pytest.approx(-0.05 + half, abs=1e-4)
     assert "ci_low" not in fresh_seeds.fresh_minus_selection([0.7, 0.72], [0.66])  # one fresh seed: no interval

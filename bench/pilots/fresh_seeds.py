@@ -47,7 +47,8 @@ def fresh_minus_selection(selection: np.ndarray, fresh: np.ndarray) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("name", help="the result: bench/results/pilots/NAME.json")
-    ap.add_argument("selection", help="bench-accuracy result of the seeds the recipe was chosen on (under bench/results)")
+    ap.add_argument("selection", help="bench-accuracy result of the seeds the recipe was chosen on "
+                                      "(under bench/results)")
     ap.add_argument("fresh", help="bench-accuracy result of fresh seeds, the same settings (under bench/results)")
     args = ap.parse_args()
     files = [read(args.selection), read(args.fresh)]
@@ -59,9 +60,9 @@ def main() -> None:
     pairs = {f"{a} - {b}": fresh_minus_selection(pooled[0][a] - pooled[0][b], pooled[1][a] - pooled[1][b])
              for a, b in PAIRS if a in models and b in models}
     doc = {
-        "how": "bench/pilots/fresh_seeds.py: per model the mean pooled MCC over the fresh seeds minus over the seeds the "
-               "recipe was chosen on, and for each key pair the same of its per-seed pooled difference; 95% Welch "
-               "interval over seeds (the same cows on both sides)",
+        "how": "bench/pilots/fresh_seeds.py: per model the mean pooled MCC over the fresh seeds minus over the "
+               "seeds the recipe was chosen on, and for each key pair the same of its per-seed pooled difference; "
+               "95% Welch interval over seeds (the same cows on both sides)",
         "selection": {"file": args.selection, "seeds": files[0]["doc"]["seeds"]},
         "fresh": {"file": args.fresh, "seeds": files[1]["doc"]["seeds"]},
         "pooled_mcc": rows,
