@@ -153,6 +153,18 @@ def result_overrides(settings: dict, root: Path, keep_method: bool = False) -> d
     return {**flat, "data.path": str(root), "threads": 1}
 
 
+def fold_model(run: Path, key: str, name: str, arch: dict):
+    """One fold model a bench-accuracy run kept (teacher, student or student_kd; run/folds/key/),
+    in eval mode. `arch` gives the classes, window and the teacher's and student's sizes."""
+    from safetensors.torch import load_file
+
+    from collar_kd.runs import build_model
+
+    model = build_model(name, arch)
+    model.load_state_dict(load_file(str(run / "folds" / key / f"{name}.safetensors")))
+    return model.eval()
+
+
 def result_confusions(doc: dict, model: str):
     """(seeds, animals, K, K) of one model of a bench-accuracy result file."""
     import numpy as np

@@ -46,8 +46,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from accuracy import reference_run  # noqa: E402
 from common import (DAFL_AS_PUBLISHED, FOLD_TEACHERS, RESULTS, WORK, bootstrap_mean, code_fingerprint,  # noqa: E402
-                    fold_windows, machine, require_wasp, result_overrides, worker_pool, write_json_atomically,
-                    write_result)
+                    fold_model, fold_windows, machine, require_wasp, result_overrides, worker_pool,
+                    write_json_atomically, write_result)
 
 # What the benchmark measures by default, the method's defaults: DAFL with a class-conditional
 # generator (every behaviour is generated), the teacher's batch-norm statistics and the
@@ -131,13 +131,10 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str,
     variants ran before it). When the reference's own run kept this fold's ResNet and student without
     KD (`saved_run`, bench/work), those are the teachers instead of training them again; either way
     they are checked against the reference's recorded MCC (judged)."""
-    from safetensors.torch import load_file
-
     from collar_kd.config import load_config
     from collar_kd.distill.teachers import TeacherPool, is_forest, parse_teacher_spec
     from collar_kd.methods import StudentJob, resolve_settings, train_student
     from collar_kd.progress import Quiet
-    from collar_kd.runs import build_model
     from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
     cfg0 = load_config(None, {**overrides, "seed": seed})
@@ -153,12 +150,9 @@ def fold_job(overrides: dict, seed: int, animal: str, variants: dict, code: str,
     if kept_models is not None and all((kept_models / f"{m}.safetensors").is_file() for m in ("teacher", "student")):
         sizes = {"teacher": {"filters": cfg0.teacher.filters, "kernels": cfg0.teacher.kernels},
                  "student": {"hidden": cfg0.student.hidden, "head": cfg0.student.head}}
-        saved = {}
-        for m in ("teacher", "student"):
-            saved[m] = build_model(m, {**arch, **sizes})
-            saved[m].load_state_dict(load_file(str(kept_models / f"{m}.safetensors")))
-        pool.put(pool.main_spec, saved["teacher"])
-        pool.adopt_no_kd_student(saved["student"])  # the 'gru' teacher is the fold's student without KD
+        pool.put(pool.main_spec, fold_model(saved_run, key, "teacher", {**arch, **sizes}))
+        # the 'gru' teacher is the fold's student without KD
+        pool.adopt_no_kd_student(fold_model(saved_run, key, "student", {**arch, **sizes}))
         teachers_from = str(kept_models)
     teacher = pool.get(pool.main_spec).eval()
     xt, yt = win.x[test], win.y[test]

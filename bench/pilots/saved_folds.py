@@ -5,14 +5,13 @@ the fold models. With PILOT_RUNS=NAME in the environment the pilots start from t
 import os
 from pathlib import Path
 import sys
-from safetensors.torch import load_file
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import accuracy  # noqa: E402
 from accuracy import SETTINGS, run_dir  # noqa: E402
-from common import require_wasp  # noqa: E402
+from common import fold_model, require_wasp  # noqa: E402,F401  (the pilots take fold_model from here)
 from collar_kd.config import load_config  # noqa: E402
 from collar_kd.data import load_recordings, windows_for  # noqa: E402
-from collar_kd.runs import build_model, read_json  # noqa: E402
+from collar_kd.runs import read_json  # noqa: E402
 from collar_kd.training.loop import seed_everything  # noqa: E402
 
 accuracy.RUN_NAME = os.environ.get("PILOT_RUNS") or None  # run_dir() reads it
@@ -38,13 +37,6 @@ def saved_run(seed: int, overrides: dict):
             "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels},
             "student": {"hidden": cfg.student.hidden, "head": cfg.student.head}}
     return run, acc, cfg, win, arch
-
-
-def fold_model(run: Path, key: str, name: str, arch: dict):
-    """One saved fold model (teacher, student or student_kd), in eval mode."""
-    model = build_model(name, arch)
-    model.load_state_dict(load_file(str(run / "folds" / key / f"{name}.safetensors")))
-    return model.eval()
 
 
 def fold_models(run: Path, key: str, arch: dict) -> dict:
