@@ -60,7 +60,7 @@ SETTINGS = {
     # the forest 0.676 against 0.667; bench/results/pilots/teacher-size-f32-e15.json).
     "teacher.filters": [32, 64, 64],
     # The collar recipe's 60 (data/recipes/collar.toml): both students were under-trained at the 30
-    # of the runs up to 2026-12-02 (bench/results/accuracy.json was measured with 30).
+    # of the runs up to 2026-12-02.
     "student.epochs": 60,
     "final_models": False,
     "save_fold_models": True,  # bench/quant.py and the 8-bit figures below reuse the fold models
@@ -90,8 +90,8 @@ SETTINGS = {
     "method.name": "ensemble",
     "method.teachers": ["resnet", "forest"],
     # The collar recipe's transfer set (2026-12-04): windows mixed across two cows, labelled by the
-    # teachers, learnt through the soft term only. bench/results/accuracy.json was measured before it;
-    # its distilled student with it: bench/results/pilots/kd-mixup1.json (docs/methods.md).
+    # teachers, learnt through the soft term only; first measured as bench/results/pilots/kd-mixup1.json
+    # (docs/methods.md).
     "kd.transfer": "mixup",
     # ... labelled by the student without KD as well as the two teachers (the collar recipe since
     # 2026-12-06, sixth session; bench/results/accuracy-rfgqat.json, docs/methods.md).

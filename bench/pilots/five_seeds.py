@@ -4,13 +4,13 @@ KD signal or noise?
     python bench/accuracy.py --name seeds34 --seeds 3,4      # the two extra seeds (bench/work)
     python bench/pilots/five_seeds.py                        # bench/results/pilots/five-seeds.json
 
-Seeds 0-2 are bench/results/accuracy.json, seeds 3-4 bench/results/accuracy-seeds34.json: the same
+Seeds 0-2 are bench/results/accuracy-2026-12-05.json, seeds 3-4 bench/results/accuracy-seeds34.json: the same
 settings but the seed (checked), the same windows and folds (checked). The strict rows (teachers,
-students, forest, 8-bit student) merge as they are. The transductive row of accuracy.json was
+students, forest, 8-bit student) merge as they are. The transductive row of accuracy-2026-12-05.json was
 labelled by the teachers, and the collar recipe has since labelled it by the strict student
 (transductive_labels = "student"): seeds 0-2 of that row come from the pilot that fine-tuned
 bench-accuracy's very students that way (bench/results/pilots/transductive-labels.json, its strict
-students checked equal to accuracy.json's here too), seeds 3-4 from the benchmark itself.
+students checked equal to accuracy-2026-12-05.json's here too), seeds 3-4 from the benchmark itself.
 Statistics are bench-accuracy's own: pooled MCC per seed, and paired differences with a 95%
 bootstrap interval over animals (collar_kd/evaluation/statistics.py).
 """
@@ -48,7 +48,7 @@ def comparable(a: dict, b: dict) -> None:
 
 
 def main() -> None:
-    first = json.loads((RESULTS / "accuracy.json").read_text())
+    first = json.loads((RESULTS / "accuracy-2026-12-05.json").read_text())
     extra = json.loads((RESULTS / "accuracy-seeds34.json").read_text())
     pilot = json.loads((RESULTS / "pilots" / "transductive-labels.json").read_text())
     comparable(first, extra)
@@ -57,11 +57,11 @@ def main() -> None:
     student_labels = pilot["variants"].index({"transductive_labels": "student"})
     animals = [f["animal"] for f in first["per_fold"]]
     if pilot["seeds"] != first["seeds"] or pilot["animals"] != animals:
-        sys.exit("five_seeds: the transductive pilot ran other seeds or animals than accuracy.json")
+        sys.exit("five_seeds: the transductive pilot ran other seeds or animals than accuracy-2026-12-05.json")
     pilot_conf = {m: np.array([[pilot["confusion"][f"{s}/{a}"][m] for a in animals] for s in pilot["seeds"]])
                   for m in ("student_kd", f"variant_{student_labels}")}
     if not np.array_equal(pilot_conf["student_kd"], confusions(first, "student_kd")):
-        sys.exit("five_seeds: the pilot's strict students are not accuracy.json's")
+        sys.exit("five_seeds: the pilot's strict students are not accuracy-2026-12-05.json's")
 
     seeds = first["seeds"] + extra["seeds"]
     conf = {m: np.concatenate([confusions(first, m), confusions(extra, m)]) for m in STRICT}
@@ -74,7 +74,8 @@ def main() -> None:
         d["per_animal_difference"] = dict(zip(animals, (round(v, 4) for v in d["per_animal_difference"])))
     kd, no_kd = summary["student_kd"]["mean"], summary["student"]["mean"]
     doc = {
-        "how": "seeds 0-2: bench/results/accuracy.json; seeds 3-4: bench/results/accuracy-seeds34.json (python bench/accuracy.py "
+        "how": "seeds 0-2: bench/results/accuracy-2026-12-05.json; seeds 3-4: bench/results/accuracy-seeds34.json "
+               "(python bench/accuracy.py "
                "--name seeds34 --seeds 3,4), the same settings but the seed; the transductive row (labelled by the strict "
                "student) of seeds 0-2: bench/results/pilots/transductive-labels.json. Pooled MCC per seed; paired "
                "differences with 95% percentile bootstrap intervals over animals (10,000 resamples)",

@@ -6,7 +6,7 @@ trained (the students are bench-accuracy's saved fold models, for the paired dif
     python bench/pilots/forest_turned.py K 0      # bench/results/pilots/forest-turned.json
     python bench/pilots/forest_turned.py K 1,2    # bench/results/pilots/forest-turned-seeds-1-2.json
 
-Check: the forest without copies must give accuracy.json's baseline_rf confusion matrices exactly,
+Check: the forest without copies must give accuracy-2026-12-05.json's baseline_rf confusion matrices exactly,
 or the script stops. The forests are trained by the package's own TeacherPool.forest, as `train`
 trains the baseline.
 """
@@ -38,7 +38,7 @@ def main() -> None:
     seeds = tuple(int(v) for v in sys.argv[2].split(",")) if len(sys.argv) > 2 else SEEDS
     started = time.time()
     run, acc, cfg, win, arch = saved_run(seeds[0], {})
-    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy.json").read_text())
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy-2026-12-05.json").read_text())
     animals = [f["animal"] for f in acc["folds"]]
     n = len(win.classes)
     rows = ("forest", f"forest, {k} turned copies", "student without KD", "distilled student")
@@ -57,7 +57,7 @@ def main() -> None:
         print(f"{f['animal']} done ({time.time() - started:.0f} s)", flush=True)
     want = np.array([f["confusion_by_seed"]["baseline_rf"] for f in committed["per_fold"]]).transpose(1, 0, 2, 3)
     if not np.array_equal(conf["forest"], want[list(seeds)]):
-        sys.exit("forest_turned: the forest without copies does not reproduce accuracy.json's baseline_rf")
+        sys.exit("forest_turned: the forest without copies does not reproduce accuracy-2026-12-05.json's baseline_rf")
     doc = {"seeds": list(seeds), "animals": animals, "turned_copies": k,
            "how": f"forests trained as `train` trains its baseline (TeacherPool.forest), with and without rf_turned_copies={k} "
                   "(the recipe's rotations, 15/15/45 degrees); bench-accuracy's saved students of the same seeds and folds; "

@@ -14,7 +14,7 @@ heading in turn.
 Headings: "all samples" (the recipe), "active windows" (the summed per-axis variance of the
 window above ACTIVE_G2, label-free, as a device could do it), "grazing windows" (uses the labels:
 a bound, not something a device could do), and the sensor frame. Check: "all samples" must give
-accuracy.json's baseline_rf confusion matrices exactly, or the script stops.
+accuracy-2026-12-05.json's baseline_rf confusion matrices exactly, or the script stops.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def main() -> None:
     win = windows_for(rec, cmap.classes, cfg.data.window, cfg.data.stride, "sensor")
     classes = tuple(win.classes)
     animals = sorted(np.unique(win.animal).tolist())
-    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy.json").read_text())
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy-2026-12-05.json").read_text())
     recipe = {f["animal"]: f["confusion_by_seed"]["baseline_rf"] for f in committed["per_fold"]}
     doc = {"seeds": list(SEEDS), "animals": animals, "active_threshold_g2": ACTIVE_G2,
            "how": "forest of bench-accuracy's recipe (trees, class weighting, seed) on the windows turned by each "
@@ -92,7 +92,7 @@ def main() -> None:
                 conf[name][i, a] = confusion_matrix(win.y[test], forest.predict(x[test]), labels=range(len(classes)))
                 if name == HEADINGS[0] and not np.array_equal(conf[name][i, a], recipe[animal][seed]):
                     sys.exit(f"frame_heading: the recipe's forest (seed {seed}, cow {animal}) does not reproduce "
-                             "accuracy.json's baseline_rf: other windows or settings")
+                             "accuracy-2026-12-05.json's baseline_rf: other windows or settings")
         doc["pooled_mcc"][name] = summarize_seeds(conf[name])
         d = paired_difference(conf[name], conf[HEADINGS[0]])
         doc["minus_recipe"][name] = {k: d[k] for k in ("difference", "ci_low", "ci_high", "animals_better",

@@ -5,9 +5,9 @@ bench-accuracy faster), on bench-accuracy's folds and seeds, against its saved r
 
 Every fold's student without KD is trained as bench-accuracy's fold job trains it
 (train_run.train_plain_student, the seed's settings) with the overrides, and judged on the held-out
-cow against the same seed's student in bench/results/accuracy.json (per-cow MCC and pooled MCC
+cow against the same seed's student in bench/results/accuracy-2026-12-05.json (per-cow MCC and pooled MCC
 from its confusion matrices). `--control ANIMAL` also trains that fold's student without the
-overrides, which must give accuracy.json's confusion matrix exactly. Writes
+overrides, which must give accuracy-2026-12-05.json's confusion matrix exactly. Writes
 bench/results/pilots/student-batch-NAME.json with the seconds each student took.
 """
 
@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--control", default=None, metavar="ANIMAL")
     args = ap.parse_args()
     overrides, seeds = json.loads(args.overrides), [int(s) for s in args.seeds.split(",")]
-    ref = json.loads((RESULTS / "accuracy.json").read_text())
+    ref = json.loads((RESULTS / "accuracy-2026-12-05.json").read_text())
     animals = [f["animal"] for f in ref["per_fold"]]
     ref_conf = {(s, f["animal"]): f["confusion_by_seed"]["student"][ref["seeds"].index(s)] for f in ref["per_fold"] for s in seeds}
     jobs = [(s, a, overrides) for s in seeds for a in animals]
@@ -72,14 +72,15 @@ def main() -> None:
         control = {"animal": args.control, "seed": seeds[0], "seconds": c["seconds"],
                    "reproduces_accuracy_json": c["confusion"] == ref_conf[(seeds[0], args.control)]}
         if not control["reproduces_accuracy_json"]:
-            sys.exit(f"student_batch: the control fold ({args.control}) did not reproduce accuracy.json's student")
+            sys.exit(f"student_batch: the control fold ({args.control}) did not reproduce "
+                     "accuracy-2026-12-05.json's student")
     new = np.array([[next(r["confusion"] for r in results if r["seed"] == s and r["animal"] == a) for a in animals] for s in seeds])
     old = np.array([[ref_conf[(s, a)] for a in animals] for s in seeds])
     per_animal = (mcc_from_confusion(new) - mcc_from_confusion(old)).mean(axis=0)
     lo, hi = bootstrap_mean(per_animal)
     doc = {"name": args.name, "overrides": overrides, "seeds": seeds, "animals": animals, "control": control,
            "pooled_mcc": {"variant": [round(float(v), 4) for v in pooled_mcc_per_seed(new)],
-                          "accuracy.json student": [round(float(v), 4) for v in pooled_mcc_per_seed(old)]},
+                          "accuracy-2026-12-05.json student": [round(float(v), 4) for v in pooled_mcc_per_seed(old)]},
            "variant_minus_saved_per_animal": {"mean": round(float(per_animal.mean()), 4), "ci95": [round(lo, 4), round(hi, 4)],
                                               "per_animal": dict(zip(animals, (round(float(v), 4) for v in per_animal)))},
            "mean_seconds_per_student": round(float(np.mean([r["seconds"] for r in results])), 1),

@@ -5,7 +5,7 @@ as bench-accuracy trains its baseline). The members' class probabilities are ave
 
     python bench/pilots/teacher_ensembles.py       # bench/results/pilots/teacher-ensembles.json
 
-Check: the recipe's pair (the seed's ResNet and forest) must give accuracy.json's kd_teacher
+Check: the recipe's pair (the seed's ResNet and forest) must give accuracy-2026-12-05.json's kd_teacher
 confusion matrices exactly, or the script stops. Each ensemble is compared with the student
 without KD of the same seed (paired, 95% bootstrap over animals, as bench-accuracy does): the
 issue's target for a teacher is +0.03 above it.
@@ -77,7 +77,7 @@ def postures(win) -> dict:
 def main() -> None:
     started = time.time()
     run, acc, cfg, win, arch = saved_run(SEEDS[0], {})
-    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy.json").read_text())
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy-2026-12-05.json").read_text())
     animals = [f["animal"] for f in acc["folds"]]
     conf = {name: np.zeros((len(SEEDS), len(animals), len(win.classes), len(win.classes)), dtype=np.int64)
             for name in ENSEMBLES}
@@ -99,7 +99,8 @@ def main() -> None:
         print(f"{f['animal']} done ({time.time() - started:.0f} s)", flush=True)
     recipe = np.array([f["confusion_by_seed"]["kd_teacher"] for f in committed["per_fold"]]).transpose(1, 0, 2, 3)
     if not np.array_equal(conf["ResNet + forest (the recipe's teachers)"], recipe[: len(SEEDS)]):
-        sys.exit("teacher_ensembles: the recipe's pair does not reproduce accuracy.json's kd_teacher: other models or forests")
+        sys.exit("teacher_ensembles: the recipe's pair does not reproduce accuracy-2026-12-05.json's kd_teacher: "
+                 "other models or forests")
     reference = conf["the student without KD (reference)"]
     doc = {"seeds": list(SEEDS), "animals": animals,
            "how": "held-out class probabilities of bench-accuracy's saved fold models (bench/work) and of forests trained "

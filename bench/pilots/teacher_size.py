@@ -1,6 +1,6 @@
 """Pilot: a cheaper ResNet teacher (other filters / epochs), alone and with the forest (their mean
 probability: the ensemble teacher bench-accuracy distils from), on bench-accuracy's folds, beside
-the per-fold MCC bench/results/accuracy.json recorded for the same seeds. Trains teachers only.
+the per-fold MCC bench/results/accuracy-2026-12-05.json recorded for the same seeds. Trains teachers only.
 
     python bench/pilots/teacher_size.py NAME 'JSON overrides' SEEDS PART/PARTS
 
@@ -25,7 +25,7 @@ RESULTS = Path(__file__).resolve().parents[1] / "results"
 name = sys.argv[1]
 parts_dir = WORK_RUN.parent / "pilot-teacher-size" / name
 if sys.argv[2] == "--pool":
-    acc = json.loads((RESULTS / "accuracy.json").read_text())
+    acc = json.loads((RESULTS / "accuracy-2026-12-05.json").read_text())
     parts = [np.load(p) for p in sorted(parts_dir.glob("*.npz"))]
     rows = {}
     for p in parts:

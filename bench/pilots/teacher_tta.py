@@ -7,7 +7,7 @@ bench-accuracy's saved fold models of seeds 0-2 (bench/work) and forests trained
     python bench/pilots/teacher_tta.py [K]       # bench/results/pilots/teacher-tta.json (K = 8)
 
 Check: without the rotations the recipe's pair (the seed's ResNet and forest) must give
-accuracy.json's kd_teacher confusion matrices exactly, or the script stops. Every row is compared
+accuracy-2026-12-05.json's kd_teacher confusion matrices exactly, or the script stops. Every row is compared
 with the student without KD as it ships (no rotations; paired, 95% bootstrap over animals, as
 bench-accuracy does): the issue's target for a teacher is +0.03 above it.
 """
@@ -61,7 +61,7 @@ def main() -> None:
     saved = json.loads((run / "config.json").read_text())
     if saved["augment_rotation_axes_deg"] != [15.0, 15.0, 45.0]:
         sys.exit(f"teacher_tta: the saved models were trained with rotations {saved['augment_rotation_axes_deg']}, not 15/15/45")
-    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy.json").read_text())
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results" / "accuracy-2026-12-05.json").read_text())
     animals = [f["animal"] for f in acc["folds"]]
     n = len(win.classes)
     conf = {name: np.zeros((len(SEEDS), len(animals), n, n), dtype=np.int64) for name in ROWS}
@@ -84,7 +84,8 @@ def main() -> None:
         print(f"{f['animal']} done ({time.time() - started:.0f} s)", flush=True)
     recipe = np.array([f["confusion_by_seed"]["kd_teacher"] for f in committed["per_fold"]]).transpose(1, 0, 2, 3)
     if not np.array_equal(conf["ResNet + forest (the recipe's teachers)"], recipe[: len(SEEDS)]):
-        sys.exit("teacher_tta: the recipe's pair does not reproduce accuracy.json's kd_teacher: other models or forests")
+        sys.exit("teacher_tta: the recipe's pair does not reproduce accuracy-2026-12-05.json's kd_teacher: "
+                 "other models or forests")
     reference = conf["the student without KD (reference)"]
     doc = {"seeds": list(SEEDS), "animals": animals, "rotated_copies": k,
            "how": f"held-out class probabilities of bench-accuracy's saved fold models (bench/work) and of forests trained "

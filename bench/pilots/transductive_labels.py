@@ -6,7 +6,7 @@ The transductive row fine-tunes the strict distilled student on the held-out ani
 (without their labels) as labelled by the teachers. With the transfer set the strict student is
 better than its teachers on new cows, so that pulls it back towards them. Here, per fold of
 bench-accuracy's committed run (bench/work/accuracy-run*, its strict students reloaded and checked
-against bench/results/accuracy.json), the would-be labellers are judged on the held-out cow:
+against bench/results/accuracy-2026-12-05.json), the would-be labellers are judged on the held-out cow:
 the teachers' mean, the strict student, and the teachers and the student together (with
 --forest-copies K, also the forest trained on K turned copies, alone and with the student). With
 --fine-tune, the transductive student is trained again with each set of overrides (e.g.
@@ -96,7 +96,7 @@ def main() -> None:
                     help="also judge the forest trained on this many turned copies (rf_turned_copies) as a labeller")
     args = ap.parse_args()
     root = require_wasp()
-    ref = json.loads((RESULTS / "accuracy.json").read_text())
+    ref = json.loads((RESULTS / "accuracy-2026-12-05.json").read_text())
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [json.loads(v) for v in args.fine_tune]
     overrides = result_overrides(ref["settings"], root, keep_method=True)
@@ -113,7 +113,7 @@ def main() -> None:
             # The reloaded strict student and the rebuilt teachers must be the committed run's.
             for m in ("student_kd", "kd_teacher"):
                 if r["confusion"][m] != ref_fold[a]["confusion_by_seed"][m][col[s]]:
-                    sys.exit(f"seed {s} {a}: {m} differs from bench/results/accuracy.json")
+                    sys.exit(f"seed {s} {a}: {m} differs from bench/results/accuracy-2026-12-05.json")
             print(f"seed {s} {a}: {mcc} agree {r['agreement']} (acc {r['accuracy_where_agreeing']}) "
                   f"transductive {ref_fold[a]['mcc_by_seed']['student_kd_transductive'][col[s]]:.4f} {r['seconds']}s",
                   flush=True)
