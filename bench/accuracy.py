@@ -83,7 +83,15 @@ SETTINGS = {
     # students' learning rate: trained from scratch (up to 2026-12-02) it collapsed on single cows
     # (seed 1, cow 1217: 0.44 against the strict 0.70), and it cost a whole student schedule.
     "transductive_epochs": 20,
-    "transductive_lr_scale": 0.1,
+    # ... since 2026-12-07 (sixteenth session, the collar recipe) on the held-out cow's windows
+    # alone, at the full rate, labelled half by the strict student and half by the turned forest:
+    # on this run's folds of seeds 0-2, 0.775 against the strict 0.737 (bench/pilots/
+    # transductive_labels.py, bench/results/pilots/transductive-held-out-alone.json). Until then
+    # all windows, self-training, a tenth of the rate.
+    "transductive_lr_scale": 1.0,
+    "transductive_windows": "unlabelled",
+    "transductive_labels": "with_student",
+    "transductive_teachers": ["turned_forest"],
     # The distilled student learns from the ResNet and the window-statistics forest together
     # (their mean probability; the forest's soft labels cross-fitted over animals): the two fail
     # on different cows, and together they are the teacher worth learning from (docs/methods.md).

@@ -228,6 +228,9 @@ def train(
     transductive_teachers: Optional[str] = typer.Option(None, help="Which teachers label them, comma-separated "
                                                         "('turned_forest': the forest trained on turned windows too); "
                                                         "default: the distilled student's own."),
+    transductive_windows: Optional[str] = typer.Option(None, help="What the transductive fine-tune trains on: "
+                                                       "all (training windows, transfer set, held-out windows) | "
+                                                       "unlabelled (the held-out windows alone)."),
     method: Optional[str] = typer.Option(None, help="How the distilled student is trained: a method of collar_kd/methods "
                                                "(none, kd, qat-kd, speq, ensemble, feed, data-free, ...); its own settings go "
                                                "in the config's [method] section (docs/methods.md)."),
@@ -275,7 +278,7 @@ def train(
         "augment_scale": augment_scale, "augment_noise_g": augment_noise, "augment_shift": augment_shift,
         "augment_rotation_axes_deg": _angles(augment_rotation_axes), "kd.teaching": teaching, "transductive": True if transductive else None,
         "transductive_labels": transductive_labels,
-        "transductive_teachers": _teacher_names(transductive_teachers),
+        "transductive_teachers": _teacher_names(transductive_teachers), "transductive_windows": transductive_windows,
         "unlabelled.path": unlabelled, "unlabelled.format": unlabelled_format,
         "method.name": method, "kd.alpha_schedule": alpha_schedule, "method.weight_bits": weight_bits,
         "method.layer_weight_bits": _layer_bits(layer_weight_bits), "method.rounding": rounding,

@@ -105,6 +105,7 @@ def teaching_mode(teaching: str, augmenting: bool) -> str:
 MAX_EPOCHS = 100_000  # every epoch count (teacher, student, transductive, a method's own): a typo, not a schedule
 UNITS = ("g", "m/s2", "counts")  # DataConfig.units; collar_kd/data/units.py converts them to g
 TRANSDUCTIVE_LABELS = ("teachers", "with_student", "student")  # TrainConfig.transductive_labels
+TRANSDUCTIVE_WINDOWS = ("all", "unlabelled")  # TrainConfig.transductive_windows
 BASELINE_FORESTS = ("forest", "turned_forest")  # TrainConfig.baseline_forest (teacher names, distill/teachers.py)
 TRANSFER_SETS = ("none", "mixup")  # kd.transfer, see collar_kd/distill/transfer.py
 KD_STARTS = ("fresh", "no_kd_student")  # kd.start: where the distilled student (kd, ensemble) starts
@@ -266,9 +267,15 @@ class TrainConfig:
     # Which teachers label those windows (with transductive_labels "teachers" or "with_student"):
     # teacher names as in method.teachers ("arch:seed" or "arch"); empty, the distilled student's
     # own. On the shared cows ["turned_forest"] with "with_student" labels a new cow better than
-    # the student alone, though the student fine-tuned on those labels gains little (docs/methods.md,
-    # "A new cow labelled by the turned forest and the student").
+    # the student alone; the student fine-tuned on those labels gains little among all the
+    # training windows, and takes up the whole gain on the new cow's windows alone
+    # (transductive_windows; the collar recipe's choice, docs/methods.md "The new cow's windows alone").
     transductive_teachers: list[str] = field(default_factory=list)
+    # What the transductive fine-tune (transductive_epochs > 0) trains on: "all", the training
+    # windows, the transfer set and the held-out animal's unlabelled windows (a twentieth of each
+    # epoch on the shared cows); "unlabelled", the held-out animal's windows alone, through the
+    # soft term only: the student is taught the labeller's answers on the very cow it will meet.
+    transductive_windows: str = "all"
     # Class weights in every loss and the forest: "balanced" (inverse frequency), "sqrt" (its
     # square root: rare classes count more without swamping the rest), or "none".
     class_weighting: str = "sqrt"
@@ -447,6 +454,12 @@ class TrainConfig:
                 and teaching_mode(self.kd.teaching, self.augmentation().active) == "consistent":
             raise ConfigError(f"transductive_labels: '{self.transductive_labels}' needs cached soft labels "
                               f"(kd.teaching = 'cached' or 'crossfit'; '{self.kd.teaching}' teaches consistently here)")
+        if self.transductive_windows not in TRANSDUCTIVE_WINDOWS:
+            raise ConfigError(f"transductive_windows: must be one of {', '.join(TRANSDUCTIVE_WINDOWS)}, "
+                              f"not '{self.transductive_windows}'")
+        if self.transductive and self.transductive_windows == "unlabelled" and not self.transductive_epochs:
+            raise ConfigError("transductive_windows: 'unlabelled' fine-tunes the strict student and needs "
+                              "transductive_epochs > 0 (a fresh student cannot learn from one animal's windows alone)")
         self._validate_transductive_teachers()
         self._validate_transfer_teachers()
         if self.extra_seeds and self.cv != "loao":

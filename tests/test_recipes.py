@@ -27,7 +27,10 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
         assert cfg.student.epochs == collar["student"]["epochs"] == 60
         assert cfg.teacher.filters == collar["teacher"]["filters"] == [32, 64, 64]
         assert cfg.transductive_epochs == collar["transductive_epochs"] == 20
-        assert cfg.transductive_labels == collar["transductive_labels"] == "student"
+        assert cfg.transductive_labels == collar["transductive_labels"] == "with_student"
+        assert cfg.transductive_teachers == collar["transductive_teachers"] == ["turned_forest"]
+        assert cfg.transductive_windows == collar["transductive_windows"] == "unlabelled"
+        assert cfg.transductive_lr_scale == collar["transductive_lr_scale"] == 1.0
         assert cfg.kd.transfer == collar["kd"]["transfer"] == "mixup"
         assert cfg.kd.transfer_teachers == collar["kd"]["transfer_teachers"] == ["resnet", "forest", "gru"]
         # ... and give way to another method on real data (speq has no transfer set: no exit 2)
@@ -41,6 +44,7 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
     assert demo.teacher.filters == [64, 128, 128]
     assert demo.transductive_epochs == 0  # plain defaults: a transductive student from scratch
     assert demo.transductive_labels == "teachers"
+    assert demo.transductive_windows == "all" and demo.transductive_teachers == []
     assert demo.kd.transfer == "none"  # the demo and the plain defaults learn from the real windows only
     assert demo.kd.transfer_teachers == []
     plain = load_config(None, {"data.format": "wasp", "recipe": "none"})

@@ -665,6 +665,44 @@ def test_transductive_student_learns_the_held_out_windows_from_its_strict_twin(t
     assert "through the strict distilled student's own soft labels" in (tmp_path / "run" / "report.md").read_text()
 
 
+def test_transductive_fine_tune_on_the_held_out_windows_alone(tiny_synthetic, tmp_path, monkeypatch):
+    """transductive_windows = "unlabelled": the fine-tune sees the held-out animal's windows and
+    nothing else (no training window, no transfer window, no label), each with its labeller's soft
+    label (here the strict student's own logits), while the strict student is trained as before."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from collar_kd.models import GRUStudent
+    from tests.conftest import tiny_config_overrides
+
+    calls = []
+    original = plain.fit
+
+    def spy(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw):
+        start = GRUStudent(model.n_classes, model.hidden, model.head, model.channels)
+        start.load_state_dict(model.state_dict())
+        table = kw["targets"](None, torch.arange(len(x))).detach().cpu().numpy()
+        calls.append({"start": start.eval(), "x": np.array(x), "y": np.array(y), "table": table})
+        return original(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw)
+
+    monkeypatch.setattr(plain, "fit", spy)
+    over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False,
+            "transductive_epochs": 1, "transductive_labels": "student", "transductive_windows": "unlabelled",
+            "kd.transfer": "mixup"}
+    metrics = run_mod.run_training(load_config(None, over), tmp_path / "run")
+    folds = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"]
+    assert len(calls) == 2 * len(folds)
+    for (strict, tuned), fold in zip(zip(calls[::2], calls[1::2]), folds):
+        assert (strict["y"] >= 0).sum() == fold["train_windows"] and len(strict["x"]) == 2 * fold["train_windows"]
+        assert len(tuned["x"]) == fold["test_windows"] and (tuned["y"] == -1).all()
+        np.testing.assert_allclose(tuned["table"], predict_logits(tuned["start"], tuned["x"]), atol=1e-5)
+    assert "student_kd_transductive" in metrics
+    method = json.loads((tmp_path / "run" / "method.json").read_text())
+    assert all(f["transductive"]["windows"] == "unlabelled" for f in method["folds"].values())
+    report = " ".join((tmp_path / "run" / "report.md").read_text().split())
+    assert "was fine-tuned on the held-out animal's windows alone through the strict distilled student's own" in report
+
+
 def test_transductive_teachers_label_the_held_out_windows_alone(tiny_synthetic, tmp_path, monkeypatch):
     """transductive_teachers = ["turned_forest"]: the forest trained on turned copies labels the
     held-out animal's windows of the transductive student and nothing else; the strict student's
@@ -725,6 +763,15 @@ def test_transductive_labels_setting_rejects_bad_values(tiny_synthetic, tmp_path
         r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r3"), "-q"])
         assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
         assert not (tmp_path / "r3").exists()
+    for line, said in (('transductive_windows = "held_out"', "transductive_windows: must be one of all, unlabelled"),
+                       ('transductive_windows = "unlabelled"', "transductive_windows: 'unlabelled' fine-tunes")):
+        bad.write_text(f'transductive = true\n{line}\n' + cfg.read_text())
+        r = CliRunner().invoke(app, ["train", "--config", str(bad), "--out", str(tmp_path / "r4"), "-q"])
+        assert r.exit_code == 2 and said in " ".join(r.output.split()), r.output
+        assert not (tmp_path / "r4").exists()
+    r = CliRunner().invoke(app, ["train", "--config", str(cfg), "--out", str(tmp_path / "r5"), "--transductive",
+                                 "--transductive-windows", "held_out", "-q"])
+    assert r.exit_code == 2 and "transductive_windows" in r.output and not (tmp_path / "r5").exists(), r.output
     with pytest.raises(ConfigError, match="transductive_labels: 'with_student' needs cached soft labels"):
         load_config(None, {**tiny_config_overrides(tiny_synthetic), "transductive_labels": "with_student",
                            "kd.teaching": "consistent", "transductive": True})

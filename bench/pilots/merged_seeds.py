@@ -44,13 +44,14 @@ from collar_kd.pipeline.train_run import KEY_PAIRS, TRANSDUCTIVE  # noqa: E402
 PAIRS = (*KEY_PAIRS, ("student_kd_fxp8", "student_kd"))
 # Settings added after a file was written, read as what its code did then.
 ABSENT_MEANS = {"baseline_forest": "forest", "rf_turned_copies": 0, "transductive_teachers": [],
-                "kd.teacher_views": 0, "turned_forest_copies": 4, "kd.start": "fresh", "kd.start_epochs": 0,
-                "kd.crossfit_teachers": [], "kd.epochs": 0, "kd.transfer_teachers": [], "kd.qat_epochs": 0}
+                "transductive_windows": "all", "kd.teacher_views": 0, "turned_forest_copies": 4, "kd.start": "fresh",
+                "kd.start_epochs": 0, "kd.crossfit_teachers": [], "kd.epochs": 0, "kd.transfer_teachers": [],
+                "kd.qat_epochs": 0}
 # Settings that only some rows depend on: a row merges over the files that agree on them.
 ROW_SETTINGS = {"baseline_rf": ("baseline_forest", "turned_forest_copies"),
                 "student_kd+baseline_rf": ("baseline_forest", "turned_forest_copies"),
                 TRANSDUCTIVE: ("transductive_epochs", "transductive_labels", "transductive_teachers",
-                               "transductive_lr_scale")}
+                               "transductive_lr_scale", "transductive_windows")}
 IGNORED = ("seed", "data.path")  # the seed is what differs; the data's path is where the machine keeps it
 FALL = 0.10
 

@@ -6,7 +6,7 @@ The transductive row fine-tunes the strict distilled student on the held-out ani
 (without their labels) as labelled by the teachers. With the transfer set the strict student is
 better than its teachers on new cows, so that pulls it back towards them. Here, per fold of
 bench-accuracy's committed run (bench/work/accuracy-run*, its strict students reloaded and checked
-against bench/results/accuracy-2026-12-05.json), the would-be labellers are judged on the held-out cow:
+against bench/results/accuracy-2026-12-05.json, or --reference), the would-be labellers are judged on the held-out cow:
 the teachers' mean, the strict student, and the teachers and the student together (with
 --forest-copies K, also the forest trained on K turned copies, alone and with the student). With
 --fine-tune, the transductive student is trained again with each set of overrides (e.g.
@@ -52,6 +52,9 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str, fore
                        directory=FOLD_TEACHERS / f"seed-{seed}" / key)
     strict = fold_model(run_dir(seed), key, "student_kd", {**arch, "student": {"hidden": cfg.student.hidden,
                                                                             "head": cfg.student.head}})
+    if (run_dir(seed) / "folds" / key / "teacher.safetensors").is_file():  # the run's ResNet, not trained again
+        pool.put(pool.main_spec, fold_model(run_dir(seed), key, "teacher", {
+            **arch, "teacher": {"filters": cfg.teacher.filters, "kernels": cfg.teacher.kernels}}))
     specs = [parse_teacher_spec(s, seed) for s in cfg.method.options["teachers"]]
     teachers = pool.combined(specs).predict_proba(xt)
     student = softmax(predict_logits(strict, xt).astype(np.float64), axis=1)
@@ -77,6 +80,7 @@ def fold_job(overrides: dict, variants: list[dict], seed: int, animal: str, fore
                          lr=vcfg.student.lr * vcfg.transductive_lr_scale)
         job.unlabelled_labeller = strict if vcfg.transductive_labels != "teachers" else None
         job.unlabelled_teachers = transductive_specs(vcfg) or None  # as train_all sets them
+        job.unlabelled_only = vcfg.transductive_windows == "unlabelled"
         result = train_student(job).student.eval()
         out["confusion"][f"variant_{i}"] = confusion_matrix(yt, predict_logits(result, xt).argmax(1), labels=labels).tolist()
     out["seconds"] = round(time.time() - started, 1)
@@ -92,11 +96,13 @@ def main() -> None:
     ap.add_argument("--animals", default="")
     ap.add_argument("--fine-tune", action="append", default=[], help="JSON overrides of one transductive variant")
     ap.add_argument("--name", default="transductive-labels")
+    ap.add_argument("--reference", default="accuracy-2026-12-05.json",
+                    help="the bench/results file whose run (bench/work/accuracy-run*) the strict students come from")
     ap.add_argument("--forest-copies", type=int, default=0,
                     help="also judge the forest trained on this many turned copies (rf_turned_copies) as a labeller")
     args = ap.parse_args()
     root = require_wasp()
-    ref = json.loads((RESULTS / "accuracy-2026-12-05.json").read_text())
+    ref = json.loads((RESULTS / args.reference).read_text())
     seeds = [int(s) for s in args.seeds.split(",")]
     variants = [json.loads(v) for v in args.fine_tune]
     overrides = result_overrides(ref["settings"], root, keep_method=True)
@@ -113,7 +119,7 @@ def main() -> None:
             # The reloaded strict student and the rebuilt teachers must be the committed run's.
             for m in ("student_kd", "kd_teacher"):
                 if r["confusion"][m] != ref_fold[a]["confusion_by_seed"][m][col[s]]:
-                    sys.exit(f"seed {s} {a}: {m} differs from bench/results/accuracy-2026-12-05.json")
+                    sys.exit(f"seed {s} {a}: {m} differs from bench/results/{args.reference}")
             print(f"seed {s} {a}: {mcc} agree {r['agreement']} (acc {r['accuracy_where_agreeing']}) "
                   f"transductive {ref_fold[a]['mcc_by_seed']['student_kd_transductive'][col[s]]:.4f} {r['seconds']}s",
                   flush=True)

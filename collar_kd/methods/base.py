@@ -61,6 +61,9 @@ class StudentJob:
     # Teachers (TeacherSpecs of the pool) that label unlabelled_x in place of the method's own
     # (cfg.transductive_teachers; the transductive student only; None: the method's).
     unlabelled_teachers: list | None = None
+    # Train on unlabelled_x alone, through the soft term only (cfg.transductive_windows
+    # "unlabelled"; the transductive student only): no training windows, no transfer set.
+    unlabelled_only: bool = False
     # Set by a method that distils several teachers: them combined, evaluated as the row kd_teacher.
     combined_teacher: object | None = None
 

@@ -10,7 +10,7 @@ from collar_kd.distill.transfer import transfer_specs, transfer_windows
 from collar_kd.methods.base import MethodResult, StudentJob, copy_student, register
 from collar_kd.quant.qat import qat_finetune
 from collar_kd.quant.quantizer import quantize_student
-from collar_kd.training.loop import fit, predict_logits
+from collar_kd.training.loop import LABELS_ITS_INPUT, fit, predict_logits
 
 
 @register("none", "no distillation (cross-entropy only)")
@@ -29,9 +29,10 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     mode used."""
     cfg = job.cfg
     x, y, loss = job.x, job.y, make_loss(cfg.kd)
-    # Windows without labels: unlabelled recordings or the held-out animal's, then the transfer set.
-    parts = [v for v in (job.unlabelled_x, transfer_windows(cfg.kd, job.x, job.teachers.animals, cfg.seed))
-             if v is not None and len(v)]
+    # Windows without labels: unlabelled recordings or the held-out animal's, then the transfer set
+    # (none when the job trains on the unlabelled windows alone).
+    transfer = None if job.unlabelled_only else transfer_windows(cfg.kd, job.x, job.teachers.animals, cfg.seed)
+    parts = [v for v in (job.unlabelled_x, transfer) if v is not None and len(v)]
     extra = np.concatenate(parts) if parts else None
     own = None  # the strict student's labels of the unlabelled windows (transductive_labels)
     if job.unlabelled_labeller is not None and job.unlabelled_x is not None and len(job.unlabelled_x):
@@ -46,6 +47,10 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
         x = np.concatenate([job.x, extra])
         y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label
         loss = with_unlabelled(cfg.kd)
+    if job.unlabelled_only:  # the targets' table keeps the training windows' rows first: skip them
+        if extra is None:
+            raise ValueError("unlabelled_only: the job has no unlabelled windows")
+        x, y, targets = extra, y[len(job.x):], skipping(targets, len(job.x))
     student = job.initial_student()
     epochs, lr = job.schedule()
     with job.task(label, epochs) as advance:
@@ -54,6 +59,14 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
                       on_epoch=lambda *_: advance(), augment=cfg.augmentation(), mixup=cfg.kd.mixup,
                       temperature=cfg.kd.temperature)
     return student, history, mode
+
+
+def skipping(targets, offset: int):
+    """Targets looked up `offset` rows further on (a table computed for the training windows
+    followed by others, used on the others alone); targets that label their input pass through."""
+    if getattr(targets, LABELS_ITS_INPUT, False):
+        return targets
+    return lambda xb, idx: targets(xb, idx + offset)
 
 
 def quantization_aware_finish(job: StudentJob, student) -> tuple[object, dict]:

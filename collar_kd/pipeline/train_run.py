@@ -219,6 +219,8 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
         "recipe": cfg.recipe,
         **({"transductive_labels": cfg.transductive_labels} if cfg.transductive and cfg.cv == "loao" else {}),
+        **({"transductive_windows": "unlabelled"} if cfg.transductive and cfg.cv == "loao"
+           and cfg.transductive_epochs and cfg.transductive_windows == "unlabelled" else {}),
         **({"transductive_teachers": [str(s) for s in transductive_specs(cfg)]}
            if cfg.transductive and cfg.cv == "loao" and cfg.transductive_teachers else {}),
     }
@@ -293,7 +295,8 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
         if cfg.transductive_epochs:  # the strict student, fine-tuned on the held-out windows too
             job.start_from, job.epochs = result.student, cfg.transductive_epochs
             job.lr = cfg.student.lr * cfg.transductive_lr_scale
-            start = {"start": "student_kd", "epochs": job.epochs, "lr": job.lr}
+            job.unlabelled_only = cfg.transductive_windows == "unlabelled"
+            start = {"start": "student_kd", "epochs": job.epochs, "lr": job.lr, "windows": cfg.transductive_windows}
         if cfg.transductive_labels != "teachers":
             job.unlabelled_labeller = result.student
         job.unlabelled_teachers = transductive_specs(cfg) or None
@@ -573,7 +576,10 @@ def _report_notes(metrics: dict, arch: dict) -> list[str]:
         who = f"the teacher{'s' if len(named) > 1 else ''} {' and '.join(named)}" if named else "the teacher"
         labeller = {"teachers": f"the soft labels of {who}", "student": "the strict distilled student's own soft labels",
                     "with_student": f"soft labels half from {who}, half from the strict distilled student"}
-        notes.append(f"{LABELS[TRANSDUCTIVE]}: in every fold this student also learned from the held-out animal's windows "
+        alone = metrics.get("transductive_windows") == "unlabelled"
+        learned = "was fine-tuned on the held-out animal's windows alone" if alone \
+            else "also learned from the held-out animal's windows"
+        notes.append(f"{LABELS[TRANSDUCTIVE]}: in every fold this student {learned} "
                      f"through {labeller[metrics.get('transductive_labels', 'teachers')]}, never their labels (adaptation "
                      "to a new farm without labels). Its row is not a strict leave-one-animal-out result; the strict one is "
                      "the distilled student's.")
