@@ -728,7 +728,8 @@ def test_transductive_teachers_label_the_held_out_windows_alone(tiny_synthetic, 
     monkeypatch.setattr(TeacherPool, "labels_unseen", spy_unseen)
     over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False, "seed": 2,
             "transductive_epochs": 1, "transductive_labels": "with_student", "transductive_teachers": ["turned_forest"],
-            "augment_rotation_deg": 20.0, "kd.teaching": "cached", "kd.transfer": "none", "turned_forest_copies": 2}
+            "augment_rotation_deg": 20.0, "kd.teaching": "cached", "kd.transfer": "none", "turned_forest_copies": 2,
+            "method.name": "ensemble", "method.teachers": ["resnet", "forest"]}  # a method that names its teachers
     metrics = run_mod.run_training(load_config(None, over), tmp_path / "run")
     folds = len(metrics["folds"])
     assert len(held) == 2 * folds and all(len(h) == 0 for h in held[::2])  # the strict students: no unlabelled rows
@@ -737,7 +738,8 @@ def test_transductive_teachers_label_the_held_out_windows_alone(tiny_synthetic, 
     for x, h in zip(forest_calls, held[1::2]):
         np.testing.assert_array_equal(x, h)  # exactly the held-out windows of that fold
     method = json.loads((tmp_path / "run" / "method.json").read_text())
-    assert all(f["transductive"]["teachers"] == ["turned_forest:2"] for f in method["folds"].values())
+    assert all(f["transductive"]["held_out_teachers"] == ["turned_forest:2"] for f in method["folds"].values())
+    assert all(f["transductive"]["teachers"] == ["resnet:2", "forest:2"] for f in method["folds"].values())
     report = " ".join((tmp_path / "run" / "report.md").read_text().split())
     assert "soft labels half from the teacher turned_forest:2, half from the strict distilled student" in report
 

@@ -301,8 +301,8 @@ def train_all(cfg: TrainConfig, win: Windows, key: str, progress, unlabelled_x=N
             job.unlabelled_labeller = result.student
         job.unlabelled_teachers = transductive_specs(cfg) or None
         start["labels"] = cfg.transductive_labels
-        if job.unlabelled_teachers:
-            start["teachers"] = [str(s) for s in job.unlabelled_teachers]
+        if job.unlabelled_teachers:  # not "teachers": a method's report (ensemble) names its own so
+            start["held_out_teachers"] = [str(s) for s in job.unlabelled_teachers]
         transductive = train_student(job)
         models[TRANSDUCTIVE] = transductive.student
         result.report["transductive"] = {**start, **{k: v for k, v in transductive.report.items() if k != "loss_per_epoch"}}
