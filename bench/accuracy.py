@@ -79,8 +79,8 @@ SETTINGS = {
     # labelling the rotated batch the student sees ("consistent") lost 0.032 MCC on average.
     "kd.teaching": "cached",
     "transductive": True,
-    # The transductive student is the strict one fine-tuned for 20 epochs at a tenth of the
-    # students' learning rate: trained from scratch (up to 2026-12-02) it collapsed on single cows
+    # The transductive student is the strict one fine-tuned for 20 epochs (until 2026-12-07 at a
+    # tenth of the students' learning rate): trained from scratch (up to 2026-12-02) it collapsed on single cows
     # (seed 1, cow 1217: 0.44 against the strict 0.70), and it cost a whole student schedule.
     "transductive_epochs": 20,
     # ... since 2026-12-07 (sixteenth session, the collar recipe) on the held-out cow's windows
