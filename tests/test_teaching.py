@@ -703,6 +703,31 @@ def test_transductive_fine_tune_on_the_held_out_windows_alone(tiny_synthetic, tm
     assert "was fine-tuned on the held-out animal's windows alone through the strict distilled student's own" in report
 
 
+def test_held_out_windows_alone_with_teachers_labelling_each_batch(tiny_synthetic, tmp_path, monkeypatch):
+    """transductive_windows = "unlabelled" with consistent teaching: the teachers label each rotated
+    batch of the held-out windows themselves (no table to skip), and the fine-tune sees those windows alone."""
+    import collar_kd.methods.plain as plain
+    import collar_kd.pipeline.train_run as run_mod
+    from collar_kd.config import load_config
+    from collar_kd.training.loop import LABELS_ITS_INPUT
+    from tests.conftest import tiny_config_overrides
+
+    calls = []
+    original = plain.fit
+
+    def spy(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw):
+        calls.append((len(x), int((y < 0).sum()), getattr(kw["targets"], LABELS_ITS_INPUT, False)))
+        return original(model, x, y, loss_fn, epochs, batch_size, lr, seed, **kw)
+
+    monkeypatch.setattr(plain, "fit", spy)
+    over = {**tiny_config_overrides(tiny_synthetic), "transductive": True, "final_models": False,
+            "transductive_epochs": 1, "transductive_windows": "unlabelled", "augment_rotation_deg": 20.0,
+            "kd.teaching": "consistent"}
+    run_mod.run_training(load_config(None, over), tmp_path / "run")
+    folds = json.loads((tmp_path / "run" / "metrics.json").read_text())["folds"]
+    assert calls[1::2] == [(f["test_windows"], f["test_windows"], True) for f in folds]
+
+
 def test_transductive_teachers_label_the_held_out_windows_alone(tiny_synthetic, tmp_path, monkeypatch):
     """transductive_teachers = ["turned_forest"]: the forest trained on turned copies labels the
     held-out animal's windows of the transductive student and nothing else; the strict student's
