@@ -28,6 +28,8 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
     those windows through the soft term only. Returns it, the loss per epoch and the teaching
     mode used."""
     cfg = job.cfg
+    if job.unlabelled_only and (job.unlabelled_x is None or not len(job.unlabelled_x)):
+        raise ValueError("unlabelled_only: the job has no unlabelled windows")
     x, y, loss = job.x, job.y, make_loss(cfg.kd)
     # Windows without labels: unlabelled recordings or the held-out animal's, then the transfer set
     # (none when the job trains on the unlabelled windows alone).
@@ -44,13 +46,12 @@ def distill_student(job: StudentJob, specs: list, label: str) -> tuple[object, l
                                  unlabelled_specs=job.unlabelled_teachers,
                                  transfer_specs=transfer_specs(cfg.kd, cfg.seed) or None)
     if extra is not None:
-        x = np.concatenate([job.x, extra])
-        y = np.concatenate([job.y, np.full(len(extra), -1, dtype=np.int64)])  # -1: no label
+        unlabelled = np.full(len(extra), -1, dtype=np.int64)  # -1: no label
+        if job.unlabelled_only:  # the targets' table keeps the training windows' rows first: skip them
+            x, y, targets = extra, unlabelled, skipping(targets, len(job.x))
+        else:
+            x, y = np.concatenate([job.x, extra]), np.concatenate([job.y, unlabelled])
         loss = with_unlabelled(cfg.kd)
-    if job.unlabelled_only:  # the targets' table keeps the training windows' rows first: skip them
-        if extra is None:
-            raise ValueError("unlabelled_only: the job has no unlabelled windows")
-        x, y, targets = extra, y[len(job.x):], skipping(targets, len(job.x))
     student = job.initial_student()
     epochs, lr = job.schedule()
     with job.task(label, epochs) as advance:

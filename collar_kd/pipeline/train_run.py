@@ -219,8 +219,8 @@ def describe_data(cfg: TrainConfig, rec: Recordings, win: Windows) -> dict:
         "method": {"name": cfg.method.name, "description": get_method(cfg.method.name).description},
         "recipe": cfg.recipe,
         **({"transductive_labels": cfg.transductive_labels} if cfg.transductive and cfg.cv == "loao" else {}),
-        **({"transductive_windows": "unlabelled"} if cfg.transductive and cfg.cv == "loao"
-           and cfg.transductive_epochs and cfg.transductive_windows == "unlabelled" else {}),
+        **({"transductive_windows": "unlabelled"}  # validate(): only with transductive_epochs > 0
+           if cfg.transductive and cfg.cv == "loao" and cfg.transductive_windows == "unlabelled" else {}),
         **({"transductive_teachers": [str(s) for s in transductive_specs(cfg)]}
            if cfg.transductive and cfg.cv == "loao" and cfg.transductive_teachers else {}),
     }
