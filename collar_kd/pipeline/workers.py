@@ -91,8 +91,10 @@ def run_jobs(fn: Callable, jobs: list[tuple], shared: tuple, names: list[str], w
                 try:
                     results[i] = ray.get(done[0])
                 except Exception as e:  # Ray wraps the task's exception
-                    for ref in pending:
-                        ray.cancel(ref, force=True)
+                    # The other folds are not cancelled: ray.cancel(force=True) races with a task that is
+                    # finishing and then kills this driver (Ray's "Tried to complete task that was not
+                    # pending" check, ray-project/ray#54846), losing the message below. ray.shutdown()
+                    # ends them when the run started Ray; on a cluster, the job ends with this driver.
                     cause = getattr(e, "cause", None) or e
                     if isinstance(cause, CollarKDError):
                         raise JobFailed(f"{names[i]}: {cause}") from None
