@@ -380,6 +380,46 @@ def predict(
 
 
 @app.command()
+def adapt(
+    run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train` (with its final models)."),
+    data: str = typer.Option(..., help="The new herd's recordings (labels not needed, never read): a file or "
+                             "directory, or 'synthetic'."),
+    out: Path = typer.Option(..., help="The adapted run directory to create: a copy of RUN_DIR whose distilled student "
+                             "is adapted (export and predict take it as it is)."),
+    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic."),
+    layout: Optional[str] = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path."),
+    csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
+    units: Optional[str] = typer.Option(None),
+    counts_per_g: Optional[float] = typer.Option(None),
+    labeller: str = typer.Option("forest+student", help="Who labels the herd's windows: forest+student (the run's "
+                                 "forest and distilled student, half each: what bench-accuracy measures) | student | "
+                                 "forest."),
+    epochs: int = typer.Option(20, help="Fine-tuning epochs over the herd's windows."),
+    lr_scale: float = typer.Option(1.0, help="Learning rate: this multiple of the run's [student] lr."),
+    max_windows: int = typer.Option(20_000, help="At most this many windows, evenly spread over the recordings."),
+    stride: Optional[str] = typer.Option(None, help="Window stride, '2.5s' or samples (default: the run's)."),
+    chunk_rows: int = typer.Option(50_000, help="CSV rows read at a time."),
+    seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1, new animals)."),
+    force: bool = typer.Option(False, help="Replace an existing output directory."),
+    quiet: bool = typer.Option(False, "--quiet", "-q"),
+) -> None:
+    """Adapt a trained run's distilled student to a new herd from its unlabelled recordings: the
+    run's forest and student label the herd's windows, the student is fine-tuned on them alone."""
+    from collar_kd.pipeline.adapt_run import AdaptOptions, adapt_run
+
+    cfg = _data_config(data, fmt, None, None, None, csv_rate, units, counts_per_g, layout=layout)
+    opts = AdaptOptions(labeller=labeller, epochs=epochs, lr_scale=lr_scale, max_windows=max_windows, stride=stride,
+                        chunk_rows=chunk_rows, seed=seed)
+    s = adapt_run(run_dir, cfg, out, opts, _progress(quiet), force=force)
+    if not quiet:
+        typer.echo(f"wrote {out}: the distilled student of {run_dir} adapted to {s['windows']} windows of "
+                   f"{len(s['windows_per_animal'])} animal(s), labelled by {s['labeller']}; it changed the class of "
+                   f"{s['windows_changed_class']:.1%} of them")
+        for note in s["notes"]:
+            typer.echo(f"note: {note}")
+
+
+@app.command()
 def info(run_dir: Path = typer.Argument(..., help="A run directory.")) -> None:
     """Summarise a run: data, classes, models, pooled metrics."""
     from collar_kd.runs import read_json
@@ -407,6 +447,10 @@ def _echo_info(run_dir: Path, manifest: dict, metrics: dict) -> None:
             typer.echo(f"{name}: {a['params']:,} parameters, {a['mults_per_window']:,} multiplications per window")
     if "method" in metrics:  # runs made before methods existed have none
         typer.echo(f"distilled student (student_kd): method '{metrics['method']['name']}', {metrics['method']['description']}")
+    if "adapted" in manifest:  # collar-kd adapt: the student is no longer the one the metrics below measured
+        a = manifest["adapted"]
+        typer.echo(f"adapted: its distilled student was fine-tuned on {a['windows']} unlabelled windows of {a['data']} "
+                   f"(labeller {a['labeller']}); the metrics below are those of {a['adapted_from']} before adaptation")
     typer.echo(f"metrics ({metrics['evaluated_on']}):")
     _echo_metrics(metrics, f1=True)
     _echo_seeds(metrics)

@@ -62,6 +62,17 @@ def consistent_targets(teachers: list[nn.Module], temperature: float, cached: tu
     return targets
 
 
+def with_student_labels(teacher_logits: np.ndarray, student_logits: np.ndarray | None, student_labels: str,
+                        temperature: float) -> np.ndarray:
+    """Soft labels of windows without labels (a new animal's): the teachers' logits, joined by a
+    student's ("with_student": each half the probability at T), replaced by them ("student"), or
+    as they are ("teachers", or no student). The transductive row and `collar-kd adapt` share it."""
+    if student_logits is None or student_labels == "teachers":
+        return teacher_logits
+    z = np.asarray(student_logits, dtype=np.float32)
+    return z if student_labels == "student" else ensemble_logits([teacher_logits, z], temperature)
+
+
 def soft_targets(pool, specs: list, teaching: str, temperature: float, augmenting: bool,
                  extra_x: np.ndarray | None = None, crossfit_groups: int = 3,
                  student_logits: np.ndarray | None = None, student_labels: str = "teachers",
@@ -87,9 +98,7 @@ def soft_targets(pool, specs: list, teaching: str, temperature: float, augmentin
         if unlabelled_specs:
             unlabelled = extra_x[:count]
             table[rows] = ensemble_logits([pool.labels_unseen(s, unlabelled) for s in unlabelled_specs], temperature)
-        if student_logits is not None and student_labels != "teachers":
-            z = np.asarray(student_logits, dtype=np.float32)
-            table[rows] = z if student_labels == "student" else ensemble_logits([table[rows], z], temperature)
+        table[rows] = with_student_labels(table[rows], student_logits, student_labels, temperature)
         if transfer_specs and extra_x is not None and len(extra_x) > count:
             transfer = extra_x[count:]
             table[start + count:] = ensemble_logits([pool.labels_unseen(s, transfer) for s in transfer_specs], temperature)
