@@ -327,16 +327,24 @@ def evaluate(
         _echo_metrics(metrics)
 
 
+# How `predict` and `adapt` read recordings without labels (the same options, the same reader).
+RECORDINGS_FORMAT = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic.")
+RECORDINGS_LAYOUT = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path.")
+RECORDINGS_CSV_RATE = typer.Option(None, help="csv format: the rate the data was recorded at (Hz).")
+RECORDINGS_UNITS = typer.Option(None, help="csv format: g | m/s2 | counts.")
+RECORDINGS_COUNTS_PER_G = typer.Option(None, help="csv format with units=counts: counts per g.")
+
+
 @app.command()
 def predict(
     run_dir: Path = typer.Argument(..., help="A run directory from `collar-kd train`."),
     data: str = typer.Option(..., help="Recordings (labels not needed): a file or directory, or 'synthetic'."),
     out: Path = typer.Option(..., help="Output directory to create."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic."),
-    layout: Optional[str] = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path."),
-    csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
-    units: Optional[str] = typer.Option(None),
-    counts_per_g: Optional[float] = typer.Option(None),
+    fmt: Optional[str] = RECORDINGS_FORMAT,
+    layout: Optional[str] = RECORDINGS_LAYOUT,
+    csv_rate: Optional[float] = RECORDINGS_CSV_RATE,
+    units: Optional[str] = RECORDINGS_UNITS,
+    counts_per_g: Optional[float] = RECORDINGS_COUNTS_PER_G,
     model: str = typer.Option("student_kd", help="teacher | student | student_kd | baseline_rf (float models of the run), or "
                              "student_kd+baseline_rf (the two averaged: a computer's labeller)."),
     export: Optional[Path] = typer.Option(None, "--export", help="Run this export's bit-exact fixed-point simulator "
@@ -386,11 +394,11 @@ def adapt(
                              "directory, or 'synthetic'."),
     out: Path = typer.Option(..., help="The adapted run directory to create: a copy of RUN_DIR whose distilled student "
                              "is adapted (export and predict take it as it is)."),
-    fmt: Optional[str] = typer.Option(None, "--format", help="csv | wasp | bouts | synthetic."),
-    layout: Optional[str] = typer.Option(None, help="bouts format: a shipped layout name or a layout JSON path."),
-    csv_rate: Optional[float] = typer.Option(None, help="csv format: the rate the data was recorded at (Hz)."),
-    units: Optional[str] = typer.Option(None),
-    counts_per_g: Optional[float] = typer.Option(None),
+    fmt: Optional[str] = RECORDINGS_FORMAT,
+    layout: Optional[str] = RECORDINGS_LAYOUT,
+    csv_rate: Optional[float] = RECORDINGS_CSV_RATE,
+    units: Optional[str] = RECORDINGS_UNITS,
+    counts_per_g: Optional[float] = RECORDINGS_COUNTS_PER_G,
     labeller: str = typer.Option("forest+student", help="Who labels the herd's windows: forest+student (the run's "
                                  "forest and distilled student, half each: what bench-accuracy measures) | student | "
                                  "forest."),
