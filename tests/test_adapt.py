@@ -170,3 +170,17 @@ def test_adapt_refuses_recordings_shorter_than_a_window_and_a_run_without_final_
     code, output = run_cli("adapt", bare, "--data", herd_csv(tmp_path), "--csv-rate", "10", "--out", tmp_path / "b")
     assert code == 2 and "student_kd.safetensors: missing" in output, output
     assert not (tmp_path / "b").exists()
+
+
+def test_adapt_refuses_an_existing_output_before_reading_anything(tiny_run, tmp_path, monkeypatch):
+    import collar_kd.pipeline.adapt_run as adapt_mod
+
+    def never(*args, **kw):
+        raise AssertionError("the recordings were read although the output directory was refused")
+
+    monkeypatch.setattr(adapt_mod, "read_segments", never)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "keep.txt").write_text("mine")
+    code, output = run_cli("adapt", tiny_run, "--data", herd_csv(tmp_path), "--csv-rate", "10", "--out", tmp_path / "a")
+    assert code == 2 and "already exists" in output and (tmp_path / "a" / "keep.txt").read_text() == "mine", output
+

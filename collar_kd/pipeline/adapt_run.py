@@ -101,15 +101,24 @@ def adapt_run(run_dir: Path, data: DataConfig, out: Path, opts: AdaptOptions, pr
     started = time.time()
     arch = read_json(run_dir / "models" / "models.json")
     cfg = config_from_dict(read_json(run_dir / "config.json"))
-    student, _ = load_model(run_dir, "student_kd")
-    forest = load_forest(run_dir) if opts.labeller != "student" else None
-    classes = list(arch["classes"])
     stride = parse_span(opts.stride or cfg.data.stride, float(arch["sample_rate_hz"]), "stride")
     if stride > int(arch["window_length"]):
         raise ConfigError(f"--stride: at most the window ({arch['window_length']} samples), not {stride}")
     seed = cfg.seed + 1 if opts.seed is None else opts.seed
     if data.format == "synthetic" and data.synthetic_settings is None:
         data.synthetic_settings = cfg.data.synthetic_settings  # the run's generator, new animals (seed)
+    # The output directory is claimed (and checked) before the work: a clash is said at once.
+    with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path}) as tmp:
+        summary = adapt_into(tmp, run_dir, cfg, arch, data, stride, seed, opts, progress, started)
+    return summary
+
+
+def adapt_into(tmp: Path, run_dir: Path, cfg, arch: dict, data: DataConfig, stride: int, seed: int, opts: AdaptOptions,
+               progress, started: float) -> dict:
+    """adapt_run's work once the options are checked and the output claimed: NEW_RUN written into `tmp`."""
+    student, _ = load_model(run_dir, "student_kd")
+    forest = load_forest(run_dir) if opts.labeller != "student" else None
+    classes = list(arch["classes"])
     x, per_animal, notes = herd_windows(data, arch, stride, opts, seed)
     seed_everything(cfg.seed, cfg.threads)
     labels = adaptation_labels(student, forest, x, opts.labeller, cfg)
@@ -148,22 +157,21 @@ def adapt_run(run_dir: Path, data: DataConfig, out: Path, opts: AdaptOptions, pr
         "labels_read": False,
         "seconds": None,
     }
-    with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path}) as tmp:
-        for item in sorted(run_dir.iterdir()):
-            if item.name in NOT_COPIED:
-                continue
-            (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
-        save_model(tuned, tmp / "models" / "student_kd.safetensors")
-        arch["student_kd_method"] = {**arch.get("student_kd_method", {}), "adapted": {
-            k: summary[k] for k in ("data", "windows", "labeller", "epochs", "lr")}}
-        write_json(tmp / "models" / "models.json", arch)
-        manifest = read_json(tmp / "manifest.json")
-        manifest["adapted"] = {k: summary[k] for k in ("adapted_from", "data", "windows", "labeller")}
-        write_json(tmp / "manifest.json", manifest)
-        summary["seconds"] = round(time.time() - started, 2)
-        write_json(tmp / "adaptation.json", summary)
-        report = (tmp / "report.md").read_text() if (tmp / "report.md").is_file() else ""
-        (tmp / "report.md").write_text(adaptation_section(summary) + "\n" + report)
+    for item in sorted(run_dir.iterdir()):
+        if item.name in NOT_COPIED:
+            continue
+        (shutil.copytree if item.is_dir() else shutil.copy2)(item, tmp / item.name)
+    save_model(tuned, tmp / "models" / "student_kd.safetensors")
+    arch["student_kd_method"] = {**arch.get("student_kd_method", {}), "adapted": {
+        k: summary[k] for k in ("data", "windows", "labeller", "epochs", "lr")}}
+    write_json(tmp / "models" / "models.json", arch)
+    manifest = read_json(tmp / "manifest.json")
+    manifest["adapted"] = {k: summary[k] for k in ("adapted_from", "data", "windows", "labeller")}
+    write_json(tmp / "manifest.json", manifest)
+    summary["seconds"] = round(time.time() - started, 2)
+    write_json(tmp / "adaptation.json", summary)
+    report = (tmp / "report.md").read_text() if (tmp / "report.md").is_file() else ""
+    (tmp / "report.md").write_text(adaptation_section(summary) + "\n" + report)
     return summary
 
 
