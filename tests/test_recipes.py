@@ -8,7 +8,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from collar_kd.cli import app
+from collar_kd.cli import _data_config, app
 from collar_kd.config import load_config
 from collar_kd.errors import ConfigError
 from collar_kd.paths import RECIPES_DIR
@@ -22,6 +22,9 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
         cfg = load_config(None, {"data.format": fmt, "data.path": "somewhere"})
         assert cfg.recipe == "collar"
         assert cfg.data.frame == collar["data"]["frame"] == "animal"
+        # the windows every recipe figure was measured with; the command line still chooses others
+        assert (cfg.data.window, cfg.data.stride) == (collar["data"]["window"], collar["data"]["stride"]) == ("5s", "2.5s")
+        assert _data_config("x", fmt, None, "3s", None, None, None, None, base=cfg.data).window == "3s"
         assert cfg.augment_rotation_axes_deg == collar["augment_rotation_axes_deg"] == [15, 15, 45]
         assert cfg.augment_rotation_deg == 0.0
         assert cfg.student.epochs == collar["student"]["epochs"] == 60
@@ -40,6 +43,7 @@ def test_real_data_gets_the_collar_recipe_and_the_demo_none():
     demo = load_config(None, {})
     assert demo.recipe == "none" and demo.augment_rotation_deg == 0.0 and demo.method.name == "kd" and not demo.method.options
     assert demo.data.frame == "sensor" and demo.augment_rotation_axes_deg == []
+    assert (demo.data.window, demo.data.stride) == ("2s", "1s")
     assert demo.student.epochs == 40  # the synthetic demo stays as fast as it was
     assert demo.teacher.filters == [64, 128, 128]
     assert demo.transductive_epochs == 0  # plain defaults: a transductive student from scratch
