@@ -408,13 +408,17 @@ def adapt(
     stride: Optional[str] = typer.Option(None, help="Window stride, '2.5s' or samples (default: the run's)."),
     chunk_rows: int = typer.Option(50_000, help="CSV rows read at a time."),
     seed: Optional[int] = typer.Option(None, help="Seed of synthetic data (default: the run's seed + 1, new animals)."),
+    device: str = typer.Option("auto", help="Where the fine-tune computes: auto | cpu | cuda (bit for bit the "
+                               "benchmark's transductive student on the CPU)."),
     force: bool = typer.Option(False, help="Replace an existing output directory."),
     quiet: bool = typer.Option(False, "--quiet", "-q"),
 ) -> None:
     """Adapt a trained run's distilled student to a new herd from its unlabelled recordings: the
     run's forest and student label the herd's windows, the student is fine-tuned on them alone."""
     from collar_kd.pipeline.adapt_run import AdaptOptions, adapt_run
+    from collar_kd.training.device import use_device
 
+    use_device(device)
     cfg = _data_config(data, fmt, None, None, None, csv_rate, units, counts_per_g, layout=layout)
     opts = AdaptOptions(labeller=labeller, epochs=epochs, lr_scale=lr_scale, max_windows=max_windows, stride=stride,
                         chunk_rows=chunk_rows, seed=seed)

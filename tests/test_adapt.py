@@ -149,6 +149,7 @@ def test_adapt_thins_long_recordings_evenly(tiny_run, tmp_path):
     (["--lr-scale", "0"], "--lr-scale"),
     (["--max-windows", "0"], "--max-windows"),
     (["--stride", "25"], "--stride"),
+    (["--device", "tpu"], "device: must be one of"),
 ])
 def test_adapt_bad_options_exit_2_naming_them_and_write_nothing(tiny_run, tmp_path, args, named):
     data = herd_csv(tmp_path)
