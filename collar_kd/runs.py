@@ -8,6 +8,7 @@ Layout of RUN_DIR:
   report.md        a short human summary; confusion-<model>.png plots
   models/          final models trained on all animals: *.safetensors state dicts, baseline_rf.npz
   folds/           with save_fold_models: every fold's neural models (benchmarks reuse them)
+  adaptation.json  in a run written by `collar-kd adapt`: how its student_kd was adapted to a herd
 """
 
 from __future__ import annotations
