@@ -1,6 +1,7 @@
 """Pilot: `collar-kd adapt` on a real new cow, through the commands a farm would run.
 
     python bench/pilots/adapt_new_cow.py [COW ...] [--seed 0] [--name NAME]
+    python bench/pilots/adapt_new_cow.py --pool [--seed 0]    (every cow run so far, pooled)
 
 For each cow (default: the first in the shared WASP collars' order, chosen before any result):
 `collar-kd train` on the other cows (the collar recipe, no cross-validation), `collar-kd adapt`
@@ -8,7 +9,10 @@ of that run to the cow's recordings (their labels never read), then `collar-kd p
 of both runs on the cow: the MCC of the strict and the adapted distilled student on windows slid
 over the cow's whole recordings. The two datasets are views of the shared folder (its files
 linked, index.csv filtered): nothing is copied or committed.
-Writes bench/results/pilots/adapt-new-cow.json (or adapt-<NAME>.json).
+Writes bench/results/pilots/adapt-new-cow.json (or adapt-<NAME>.json). --pool reads the windows
+every run left in bench/work/adapt-new-cow/seed-S and writes adapt-new-cow-pooled.json: the pooled
+MCC of each model over the cows, and adapted minus strict with a 95% bootstrap interval over cows
+(collar_kd.evaluation.statistics.paired_difference, one seed).
 """
 
 from __future__ import annotations
@@ -50,13 +54,48 @@ def scored(directory: Path) -> dict:
     return {"mcc": s["mcc"], "accuracy": s["accuracy"]}
 
 
+MODELS = {"strict": "predict-strict", "adapted": "predict-adapted", "forest + strict student": "predict-labeller"}
+
+
+def pool(seed: int) -> None:
+    """Confusion matrices of every cow's unsmoothed windows, pooled over the cows."""
+    import numpy as np
+    from sklearn.metrics import confusion_matrix
+
+    from collar_kd.evaluation.statistics import mcc_from_confusion, paired_difference
+
+    cows = sorted(p.name for p in (PILOT / f"seed-{seed}").iterdir()
+                  if all((p / d / "windows.csv").is_file() for d in MODELS.values()))
+    classes = json.loads((PILOT / f"seed-{seed}" / cows[0] / "run" / "models" / "models.json").read_text())["classes"]
+    conf = {}
+    for model, d in MODELS.items():
+        mats = []
+        for cow in cows:
+            w = pd.read_csv(PILOT / f"seed-{seed}" / cow / d / "windows.csv")
+            w = w[w["label"].isin(classes)]  # windows with a label (--score)
+            mats.append(confusion_matrix(w["label"], w["class_unsmoothed"], labels=classes))
+        conf[model] = np.array([mats])  # (1 seed, cows, K, K)
+    write_result("pilots/adapt-new-cow-pooled.json", {
+        "what": "bench/pilots/adapt_new_cow.py --pool: every cow run so far, windows over whole recordings, unsmoothed",
+        "seed": seed, "cows": cows, "classes": classes,
+        "pooled_mcc": {m: float(mcc_from_confusion(c.sum(axis=1))[0]) for m, c in conf.items()},
+        "per_cow_mcc": {m: dict(zip(cows, map(float, mcc_from_confusion(c)[0]))) for m, c in conf.items()},
+        "adapted - strict": paired_difference(conf["adapted"], conf["strict"]),
+        "forest + strict student - strict": paired_difference(conf["forest + strict student"], conf["strict"]),
+        "machine": machine()})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("cows", nargs="*")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--name", default="new-cow")
+    ap.add_argument("--pool", action="store_true")
     args = ap.parse_args()
     root = require_wasp()
+    if args.pool:
+        pool(args.seed)
+        return
     index = pd.read_csv(root / "index.csv")
     cows = args.cows or [str(sorted(index["cow_id"].astype(str).unique())[0])]
     results = {}
