@@ -86,17 +86,17 @@ def digest(path) -> str:
 
 
 def test_adapt_writes_a_run_whose_distilled_student_alone_changed(tiny_run, tmp_path, monkeypatch):
-    import collar_kd.pipeline.adapt_run as adapt_mod
+    import collar_kd.pipeline.predict_run as reader_mod
 
     data = herd_csv(tmp_path, labels="grazing")  # a label column of a real class: it must not be read
-    segments, original = [], adapt_mod.read_segments
+    segments, original = [], reader_mod.read_segments
 
     def spy(*args, **kw):
         for seg in original(*args, **kw):
             segments.append(seg.labels)
             yield seg
 
-    monkeypatch.setattr(adapt_mod, "read_segments", spy)
+    monkeypatch.setattr(reader_mod, "read_segments", spy)
     code, output = run_cli("adapt", tiny_run, "--data", data, "--csv-rate", "10", "--out", tmp_path / "a",
                            "--epochs", "3")
     assert code == 0, output
@@ -174,12 +174,12 @@ def test_adapt_refuses_recordings_shorter_than_a_window_and_a_run_without_final_
 
 
 def test_adapt_refuses_an_existing_output_before_reading_anything(tiny_run, tmp_path, monkeypatch):
-    import collar_kd.pipeline.adapt_run as adapt_mod
+    import collar_kd.pipeline.predict_run as reader_mod
 
     def never(*args, **kw):
         raise AssertionError("the recordings were read although the output directory was refused")
 
-    monkeypatch.setattr(adapt_mod, "read_segments", never)
+    monkeypatch.setattr(reader_mod, "read_segments", never)
     (tmp_path / "a").mkdir()
     (tmp_path / "a" / "keep.txt").write_text("mine")
     code, output = run_cli("adapt", tiny_run, "--data", herd_csv(tmp_path), "--csv-rate", "10", "--out", tmp_path / "a")

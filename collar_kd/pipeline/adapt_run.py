@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import shutil
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from collar_kd.config import DataConfig, MAX_EPOCHS, config_from_dict
-from collar_kd.data.frame import turn
 from collar_kd.data.windows import parse_span
 from collar_kd.distill.adaptation import adaptation_labels, check_labeller, fine_tune_on_unlabelled
 from collar_kd.errors import ConfigError, DataError
-from collar_kd.pipeline.predict_run import PredictOptions, animal_headings, read_segments
+from collar_kd.pipeline.predict_run import PredictOptions, animal_headings, model_segments
 from collar_kd.runs import atomic_directory, load_forest, load_model, read_json, save_model, write_json
 from collar_kd.training.loop import class_weights, predict_logits, seed_everything
 
@@ -67,12 +66,7 @@ def herd_windows(data: DataConfig, arch: dict, stride: int, opts: AdaptOptions,
     notes: list[str] = []
 
     def segments():
-        for seg in read_segments(data, classes, popts, seed):
-            if frame == "animal":
-                seg = replace(seg, samples=turn(seg.samples, *headings[seg.animal]))
-            if abs(seg.rate - rate) > 1e-9 * rate and not notes:
-                notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
-            yield seg.resampled(rate)
+        return model_segments(data, arch, popts, seed, headings, notes)
 
     total = sum(max((len(seg) - length) // stride + 1, 0) for seg in segments())
     if total == 0:

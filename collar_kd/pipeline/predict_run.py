@@ -114,13 +114,7 @@ def predict_run(run_dir: Path, data: DataConfig, out: Path, opts: PredictOptions
     with atomic_directory(out, force=force, inputs={"run": run_dir, "data": data.path,
                                                    "export": opts.export_dir}) as tmp:
         with progress.task("classifying recordings (samples read)", total_samples(data)) as advance:
-            for seg in read_segments(data, classes, opts, seed):
-                advance(len(seg))
-                if frame == "animal":
-                    seg = replace(seg, samples=turn(seg.samples, *headings[seg.animal]))
-                if abs(seg.rate - rate) > 1e-9 * rate and not any("resampled" in n for n in notes):
-                    notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
-                seg = seg.resampled(rate)
+            for seg in model_segments(data, arch, opts, seed, headings, notes, on_read=advance):
                 classified, seconds = classify_segment(seg, classify, length, stride, opts, transitions)
                 model_seconds += seconds
                 done.append(classified)
@@ -165,6 +159,22 @@ def read_segments(data: DataConfig, classes: tuple[str, ...], opts: PredictOptio
         return
     rec, _ = load_recordings(replace(data, sample_rate=None), seed=seed)
     yield from segments_from_recordings(rec, classes if opts.score else None)
+
+
+def model_segments(data: DataConfig, arch: dict, opts: PredictOptions, seed: int, headings: dict, notes: list,
+                   on_read=None):
+    """The recordings as the run's models take them (predict and adapt): each animal turned by its
+    heading when the models work in the animal's frame, resampled to the model's rate (said once in
+    `notes`). `on_read(n)`: the samples of each recording as read."""
+    rate, frame = float(arch["sample_rate_hz"]), arch.get("frame", "sensor")
+    for seg in read_segments(data, tuple(arch["classes"]), opts, seed):
+        if on_read is not None:
+            on_read(len(seg))
+        if frame == "animal":
+            seg = replace(seg, samples=turn(seg.samples, *headings[seg.animal]))
+        if abs(seg.rate - rate) > 1e-9 * rate and not any("resampled" in n for n in notes):
+            notes.append(f"the recordings ({seg.rate:g} Hz) were resampled to the model's {rate:g} Hz")
+        yield seg.resampled(rate)
 
 
 def animal_headings(data: DataConfig, classes: tuple[str, ...], opts: PredictOptions, seed: int) -> dict:
